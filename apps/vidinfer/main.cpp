@@ -1,0 +1,330 @@
+// vidinfer command line: argument parsing, defaults, and printing. The work is in the library.
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+extern "C" {
+#include <libavutil/log.h>
+}
+
+#include "output/json.h"
+#include "output/progress.h"
+#include "vidinfer/error.h"
+#include "vidinfer/pipeline.h"
+#include "vidinfer/probe.h"
+
+namespace fs = std::filesystem;
+using namespace vidinfer;
+
+namespace {
+
+constexpr int kExitOk = 0, kExitInputsFailed = 1, kExitUsage = 2;
+
+// Bundled data (default model, sample video): $VIDINFER_DATA_DIR, else <exe dir>/../share/vidinfer,
+// which holds in the build tree and in an installed prefix alike.
+fs::path data_dir() {
+  if (const char* env = std::getenv("VIDINFER_DATA_DIR"); env && *env) return env;
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  return exe.parent_path().parent_path() / "share" / "vidinfer";
+}
+const char* kDefaultModel = "models/colour-namer.pt";
+const char* kSampleVideo = "samples/sample.mp4";
+
+std::vector<float> parse_floats(const std::string& s, const char* flag) {
+  std::vector<float> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    try {
+      size_t used = 0;
+      out.push_back(std::stof(item, &used));
+      if (used != item.size()) throw std::invalid_argument(item);
+    } catch (const std::exception&) {
+      throw Error(std::string("invalid ") + flag + " '" + s + "'", "", "expected numbers separated by commas");
+    }
+  }
+  if (out.size() == 1) out.resize(3, out[0]);
+  if (out.size() != 3) throw Error(std::string("invalid ") + flag + " '" + s + "'", "", "expected 1 or 3 numbers");
+  return out;
+}
+
+std::vector<std::string> read_list(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw Error("cannot read input list", path, "file not found or unreadable");
+  std::vector<std::string> out;
+  std::string line;
+  while (std::getline(in, line)) {
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) line.pop_back();
+    const auto start = line.find_first_not_of(" \t");
+    if (start == std::string::npos || line[start] == '#') continue;
+    out.push_back(line.substr(start));
+  }
+  return out;
+}
+
+struct RunArgs {
+  std::string model, task, labels, out = "-", summary, inputs_from;
+  std::vector<std::string> inputs;
+  std::string input_size, resize, mean, std_, channels, dtype, detect_layout, box_format, score_activation,
+      class_activation;
+  int batch = 0, topk = 5, max_detections = 100, decode_threads = 0, letterbox_fill = -1;
+  bool boxes_normalized = false;
+  float score_threshold = 0.3f, iou_threshold = 0.5f;
+  int64_t every = 1, max_frames = -1;
+  double start = 0, end = -1;
+  std::string device = "auto";
+  bool quiet = false, no_progress = false;
+};
+
+void print_summary(const RunSummary& s, bool quiet) {
+  int failed = s.failed_inputs();
+  for (const auto& i : s.inputs)
+    if (i.status == InputStatus::Failed) std::fprintf(stderr, "vidinfer: error: %s\n", i.error.c_str());
+  for (const auto& i : s.inputs)
+    if (!i.warning.empty()) std::fprintf(stderr, "vidinfer: warning: %s: %s\n", i.input.c_str(), i.warning.c_str());
+  if (quiet) return;
+  std::fprintf(stderr, "vidinfer: %zu input(s), %zu ok, %d failed; %lld frames in %.2f s = %.1f fps (model on %s)\n",
+               s.inputs.size(), s.inputs.size() - failed, failed, static_cast<long long>(s.frames), s.seconds, s.fps,
+               s.device.c_str());
+  std::fprintf(stderr, "  stage seconds: demux %.3f  decode %.3f  preprocess %.3f  infer %.3f  postprocess %.3f\n",
+               s.stages.demux, s.stages.decode, s.stages.preprocess, s.stages.infer, s.stages.postprocess);
+  for (const auto& i : s.inputs) {
+    std::fprintf(stderr, "  %-6s %s: %lld decoded, %lld processed, %lld corrupt packets%s%s\n",
+                 i.status == InputStatus::Ok ? "ok" : "FAILED", i.input.c_str(),
+                 static_cast<long long>(i.frames_decoded), static_cast<long long>(i.frames_processed),
+                 static_cast<long long>(i.packets_corrupt), i.decoder.empty() ? "" : ", ", i.decoder.c_str());
+  }
+}
+
+int do_run(RunArgs& a) {
+  RunOptions opt;
+  // Configuration: any error here is a usage error (exit 2) and nothing runs.
+  std::vector<std::string> inputs;
+  try {
+    const bool default_model = a.model.empty();
+    opt.model_path = default_model ? (data_dir() / kDefaultModel).string() : a.model;
+    Sidecar side = load_model_sidecar(opt.model_path);
+    opt.spec = side.spec;
+    opt.labels = side.labels;
+    opt.task = a.task.empty() ? side.task.value_or(Task::Classify) : parse_task(a.task);
+    if (default_model && opt.task != Task::Classify)
+      throw Error("no default model for --task detect yet", "",
+                  "the bundled default model is a colour classifier; give --model");
+    if (!a.labels.empty()) opt.labels = load_labels(a.labels);
+    ModelSpec& s = opt.spec;
+    if (!a.input_size.empty()) {
+      int w = 0, h = 0;
+      char x = 0, extra = 0;
+      std::istringstream is(a.input_size);
+      if (std::sscanf(a.input_size.c_str(), "%dx%d%c", &w, &h, &extra) == 2) {
+      } else if (std::sscanf(a.input_size.c_str(), "%d%c", &w, &x) == 1) {
+        h = w;
+      } else {
+        w = 0;
+      }
+      if (w <= 0 || h <= 0 || w > 8192 || h > 8192)
+        throw Error("invalid --input-size '" + a.input_size + "'", "", "expected N or WxH, 1..8192");
+      s.width = w;
+      s.height = h;
+    }
+    if (!a.resize.empty()) s.resize = parse_resize_mode(a.resize);
+    if (a.letterbox_fill >= 0) s.letterbox_fill = a.letterbox_fill;
+    if (!a.mean.empty()) {
+      auto m = parse_floats(a.mean, "--mean");
+      s.mean = {m[0], m[1], m[2]};
+    }
+    if (!a.std_.empty()) {
+      auto m = parse_floats(a.std_, "--std");
+      if (m[0] == 0 || m[1] == 0 || m[2] == 0) throw Error("invalid --std '" + a.std_ + "'", "", "must not be 0");
+      s.std = {m[0], m[1], m[2]};
+    }
+    if (!a.channels.empty()) s.channels = parse_channels(a.channels);
+    if (!a.dtype.empty()) s.dtype = parse_dtype(a.dtype);
+    if (a.batch > 0) s.batch = a.batch;
+    if (!a.class_activation.empty()) s.class_activation = parse_activation(a.class_activation);
+    if (!a.detect_layout.empty()) s.detect_layout = parse_detect_layout(a.detect_layout);
+    if (!a.box_format.empty()) s.box_format = parse_box_format(a.box_format);
+    if (a.boxes_normalized) s.boxes_normalized = true;
+    if (!a.score_activation.empty()) s.score_activation = parse_activation(a.score_activation);
+    opt.topk = a.topk;
+    opt.score_threshold = a.score_threshold;
+    opt.iou_threshold = a.iou_threshold;
+    opt.max_detections = a.max_detections;
+    opt.selection.every = a.every;
+    opt.selection.start = a.start;
+    if (a.end >= 0) {
+      if (a.end <= a.start) throw Error("invalid --end", "", "must be after --start");
+      opt.selection.end = a.end;
+    }
+    opt.selection.max_frames = a.max_frames;
+    opt.device = a.device;
+    opt.decode_threads = a.decode_threads;
+
+    inputs = a.inputs;
+    if (!a.inputs_from.empty()) {
+      auto more = read_list(a.inputs_from);
+      inputs.insert(inputs.end(), more.begin(), more.end());
+    }
+    if (inputs.empty()) {
+      if (!a.inputs_from.empty()) throw Error("no inputs", a.inputs_from, "the list is empty");
+      inputs.push_back((data_dir() / kSampleVideo).string());
+      if (!a.quiet)
+        std::fprintf(stderr, "vidinfer: no input given; running the bundled sample video %s\n", inputs.back().c_str());
+    }
+  } catch (const Error& e) {
+    std::fprintf(stderr, "vidinfer: error: %s\n", e.what());
+    return kExitUsage;
+  }
+
+  std::unique_ptr<Pipeline> pipeline;
+  try {
+    pipeline = std::make_unique<Pipeline>(opt);
+  } catch (const Error& e) {
+    std::fprintf(stderr, "vidinfer: error: %s\n", e.what());
+    return kExitUsage;
+  }
+  if (!a.quiet && a.model.empty())
+    std::fprintf(stderr,
+                 "vidinfer: default model %s: a colour-naming classifier (the share of each frame's pixels "
+                 "nearest each of 12 colours; not a learned model)\n",
+                 opt.model_path.c_str());
+
+  try {
+    JsonlWriter out(a.out);
+    ProgressBar bar;
+    const bool show_progress = !a.quiet && !a.no_progress && bar.enabled();
+    RunSummary summary = pipeline->run(
+        inputs, [&](const FrameResult& r) { out.write(to_json(r, opt.task)); },
+        [&](const Progress& p) {
+          if (show_progress) bar.update(p);
+        });
+    bar.finish();
+    out.close();
+    if (!a.summary.empty()) write_file_atomically(a.summary, to_json(summary).dump(2) + "\n");
+    print_summary(summary, a.quiet);
+    return summary.failed_inputs() ? kExitInputsFailed : kExitOk;
+  } catch (const Error& e) {
+    std::fprintf(stderr, "vidinfer: error: %s\n", e.what());
+    return kExitInputsFailed;
+  }
+}
+
+void print_probe_text(const ProbeInfo& p) {
+  std::printf("%s\n", p.input.c_str());
+  std::printf("  container      %s (video stream #%d)\n", p.container.c_str(), p.stream_index);
+  std::printf("  codec          %s%s%s\n", p.codec.c_str(), p.profile.empty() ? "" : " ", p.profile.c_str());
+  std::printf("  size           %dx%d\n", p.width, p.height);
+  std::printf("  pixel format   %s (%d-bit)\n", p.pixel_format.c_str(), p.bit_depth);
+  std::printf("  frame rate     %.3f fps\n", p.frame_rate);
+  std::printf("  duration       %.3f s\n", p.duration);
+  std::printf("  frames         %lld (%s)\n", static_cast<long long>(p.frame_count),
+              p.frame_count_exact ? "counted" : "from the container");
+  std::printf("  colour         matrix %s, range %s, primaries %s, transfer %s\n", p.color_matrix.c_str(),
+              p.color_range.c_str(), p.color_primaries.c_str(), p.color_transfer.c_str());
+  std::printf("  rotation       %g degrees\n", p.rotation);
+  std::printf("  gpu decode     %s (%s)\n", p.gpu_decode ? "yes" : "no", p.gpu_reason.c_str());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  av_log_set_level(AV_LOG_QUIET);
+  CLI::App app{"vidinfer: run PyTorch (TorchScript) models over video, frame by frame"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "vidinfer 0.1.0");
+  bool verbose = false;
+  app.add_flag("-v,--verbose", verbose, "Show FFmpeg's own warnings");
+
+  RunArgs r;
+  auto* run = app.add_subcommand("run", "Run a model over every (or every N-th) frame of each input; JSON Lines out");
+  run->add_option("inputs", r.inputs, "Video files (none: the bundled sample video)");
+  run->add_option("--inputs-from", r.inputs_from, "Read input paths from a file, one per line (# comments)");
+  run->add_option("--model", r.model, "TorchScript model (.pt); its settings from MODEL.json if present "
+                                      "(default: the bundled colour-naming classifier)");
+  run->add_option("--task", r.task, "classify | detect (default: the sidecar's, else classify)");
+  run->add_option("--labels", r.labels, "Class names, one per line (line i = class id i)");
+  run->add_option("-o,--out", r.out, "JSON Lines output file ('-': stdout)")->capture_default_str();
+  run->add_option("--summary", r.summary, "Also write the run summary as JSON to this file");
+  run->add_option("--every", r.every, "Process every N-th frame")->check(CLI::PositiveNumber);
+  run->add_option("--start", r.start, "Skip frames before this time (seconds from the stream's start)")
+      ->check(CLI::NonNegativeNumber);
+  run->add_option("--end", r.end, "Stop at this time (seconds from the stream's start)")->check(CLI::NonNegativeNumber);
+  run->add_option("--max-frames", r.max_frames, "At most this many processed frames per input")
+      ->check(CLI::PositiveNumber);
+  run->add_option("--input-size", r.input_size, "Model input size: N or WxH (default 224)");
+  run->add_option("--resize", r.resize, "stretch | letterbox | center-crop (default stretch)");
+  run->add_option("--letterbox-fill", r.letterbox_fill, "Pad value 0..255 for letterbox (default 114)")
+      ->check(CLI::Range(0, 255));
+  run->add_option("--mean", r.mean, "Per-channel mean on the 0..1 scale, 'r,g,b' or one value "
+                                    "(default ImageNet 0.485,0.456,0.406)");
+  run->add_option("--std", r.std_, "Per-channel std, 'r,g,b' or one value (default ImageNet 0.229,0.224,0.225)");
+  run->add_option("--channels", r.channels, "rgb | bgr (default rgb)");
+  run->add_option("--dtype", r.dtype, "float32 | float16 | bfloat16 (default float32)");
+  run->add_option("--batch", r.batch, "Frames per model call (default 8)")->check(CLI::Range(1, 4096));
+  run->add_option("--topk", r.topk, "Classes per frame (classify)")->check(CLI::PositiveNumber)->capture_default_str();
+  run->add_option("--class-activation", r.class_activation, "softmax (output is logits) | none (probabilities)");
+  run->add_option("--score-threshold,--min-score", r.score_threshold, "Minimum detection score")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  run->add_option("--iou-threshold", r.iou_threshold, "NMS IoU threshold (dense heads)")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  run->add_option("--max-detections", r.max_detections, "Detections per frame at most")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  run->add_option("--detect-layout", r.detect_layout, "boxes-scores-labels | dense (default boxes-scores-labels)");
+  run->add_option("--box-format", r.box_format, "xyxy | xywh | cxcywh (default xyxy)");
+  run->add_flag("--boxes-normalized", r.boxes_normalized, "Box coordinates are 0..1 of the model input");
+  run->add_option("--score-activation", r.score_activation, "none | sigmoid | softmax on dense class scores");
+  run->add_option("--device", r.device, "auto | cpu | cuda | cuda:N (where the model runs)")->capture_default_str();
+  run->add_option("--decode-threads", r.decode_threads, "Decoder threads (0: all cores)")->check(CLI::NonNegativeNumber);
+  run->add_flag("-q,--quiet", r.quiet, "Print errors only");
+  run->add_flag("--no-progress", r.no_progress, "No progress bar");
+
+  std::vector<std::string> probe_inputs;
+  bool probe_json = false;
+  auto* probe_cmd = app.add_subcommand("probe", "Describe the video stream of each input");
+  probe_cmd->add_option("inputs", probe_inputs, "Video files")->required();
+  probe_cmd->add_flag("--json", probe_json, "One JSON object per input (JSON Lines)");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "vidinfer: error: %s\nRun 'vidinfer --help' or 'vidinfer %s --help' for usage.\n", e.what(),
+                 run->parsed() ? "run" : probe_cmd->parsed() ? "probe" : "COMMAND");
+    return kExitUsage;
+  }
+  if (verbose) av_log_set_level(AV_LOG_WARNING);
+
+  if (run->parsed()) return do_run(r);
+
+  int failed = 0;
+  for (const auto& in : probe_inputs) {
+    try {
+      const ProbeInfo p = probe(in);
+      if (probe_json) {
+        std::printf("%s\n", to_json(p).dump().c_str());
+      } else {
+        print_probe_text(p);
+      }
+      std::fflush(stdout);
+    } catch (const Error& e) {
+      ++failed;
+      std::fprintf(stderr, "vidinfer: error: %s\n", e.what());
+    }
+  }
+  return failed ? kExitInputsFailed : kExitOk;
+}

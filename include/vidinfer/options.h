@@ -1,0 +1,98 @@
+// Options of a run: the model's input contract (ModelSpec), task head settings and frame selection.
+// Plain value types; safe to copy between threads.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace vidinfer {
+
+enum class Task { Classify, Detect };
+enum class ResizeMode { Stretch, Letterbox, CenterCrop };
+enum class ChannelOrder { RGB, BGR };
+enum class DType { Float32, Float16, BFloat16 };
+
+// How a detection model reports its results.
+//  - BoxesScoresLabels: final detections, as a tuple/list (boxes [B,N,4], scores [B,N], labels [B,N]),
+//    a dict with those keys, or a list of B such dicts (torchvision style).
+//  - Dense: a raw head, tuple (boxes [B,N,4], class scores [B,N,C]); thresholding and class-aware
+//    NMS are done here.
+enum class DetectLayout { BoxesScoresLabels, Dense };
+enum class BoxFormat { XYXY, XYWH, CXCYWH };
+enum class Activation { None, Sigmoid, Softmax };
+
+struct ModelSpec {
+  int width = 224;
+  int height = 224;
+  ResizeMode resize = ResizeMode::Stretch;
+  int letterbox_fill = 114;  // 0..255, the pad colour (all channels) before normalisation
+  std::array<float, 3> mean{0.485f, 0.456f, 0.406f};  // on the 0..1 scale, in the model's channel order
+  std::array<float, 3> std{0.229f, 0.224f, 0.225f};
+  ChannelOrder channels = ChannelOrder::RGB;
+  DType dtype = DType::Float32;
+  int batch = 8;
+
+  // Classification head: what the model's [B,C] output holds.
+  Activation class_activation = Activation::Softmax;  // Softmax: logits; None: already probabilities
+
+  // Detection head.
+  DetectLayout detect_layout = DetectLayout::BoxesScoresLabels;
+  BoxFormat box_format = BoxFormat::XYXY;
+  bool boxes_normalized = false;  // true: box coordinates are 0..1 of the model input
+  Activation score_activation = Activation::None;  // Dense heads: applied to the class scores
+  int label_offset = 0;  // added to the model's class ids before looking up labels
+};
+
+struct FrameSelection {
+  int64_t every = 1;  // process every N-th frame of those in [start, end)
+  double start = 0.0;  // seconds from the start of the stream
+  double end = std::numeric_limits<double>::infinity();
+  int64_t max_frames = -1;  // per input; -1: no limit
+};
+
+struct RunOptions {
+  std::string model_path;
+  Task task = Task::Classify;
+  ModelSpec spec;
+  std::vector<std::string> labels;  // class names, index = class id; may be empty
+  int topk = 5;
+  float score_threshold = 0.3f;
+  float iou_threshold = 0.5f;
+  int max_detections = 100;
+  FrameSelection selection;
+  std::string device = "auto";  // auto | cpu | cuda | cuda:N
+  int decode_threads = 0;       // 0: libavcodec picks (all cores)
+};
+
+// Reads a model sidecar (JSON) over `base`; unknown keys and bad values throw vidinfer::Error naming
+// `source`. Keys: input_size [w,h] or int, resize, letterbox_fill, mean, std, channels, dtype, batch,
+// task, labels (array or file relative to the sidecar), classify.activation, detect.layout,
+// detect.box_format, detect.boxes_normalized, detect.score_activation, detect.label_offset.
+struct Sidecar {
+  ModelSpec spec;
+  std::optional<Task> task;
+  std::vector<std::string> labels;
+};
+Sidecar parse_model_sidecar(const std::string& json_text, const std::string& source, ModelSpec base = {},
+                            const std::string& base_dir = ".");
+// Reads MODEL.json if it exists (else returns base unchanged, no task, no labels).
+Sidecar load_model_sidecar(const std::string& model_path, ModelSpec base = {});
+std::vector<std::string> load_labels(const std::string& path);
+
+// Parsing helpers shared by the CLI and the sidecar; throw vidinfer::Error on unknown names.
+ResizeMode parse_resize_mode(const std::string& s);
+DType parse_dtype(const std::string& s);
+ChannelOrder parse_channels(const std::string& s);
+Task parse_task(const std::string& s);
+DetectLayout parse_detect_layout(const std::string& s);
+BoxFormat parse_box_format(const std::string& s);
+Activation parse_activation(const std::string& s);
+std::string to_string(Task t);
+std::string to_string(ResizeMode m);
+std::string to_string(DType d);
+
+}  // namespace vidinfer

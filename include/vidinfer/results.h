@@ -1,0 +1,66 @@
+// What a run produces: per-frame results and the run summary. Plain value types.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace vidinfer {
+
+struct ClassScore {
+  int class_id = 0;
+  std::string label;
+  float score = 0.f;
+};
+
+// A box in the original frame's pixel coordinates (x right, y down; x2/y2 exclusive edges).
+struct Detection {
+  float x1 = 0.f, y1 = 0.f, x2 = 0.f, y2 = 0.f;
+  float score = 0.f;
+  int class_id = 0;
+  std::string label;
+};
+
+struct FrameResult {
+  std::string input;
+  int64_t frame_index = 0;  // 0-based, in presentation order, counting every decoded frame
+  double pts = 0.0;         // presentation time in seconds, as the container gives it (= ffprobe's)
+  int width = 0, height = 0;  // of the decoded frame
+  std::vector<ClassScore> classes;   // classification
+  std::vector<Detection> detections; // detection
+};
+
+struct StageTimes {
+  double demux = 0, decode = 0, preprocess = 0, infer = 0, postprocess = 0;  // seconds
+};
+
+enum class InputStatus { Ok, Failed };
+
+struct InputSummary {
+  std::string input;
+  InputStatus status = InputStatus::Ok;
+  std::string error;          // one line when Failed
+  std::string warning;        // one line when Ok but something was off (read error near the end)
+  std::string decoder;        // which decoder ran ("cpu (libavcodec h264)")
+  int64_t frames_decoded = 0;
+  int64_t frames_processed = 0;  // sent through the model
+  int64_t packets_corrupt = 0;   // rejected by the decoder, skipped
+  double seconds = 0;
+};
+
+struct RunSummary {
+  int64_t frames = 0;  // processed frames, all inputs
+  double seconds = 0;
+  double fps = 0;
+  StageTimes stages;
+  std::string device;  // where the model ran
+  std::string model;
+  std::vector<InputSummary> inputs;
+  int failed_inputs() const {
+    int n = 0;
+    for (const auto& i : inputs) n += i.status == InputStatus::Failed;
+    return n;
+  }
+};
+
+}  // namespace vidinfer

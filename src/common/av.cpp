@@ -1,0 +1,12 @@
+#include "common/av.h"
+
+#include <filesystem>
+
+namespace vidinfer {
+
+void throw_av_error(int code, const char* call, const std::string& input, const char* file, int line) {
+  std::string where = std::filesystem::path(file).filename().string() + ":" + std::to_string(line);
+  throw Error(std::string(call) + " failed", input, av_error_text(code) + " (" + where + ")");
+}
+
+}  // namespace vidinfer

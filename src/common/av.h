@@ -1,0 +1,74 @@
+// RAII owners for FFmpeg objects and the check helper that turns FFmpeg return codes into
+// vidinfer::Error. Every FFmpeg handle in the project is held by one of these.
+#pragma once
+
+extern "C" {
+#include <libavcodec/avcodec.h>
+#include <libavcodec/bsf.h>
+#include <libavformat/avformat.h>
+#include <libavutil/error.h>
+#include <libavutil/frame.h>
+#include <libswscale/swscale.h>
+}
+
+#include <memory>
+#include <string>
+
+#include "vidinfer/error.h"
+
+namespace vidinfer {
+
+struct AVFormatContextCloser {
+  void operator()(AVFormatContext* c) const noexcept { avformat_close_input(&c); }
+};
+struct AVCodecContextFreer {
+  void operator()(AVCodecContext* c) const noexcept { avcodec_free_context(&c); }
+};
+struct AVFrameFreer {
+  void operator()(AVFrame* f) const noexcept { av_frame_free(&f); }
+};
+struct AVPacketFreer {
+  void operator()(AVPacket* p) const noexcept { av_packet_free(&p); }
+};
+struct AVBSFContextFreer {
+  void operator()(AVBSFContext* b) const noexcept { av_bsf_free(&b); }
+};
+struct SwsContextFreer {
+  void operator()(SwsContext* s) const noexcept { sws_freeContext(s); }
+};
+
+using UniqueAVFormatContext = std::unique_ptr<AVFormatContext, AVFormatContextCloser>;
+using UniqueAVCodecContext = std::unique_ptr<AVCodecContext, AVCodecContextFreer>;
+using UniqueAVFrame = std::unique_ptr<AVFrame, AVFrameFreer>;
+using UniqueAVPacket = std::unique_ptr<AVPacket, AVPacketFreer>;
+using UniqueAVBSFContext = std::unique_ptr<AVBSFContext, AVBSFContextFreer>;
+using UniqueSwsContext = std::unique_ptr<SwsContext, SwsContextFreer>;
+
+inline UniqueAVFrame make_av_frame() {
+  UniqueAVFrame f(av_frame_alloc());
+  if (!f) throw Error("out of memory allocating an AVFrame");
+  return f;
+}
+inline UniqueAVPacket make_av_packet() {
+  UniqueAVPacket p(av_packet_alloc());
+  if (!p) throw Error("out of memory allocating an AVPacket");
+  return p;
+}
+
+inline std::string av_error_text(int code) {
+  char buf[AV_ERROR_MAX_STRING_SIZE] = {};
+  av_strerror(code, buf, sizeof buf);
+  return buf;
+}
+
+// Throws vidinfer::Error("<call> failed", input, "<FFmpeg's text> (at file:line)") on a negative code.
+[[noreturn]] void throw_av_error(int code, const char* call, const std::string& input, const char* file,
+                                 int line);
+
+}  // namespace vidinfer
+
+#define VI_AV_CHECK(call, input)                                                   \
+  do {                                                                             \
+    const int vi_av_rc_ = (call);                                                  \
+    if (vi_av_rc_ < 0) ::vidinfer::throw_av_error(vi_av_rc_, #call, (input), __FILE__, __LINE__); \
+  } while (0)

@@ -1,0 +1,52 @@
+// Demuxer: opens one input with libavformat, picks its video stream and hands out that stream's
+// packets in decode order. Owns the format context. Not thread-safe; one reader at a time.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "common/av.h"
+
+namespace vidinfer {
+
+struct StreamInfo {
+  int index = -1;
+  std::string container;
+  AVRational time_base{0, 1};
+  AVRational frame_rate{0, 1};  // average; {0,1} if unknown
+  double start_time = 0;        // seconds; 0 if unknown
+  double duration = 0;          // seconds; 0 if unknown
+  int64_t nb_frames = 0;        // container's count; 0 if unknown
+  double rotation = 0;          // degrees counter-clockwise (display matrix)
+  const AVCodecParameters* codecpar = nullptr;  // owned by the demuxer
+};
+
+class Demuxer {
+ public:
+  // Throws vidinfer::Error naming `path`: missing, a directory, unreadable, empty, not a media file,
+  // or no video stream.
+  explicit Demuxer(std::string path);
+
+  const std::string& path() const { return path_; }
+  const StreamInfo& stream() const { return info_; }
+
+  // The next packet of the video stream, into `pkt` (unreferenced first). False at the end of input.
+  // A read error after the first packet (truncated or damaged file) ends the input like EOF and is
+  // kept in read_error(); the frames before it are still good.
+  bool read(AVPacket* pkt);
+  const std::string& read_error() const { return read_error_; }
+
+  // Seconds of a timestamp in this stream's time base (relative to nothing: the container's time).
+  double to_seconds(int64_t ts) const;
+
+ private:
+  std::string path_;
+  UniqueAVFormatContext fmt_;
+  StreamInfo info_;
+  std::string read_error_;
+};
+
+// Throws if `path` is not a regular, readable, non-empty file (clear messages before FFmpeg's).
+void check_input_file(const std::string& path);
+
+}  // namespace vidinfer

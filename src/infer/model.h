@@ -1,0 +1,39 @@
+// Model: a TorchScript module loaded once, run on batches. Owns the module; forward() may be called
+// from one thread at a time.
+#pragma once
+
+#include <torch/script.h>
+
+#include <string>
+
+#include "vidinfer/options.h"
+
+namespace vidinfer {
+
+// "auto": CUDA when LibTorch has it and a GPU is present, else CPU. "cuda[:N]" without a GPU throws.
+torch::Device resolve_device(const std::string& name);
+torch::ScalarType to_scalar_type(DType d);
+
+class Model {
+ public:
+  // Throws vidinfer::Error naming `path`: missing file, not TorchScript, or cannot move to device.
+  Model(const std::string& path, torch::Device device, DType dtype);
+
+  // batch: [B,3,H,W] float32 on any device; moved to the model's device and dtype here.
+  // Throws vidinfer::Error with the model's own message (first line) when forward fails.
+  torch::jit::IValue forward(const torch::Tensor& batch);
+
+  torch::Device device() const { return device_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  torch::Device device_;
+  torch::ScalarType dtype_;
+  torch::jit::Module module_;
+};
+
+// First line of a c10::Error message (LibTorch's messages carry stack traces below it).
+std::string first_line(const std::string& text);
+
+}  // namespace vidinfer

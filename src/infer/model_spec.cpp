@@ -1,0 +1,170 @@
+// Model sidecar (MODEL.pt.json) and the name parsers shared with the CLI.
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "vidinfer/error.h"
+#include "vidinfer/options.h"
+
+namespace vidinfer {
+namespace {
+
+template <typename E>
+E lookup(const std::string& s, std::initializer_list<std::pair<const char*, E>> table, const char* what) {
+  std::string names;
+  for (const auto& [name, value] : table) {
+    if (s == name) return value;
+    names += names.empty() ? name : std::string(", ") + name;
+  }
+  throw Error(std::string("unknown ") + what + " '" + s + "'", "", "expected one of: " + names);
+}
+
+std::array<float, 3> three_floats(const nlohmann::json& j, const char* key) {
+  if (j.is_number()) {
+    const float v = j.get<float>();
+    return {v, v, v};
+  }
+  if (!j.is_array() || j.size() != 3 || !std::all_of(j.begin(), j.end(), [](auto& v) { return v.is_number(); }))
+    throw Error(std::string("'") + key + "' must be a number or an array of 3 numbers");
+  return {j[0].get<float>(), j[1].get<float>(), j[2].get<float>()};
+}
+
+}  // namespace
+
+ResizeMode parse_resize_mode(const std::string& s) {
+  return lookup<ResizeMode>(s, {{"stretch", ResizeMode::Stretch}, {"letterbox", ResizeMode::Letterbox},
+                                {"center-crop", ResizeMode::CenterCrop}, {"centre-crop", ResizeMode::CenterCrop}},
+                            "resize mode");
+}
+DType parse_dtype(const std::string& s) {
+  return lookup<DType>(s, {{"float32", DType::Float32}, {"float16", DType::Float16}, {"bfloat16", DType::BFloat16},
+                           {"fp32", DType::Float32}, {"fp16", DType::Float16}, {"bf16", DType::BFloat16}},
+                       "dtype");
+}
+ChannelOrder parse_channels(const std::string& s) {
+  return lookup<ChannelOrder>(s, {{"rgb", ChannelOrder::RGB}, {"bgr", ChannelOrder::BGR}}, "channel order");
+}
+Task parse_task(const std::string& s) {
+  return lookup<Task>(s, {{"classify", Task::Classify}, {"detect", Task::Detect}}, "task");
+}
+DetectLayout parse_detect_layout(const std::string& s) {
+  return lookup<DetectLayout>(
+      s, {{"boxes-scores-labels", DetectLayout::BoxesScoresLabels}, {"dense", DetectLayout::Dense}},
+      "detection layout");
+}
+BoxFormat parse_box_format(const std::string& s) {
+  return lookup<BoxFormat>(s, {{"xyxy", BoxFormat::XYXY}, {"xywh", BoxFormat::XYWH}, {"cxcywh", BoxFormat::CXCYWH}},
+                           "box format");
+}
+Activation parse_activation(const std::string& s) {
+  return lookup<Activation>(
+      s, {{"none", Activation::None}, {"sigmoid", Activation::Sigmoid}, {"softmax", Activation::Softmax}},
+      "activation");
+}
+std::string to_string(Task t) { return t == Task::Classify ? "classify" : "detect"; }
+std::string to_string(ResizeMode m) {
+  return m == ResizeMode::Stretch ? "stretch" : m == ResizeMode::Letterbox ? "letterbox" : "center-crop";
+}
+std::string to_string(DType d) {
+  return d == DType::Float32 ? "float32" : d == DType::Float16 ? "float16" : "bfloat16";
+}
+
+std::vector<std::string> load_labels(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw Error("cannot read labels", path, "file not found or unreadable");
+  std::vector<std::string> labels;
+  std::string line;
+  while (std::getline(in, line)) {
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+    labels.push_back(line);
+  }
+  while (!labels.empty() && labels.back().empty()) labels.pop_back();
+  return labels;
+}
+
+Sidecar parse_model_sidecar(const std::string& json_text, const std::string& source, ModelSpec base,
+                            const std::string& base_dir) {
+  Sidecar out;
+  out.spec = base;
+  ModelSpec& s = out.spec;
+  try {
+    const auto j = nlohmann::json::parse(json_text);
+    if (!j.is_object()) throw Error("must be a JSON object");
+    static const char* kKeys[] = {"input_size", "resize", "letterbox_fill", "mean", "std", "channels", "dtype",
+                                  "batch", "task", "labels", "classify", "detect", "description"};
+    for (const auto& [key, value] : j.items()) {
+      if (std::find_if(std::begin(kKeys), std::end(kKeys), [&](const char* k) { return key == k; }) == std::end(kKeys))
+        throw Error("unknown key '" + key + "'");
+    }
+    if (j.contains("input_size")) {
+      const auto& v = j["input_size"];
+      if (v.is_number_integer()) {
+        s.width = s.height = v.get<int>();
+      } else if (v.is_array() && v.size() == 2) {
+        s.width = v[0].get<int>();
+        s.height = v[1].get<int>();
+      } else {
+        throw Error("'input_size' must be an integer or [width, height]");
+      }
+      if (s.width <= 0 || s.height <= 0 || s.width > 8192 || s.height > 8192)
+        throw Error("'input_size' out of range (1..8192)");
+    }
+    if (j.contains("resize")) s.resize = parse_resize_mode(j["resize"].get<std::string>());
+    if (j.contains("letterbox_fill")) s.letterbox_fill = j["letterbox_fill"].get<int>();
+    if (j.contains("mean")) s.mean = three_floats(j["mean"], "mean");
+    if (j.contains("std")) s.std = three_floats(j["std"], "std");
+    if (std::any_of(s.std.begin(), s.std.end(), [](float v) { return v == 0.f; }))
+      throw Error("'std' must not be 0");
+    if (j.contains("channels")) s.channels = parse_channels(j["channels"].get<std::string>());
+    if (j.contains("dtype")) s.dtype = parse_dtype(j["dtype"].get<std::string>());
+    if (j.contains("batch")) {
+      s.batch = j["batch"].get<int>();
+      if (s.batch < 1 || s.batch > 4096) throw Error("'batch' out of range (1..4096)");
+    }
+    if (j.contains("task")) out.task = parse_task(j["task"].get<std::string>());
+    if (j.contains("labels")) {
+      const auto& l = j["labels"];
+      if (l.is_array()) {
+        out.labels = l.get<std::vector<std::string>>();
+      } else if (l.is_string()) {
+        out.labels = load_labels((std::filesystem::path(base_dir) / l.get<std::string>()).string());
+      } else {
+        throw Error("'labels' must be an array of names or a file name");
+      }
+    }
+    if (j.contains("classify")) {
+      const auto& c = j["classify"];
+      if (c.contains("activation")) s.class_activation = parse_activation(c["activation"].get<std::string>());
+    }
+    if (j.contains("detect")) {
+      const auto& d = j["detect"];
+      if (d.contains("layout")) s.detect_layout = parse_detect_layout(d["layout"].get<std::string>());
+      if (d.contains("box_format")) s.box_format = parse_box_format(d["box_format"].get<std::string>());
+      if (d.contains("boxes_normalized")) s.boxes_normalized = d["boxes_normalized"].get<bool>();
+      if (d.contains("score_activation")) s.score_activation = parse_activation(d["score_activation"].get<std::string>());
+      if (d.contains("label_offset")) s.label_offset = d["label_offset"].get<int>();
+    }
+  } catch (const Error& e) {
+    throw Error("invalid model sidecar", source, e.what());
+  } catch (const nlohmann::json::exception& e) {
+    throw Error("invalid model sidecar", source, e.what());
+  }
+  return out;
+}
+
+Sidecar load_model_sidecar(const std::string& model_path, ModelSpec base) {
+  const std::string path = model_path + ".json";
+  std::ifstream in(path);
+  if (!in) {
+    Sidecar none;
+    none.spec = base;
+    return none;
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_model_sidecar(ss.str(), path, base, std::filesystem::path(path).parent_path().string());
+}
+
+}  // namespace vidinfer

@@ -1,0 +1,156 @@
+#include "output/json.h"
+
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+
+#include "vidinfer/error.h"
+
+namespace vidinfer {
+namespace {
+
+// Scores and coordinates to a sensible number of digits, so output is small and diffable.
+// Dividing by the power of ten (not multiplying by its inverse) gives the double nearest the decimal,
+// which prints in its short form.
+double round_to(double v, double q) {
+  const double inv = std::round(1.0 / q);
+  return std::round(v * inv) / inv;
+}
+
+nlohmann::ordered_json label_or_null(const std::string& s) { return s.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(s); }
+
+}  // namespace
+
+std::string to_string(InputStatus s) { return s == InputStatus::Ok ? "ok" : "failed"; }
+
+nlohmann::ordered_json to_json(const FrameResult& r, Task task) {
+  nlohmann::ordered_json j;
+  j["input"] = r.input;
+  j["frame"] = r.frame_index;
+  j["pts"] = round_to(r.pts, 1e-6);
+  j["width"] = r.width;
+  j["height"] = r.height;
+  auto arr = nlohmann::ordered_json::array();
+  if (task == Task::Classify) {
+    for (const auto& c : r.classes)
+      arr.push_back({{"class_id", c.class_id}, {"label", label_or_null(c.label)}, {"score", round_to(c.score, 1e-6)}});
+    j["classes"] = std::move(arr);
+  } else {
+    for (const auto& d : r.detections)
+      arr.push_back({{"box", {round_to(d.x1, 0.01), round_to(d.y1, 0.01), round_to(d.x2, 0.01), round_to(d.y2, 0.01)}},
+                     {"score", round_to(d.score, 1e-6)},
+                     {"class_id", d.class_id},
+                     {"label", label_or_null(d.label)}});
+    j["detections"] = std::move(arr);
+  }
+  return j;
+}
+
+nlohmann::ordered_json to_json(const RunSummary& s) {
+  nlohmann::ordered_json j;
+  j["frames"] = s.frames;
+  j["seconds"] = round_to(s.seconds, 1e-4);
+  j["fps"] = round_to(s.fps, 0.01);
+  j["device"] = s.device;
+  j["model"] = s.model;
+  j["stages_seconds"] = {{"demux", round_to(s.stages.demux, 1e-4)},
+                         {"decode", round_to(s.stages.decode, 1e-4)},
+                         {"preprocess", round_to(s.stages.preprocess, 1e-4)},
+                         {"infer", round_to(s.stages.infer, 1e-4)},
+                         {"postprocess", round_to(s.stages.postprocess, 1e-4)}};
+  j["inputs_failed"] = s.failed_inputs();
+  auto inputs = nlohmann::ordered_json::array();
+  for (const auto& i : s.inputs) {
+    nlohmann::ordered_json o{{"input", i.input},
+                     {"status", to_string(i.status)},
+                     {"decoder", label_or_null(i.decoder)},
+                     {"frames_decoded", i.frames_decoded},
+                     {"frames_processed", i.frames_processed},
+                     {"packets_corrupt", i.packets_corrupt},
+                     {"seconds", round_to(i.seconds, 1e-4)}};
+    if (!i.error.empty()) o["error"] = i.error;
+    if (!i.warning.empty()) o["warning"] = i.warning;
+    inputs.push_back(std::move(o));
+  }
+  j["inputs"] = std::move(inputs);
+  return j;
+}
+
+nlohmann::ordered_json to_json(const ProbeInfo& p) {
+  return {{"input", p.input},
+          {"container", p.container},
+          {"stream_index", p.stream_index},
+          {"codec", p.codec},
+          {"profile", label_or_null(p.profile)},
+          {"width", p.width},
+          {"height", p.height},
+          {"pixel_format", p.pixel_format},
+          {"bit_depth", p.bit_depth},
+          {"frame_rate", round_to(p.frame_rate, 1e-3)},
+          {"duration", round_to(p.duration, 1e-3)},
+          {"frame_count", p.frame_count},
+          {"frame_count_source", p.frame_count_exact ? "counted" : "container"},
+          {"color_matrix", p.color_matrix},
+          {"color_range", p.color_range},
+          {"color_primaries", p.color_primaries},
+          {"color_transfer", p.color_transfer},
+          {"rotation", p.rotation},
+          {"gpu_decode", p.gpu_decode},
+          {"gpu_decode_reason", p.gpu_reason}};
+}
+
+JsonlWriter::JsonlWriter(const std::string& path) : path_(path) {
+  if (path.empty() || path == "-") {
+    to_stdout_ = true;
+    f_ = stdout;
+    return;
+  }
+  tmp_ = path + ".tmp";
+  f_ = std::fopen(tmp_.c_str(), "w");
+  if (!f_) throw Error("cannot write output", path, std::strerror(errno));
+}
+
+JsonlWriter::~JsonlWriter() {
+  if (to_stdout_ || !f_) return;
+  std::fclose(f_);
+  std::error_code ec;
+  std::filesystem::remove(tmp_, ec);
+}
+
+void JsonlWriter::write(const nlohmann::ordered_json& line) {
+  const std::string s = line.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
+  if (std::fwrite(s.data(), 1, s.size(), f_) != s.size()) throw Error("cannot write output", path_, std::strerror(errno));
+}
+
+void JsonlWriter::close() {
+  if (to_stdout_) {
+    std::fflush(stdout);
+    return;
+  }
+  if (!f_) return;
+  const bool ok = std::fflush(f_) == 0;
+  std::fclose(f_);
+  f_ = nullptr;
+  if (!ok) throw Error("cannot write output", path_, std::strerror(errno));
+  std::error_code ec;
+  std::filesystem::rename(tmp_, path_, ec);
+  if (ec) throw Error("cannot write output", path_, ec.message());
+}
+
+void write_file_atomically(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  std::FILE* f = std::fopen(tmp.c_str(), "w");
+  if (!f) throw Error("cannot write", path, std::strerror(errno));
+  const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+  const bool closed = std::fclose(f) == 0;
+  std::error_code ec;
+  if (!ok || !closed) {
+    std::filesystem::remove(tmp, ec);
+    throw Error("cannot write", path, std::strerror(errno));
+  }
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) throw Error("cannot write", path, ec.message());
+}
+
+}  // namespace vidinfer

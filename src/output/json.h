@@ -1,0 +1,41 @@
+// JSON forms of results, summaries and probe facts (the JSON Lines schema is in docs/cli.md), and a
+// JSON Lines writer that never leaves a half-written file under the final name.
+#pragma once
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "vidinfer/options.h"
+#include "vidinfer/probe.h"
+#include "vidinfer/results.h"
+
+namespace vidinfer {
+
+nlohmann::ordered_json to_json(const FrameResult& r, Task task);
+nlohmann::ordered_json to_json(const RunSummary& s);
+nlohmann::ordered_json to_json(const ProbeInfo& p);
+std::string to_string(InputStatus s);
+
+// Writes one JSON object per line to a file (through PATH.tmp, renamed on close()) or to stdout
+// when the path is "" or "-". Not thread-safe.
+class JsonlWriter {
+ public:
+  explicit JsonlWriter(const std::string& path);
+  ~JsonlWriter();  // an unclosed file is removed: a partial result is never taken for a whole one
+  JsonlWriter(const JsonlWriter&) = delete;
+  JsonlWriter& operator=(const JsonlWriter&) = delete;
+
+  void write(const nlohmann::ordered_json& line);
+  void close();  // flushes and renames into place; throws vidinfer::Error on failure
+
+ private:
+  std::string path_, tmp_;
+  std::FILE* f_ = nullptr;
+  bool to_stdout_ = false;
+};
+
+// Writes `text` to `path` through a temporary file and rename. Throws vidinfer::Error.
+void write_file_atomically(const std::string& path, const std::string& text);
+
+}  // namespace vidinfer

@@ -1,0 +1,287 @@
+// The CPU-decode pipeline: one producer thread demuxes, decodes and preprocesses frames into model
+// batches; the calling thread runs the model and the task head and hands results to the callback.
+// A bounded queue between them keeps at most kQueueDepth batches in flight.
+//
+//   producer: Demuxer -> Decoder -> selection -> CpuPreprocessor -> Batch ─┐
+//                                                                          │ BoundedQueue<Item>
+//   caller:   Model::forward -> classify_head / detect_head -> on_frame <──┘
+#include "vidinfer/pipeline.h"
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <thread>
+#include <variant>
+
+#include "common/timer.h"
+#include "decode/decoder.h"
+#include "demux/demuxer.h"
+#include "infer/model.h"
+#include "pipeline/bounded_queue.h"
+#include "postprocess/heads.h"
+#include "preprocess/cpu_preprocessor.h"
+#include "vidinfer/error.h"
+
+namespace vidinfer {
+namespace {
+
+constexpr size_t kQueueDepth = 2;
+
+struct Slot {
+  int64_t frame_index = 0;
+  double pts = 0;
+  Geometry geometry;
+};
+
+struct Batch {
+  size_t input = 0;
+  torch::Tensor data;  // [capacity, 3, H, W] float32 on the host; the first slots.size() are used
+  std::vector<Slot> slots;
+  double fraction = 0;  // of the input, by time, at the last slot
+};
+
+// Sent once per input after its last batch.
+struct InputDone {
+  size_t input = 0;
+  InputSummary summary;
+};
+
+using Item = std::variant<Batch, InputDone>;
+
+}  // namespace
+
+struct Pipeline::Impl {
+  RunOptions opt;
+  torch::Device device;
+  Model model;
+
+  explicit Impl(RunOptions o)
+      : opt(std::move(o)), device(resolve_device(opt.device)), model(opt.model_path, device, opt.spec.dtype) {}
+
+  // Producer: all inputs, in order. Returns when done or when `stop` is set.
+  void produce(const std::vector<std::string>& inputs, BoundedQueue<Item>& queue, std::atomic<bool>& stop,
+               StageTimes& times) {
+    CpuPreprocessor pre(opt.spec);
+    auto new_batch = [&](size_t input) {
+      Batch b;
+      b.input = input;
+      b.data = torch::empty({opt.spec.batch, 3, opt.spec.height, opt.spec.width}, torch::kFloat);
+      if (device.is_cuda()) b.data = b.data.pin_memory();
+      b.slots.reserve(opt.spec.batch);
+      return b;
+    };
+    for (size_t i = 0; i < inputs.size() && !stop; ++i) {
+      const std::string& path = inputs[i];
+      InputDone done;
+      done.input = i;
+      done.summary.input = path;
+      const auto t0 = std::chrono::steady_clock::now();
+      Batch batch = new_batch(i);
+      try {
+        Demuxer demux(path);
+        auto decoder = make_cpu_decoder(demux.stream(), path, opt.decode_threads);
+        done.summary.decoder = decoder->name();
+        const StreamInfo& st = demux.stream();
+        const double frame_dur = st.frame_rate.num ? av_q2d(av_inv_q(st.frame_rate)) : 0.0;
+        auto pkt = make_av_packet();
+        auto frame = make_av_frame();
+        int64_t index = 0, in_range = 0, processed = 0;
+        double last_pts = st.start_time - frame_dur;
+        bool finished = false;
+        // Handles one decoded frame; false once the selection is exhausted.
+        auto take = [&]() -> bool {
+          const int64_t ts = frame->best_effort_timestamp;
+          const double pts = ts != AV_NOPTS_VALUE ? demux.to_seconds(ts) : last_pts + frame_dur;
+          last_pts = pts;
+          const int64_t this_index = index++;
+          ++done.summary.frames_decoded;
+          const double t = pts - st.start_time;
+          const FrameSelection& sel = opt.selection;
+          if (t < sel.start - 1e-9) return true;
+          if (t >= sel.end - 1e-9) return false;
+          if (in_range++ % sel.every != 0) return true;
+          {
+            ScopedTimer timer(times.preprocess);
+            Slot s;
+            s.frame_index = this_index;
+            s.pts = pts;
+            s.geometry = pre.run(frame.get(), batch.data[static_cast<int64_t>(batch.slots.size())].data_ptr<float>());
+            batch.slots.push_back(s);
+          }
+          batch.fraction = st.duration > 0 ? std::clamp(t / st.duration, 0.0, 1.0) : 0.0;
+          ++processed;
+          if (static_cast<int>(batch.slots.size()) == opt.spec.batch) {
+            if (!queue.push(std::move(batch))) return false;
+            batch = new_batch(i);
+          }
+          return sel.max_frames < 0 || processed < sel.max_frames;
+        };
+        auto drain = [&]() {
+          while (!finished && !stop) {
+            bool got;
+            {
+              ScopedTimer timer(times.decode);
+              got = decoder->receive(frame.get());
+            }
+            if (!got) break;
+            finished = !take();
+          }
+        };
+        while (!finished && !stop) {
+          bool more;
+          {
+            ScopedTimer timer(times.demux);
+            more = demux.read(pkt.get());
+          }
+          if (!more) break;
+          {
+            ScopedTimer timer(times.decode);
+            decoder->send(pkt.get());
+          }
+          drain();
+        }
+        if (!finished && !stop) {
+          {
+            ScopedTimer timer(times.decode);
+            decoder->send(nullptr);
+          }
+          drain();
+        }
+        done.summary.packets_corrupt = decoder->packets_corrupt();
+        if (!demux.read_error().empty())
+          done.summary.warning = "read error after frame " + std::to_string(index) + ": " + demux.read_error() +
+                                 " (file truncated or damaged; frames before it were kept)";
+        if (done.summary.frames_decoded == 0) {
+          std::string cause = "no frame could be decoded";
+          if (done.summary.packets_corrupt) cause += " (" + std::to_string(done.summary.packets_corrupt) + " corrupt packets)";
+          if (!demux.read_error().empty()) cause += " (read error: " + demux.read_error() + ")";
+          throw Error("decoding failed", path, cause);
+        }
+        if (!batch.slots.empty()) queue.push(std::move(batch));
+      } catch (const Error& e) {
+        done.summary.status = InputStatus::Failed;
+        done.summary.error = e.input().empty() ? e.with_input(path).what() : e.what();
+      } catch (const std::exception& e) {
+        done.summary.status = InputStatus::Failed;
+        done.summary.error = Error("failed", path, e.what()).what();
+      }
+      done.summary.seconds = seconds_since(t0);
+      queue.push(std::move(done));
+    }
+    queue.close();
+  }
+
+  std::vector<FrameResult> postprocess(const torch::jit::IValue& out, const Batch& b, const std::string& input) {
+    const int n = static_cast<int>(b.slots.size());
+    std::vector<FrameResult> results(n);
+    for (int k = 0; k < n; ++k) {
+      results[k].input = input;
+      results[k].frame_index = b.slots[k].frame_index;
+      results[k].pts = b.slots[k].pts;
+      results[k].width = b.slots[k].geometry.src_w;
+      results[k].height = b.slots[k].geometry.src_h;
+    }
+    if (opt.task == Task::Classify) {
+      ClassifyParams p{opt.topk, opt.spec.class_activation, opt.spec.label_offset};
+      auto per = classify_head(out, n, p, opt.labels);
+      for (int k = 0; k < n; ++k) results[k].classes = std::move(per[k]);
+    } else {
+      DetectParams p;
+      p.layout = opt.spec.detect_layout;
+      p.box_format = opt.spec.box_format;
+      p.boxes_normalized = opt.spec.boxes_normalized;
+      p.score_activation = opt.spec.score_activation;
+      p.label_offset = opt.spec.label_offset;
+      p.score_threshold = opt.score_threshold;
+      p.iou_threshold = opt.iou_threshold;
+      p.max_detections = opt.max_detections;
+      std::vector<Geometry> geos;
+      for (const auto& s : b.slots) geos.push_back(s.geometry);
+      auto per = detect_head(out, geos, p, opt.labels);
+      for (int k = 0; k < n; ++k) results[k].detections = std::move(per[k]);
+    }
+    return results;
+  }
+};
+
+Pipeline::Pipeline(RunOptions options) {
+  if (options.spec.batch < 1) throw Error("invalid batch size", "", "must be at least 1");
+  if (options.selection.every < 1) throw Error("invalid --every", "", "must be at least 1");
+  impl_ = std::make_unique<Impl>(std::move(options));
+}
+
+Pipeline::~Pipeline() = default;
+
+const RunOptions& Pipeline::options() const { return impl_->opt; }
+
+std::string Pipeline::device() const { return impl_->device.str(); }
+
+RunSummary Pipeline::run(const std::vector<std::string>& inputs, const FrameCallback& on_frame,
+                         const ProgressCallback& on_progress) {
+  RunSummary summary;
+  summary.device = device();
+  summary.model = impl_->opt.model_path;
+  summary.inputs.resize(inputs.size());
+  const auto t0 = std::chrono::steady_clock::now();
+
+  BoundedQueue<Item> queue(kQueueDepth);
+  std::atomic<bool> stop{false};
+  StageTimes producer_times;
+  std::thread producer([&] { impl_->produce(inputs, queue, stop, producer_times); });
+
+  std::string model_error;  // set once the model fails: it would fail on every input alike
+  std::vector<int64_t> processed(inputs.size(), 0);
+  while (auto item = queue.pop()) {
+    if (auto* b = std::get_if<Batch>(&*item)) {
+      if (!model_error.empty()) continue;
+      const int n = static_cast<int>(b->slots.size());
+      try {
+        torch::jit::IValue out;
+        {
+          ScopedTimer timer(summary.stages.infer);
+          out = impl_->model.forward(n == b->data.size(0) ? b->data : b->data.narrow(0, 0, n));
+        }
+        std::vector<FrameResult> results;
+        {
+          ScopedTimer timer(summary.stages.postprocess);
+          results = impl_->postprocess(out, *b, inputs[b->input]);
+        }
+        for (const auto& r : results) on_frame(r);
+        processed[b->input] += n;
+        summary.frames += n;
+      } catch (const Error& e) {
+        model_error = e.input().empty() ? e.with_input(impl_->opt.model_path).what() : e.what();
+        stop = true;
+      }
+      if (on_progress)
+        on_progress(Progress{b->input, inputs.size(), inputs[b->input], b->fraction, summary.frames});
+    } else {
+      auto& done = std::get<InputDone>(*item);
+      InputSummary& s = summary.inputs[done.input];
+      s = std::move(done.summary);
+      s.frames_processed = processed[done.input];
+      if (!model_error.empty() && s.status == InputStatus::Ok) {
+        s.status = InputStatus::Failed;
+        s.error = model_error;
+      }
+      if (on_progress) on_progress(Progress{done.input, inputs.size(), s.input, 1.0, summary.frames});
+    }
+  }
+  producer.join();
+  // Inputs never reached because the model failed.
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (summary.inputs[i].input.empty()) {
+      summary.inputs[i].input = inputs[i];
+      summary.inputs[i].status = InputStatus::Failed;
+      summary.inputs[i].error = model_error.empty() ? inputs[i] + ": not processed" : model_error;
+    }
+  }
+  summary.stages.demux = producer_times.demux;
+  summary.stages.decode = producer_times.decode;
+  summary.stages.preprocess = producer_times.preprocess;
+  summary.seconds = seconds_since(t0);
+  summary.fps = summary.seconds > 0 ? summary.frames / summary.seconds : 0;
+  return summary;
+}
+
+}  // namespace vidinfer

@@ -1,0 +1,58 @@
+#include "vidinfer/probe.h"
+
+#include <cmath>
+
+extern "C" {
+#include <libavutil/pixdesc.h>
+}
+
+#include "decode/nvdec_caps.h"
+#include "demux/demuxer.h"
+
+namespace vidinfer {
+
+ProbeInfo probe(const std::string& path) {
+  Demuxer demux(path);
+  const StreamInfo& st = demux.stream();
+  const AVCodecParameters* par = st.codecpar;
+  ProbeInfo p;
+  p.input = path;
+  p.container = st.container;
+  p.stream_index = st.index;
+  p.codec = avcodec_get_name(par->codec_id);
+  if (const char* prof = avcodec_profile_name(par->codec_id, par->profile)) p.profile = prof;
+  p.width = par->width;
+  p.height = par->height;
+  const auto fmt = static_cast<AVPixelFormat>(par->format);
+  if (const AVPixFmtDescriptor* d = av_pix_fmt_desc_get(fmt)) {
+    p.pixel_format = d->name;
+    p.bit_depth = d->comp[0].depth;
+  } else {
+    p.pixel_format = "unknown";
+  }
+  p.frame_rate = st.frame_rate.den ? av_q2d(st.frame_rate) : 0.0;
+  p.duration = st.duration;
+  p.color_matrix = av_color_space_name(par->color_space) ? av_color_space_name(par->color_space) : "unknown";
+  p.color_range = av_color_range_name(par->color_range) ? av_color_range_name(par->color_range) : "unknown";
+  p.color_primaries =
+      av_color_primaries_name(par->color_primaries) ? av_color_primaries_name(par->color_primaries) : "unknown";
+  p.color_transfer = av_color_transfer_name(par->color_trc) ? av_color_transfer_name(par->color_trc) : "unknown";
+  p.rotation = st.rotation;
+  if (st.nb_frames > 0) {
+    p.frame_count = st.nb_frames;
+  } else {
+    // The container does not say (Matroska, MPEG-TS, raw streams): count the packets, which is exact
+    // for these codecs (one frame per packet) and cheap next to decoding.
+    auto pkt = make_av_packet();
+    int64_t n = 0;
+    while (demux.read(pkt.get())) ++n;
+    p.frame_count = n;
+    p.frame_count_exact = true;
+  }
+  const GpuDecodeSupport gpu = nvdec_supports(par->codec_id, fmt, par->width, par->height);
+  p.gpu_decode = gpu.supported;
+  p.gpu_reason = gpu.reason;
+  return p;
+}
+
+}  // namespace vidinfer

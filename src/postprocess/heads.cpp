@@ -1,0 +1,248 @@
+#include "postprocess/heads.h"
+
+#include <algorithm>
+#include <sstream>
+
+#include "vidinfer/error.h"
+
+namespace vidinfer {
+namespace {
+
+Error misfit(const char* task, const std::string& expected, const torch::jit::IValue& got) {
+  return Error(std::string("model output does not fit task ") + task, "",
+               "expected " + expected + ", got " + describe(got));
+}
+
+std::string label_of(const std::vector<std::string>& labels, int id) {
+  return id >= 0 && id < static_cast<int>(labels.size()) ? labels[id] : std::string();
+}
+
+torch::Tensor activate(const torch::Tensor& t, Activation a) {
+  switch (a) {
+    case Activation::Sigmoid: return t.sigmoid();
+    case Activation::Softmax: return t.softmax(-1);
+    default: return t;
+  }
+}
+
+torch::Tensor to_xyxy(const torch::Tensor& b, BoxFormat f) {
+  auto c = b.unbind(-1);
+  switch (f) {
+    case BoxFormat::XYWH: return torch::stack({c[0], c[1], c[0] + c[2], c[1] + c[3]}, -1);
+    case BoxFormat::CXCYWH:
+      return torch::stack({c[0] - c[2] / 2, c[1] - c[3] / 2, c[0] + c[2] / 2, c[1] + c[3] / 2}, -1);
+    default: return b;
+  }
+}
+
+// One image's final detections (model-input coordinates) -> frame detections.
+std::vector<Detection> to_frame(torch::Tensor boxes, torch::Tensor scores, torch::Tensor classes,
+                                const Geometry& g, const DetectParams& p, const std::vector<std::string>& labels) {
+  boxes = to_xyxy(boxes.to(torch::kCPU, torch::kFloat), p.box_format);
+  if (p.boxes_normalized) boxes = boxes * torch::tensor({float(g.dst_w), float(g.dst_h), float(g.dst_w), float(g.dst_h)});
+  scores = scores.to(torch::kCPU, torch::kFloat);
+  classes = classes.to(torch::kCPU, torch::kLong);
+  auto order = scores.argsort(0, /*descending=*/true);
+  const auto b = boxes.accessor<float, 2>();
+  const auto s = scores.accessor<float, 1>();
+  const auto c = classes.accessor<int64_t, 1>();
+  const auto o = order.accessor<int64_t, 1>();
+  std::vector<Detection> out;
+  for (int64_t k = 0; k < o.size(0) && static_cast<int>(out.size()) < p.max_detections; ++k) {
+    const int64_t i = o[k];
+    if (!(s[i] >= p.score_threshold)) continue;  // also drops NaN
+    Detection d;
+    d.x1 = static_cast<float>(std::clamp(g.to_frame_x(b[i][0]), 0.0, double(g.src_w)));
+    d.y1 = static_cast<float>(std::clamp(g.to_frame_y(b[i][1]), 0.0, double(g.src_h)));
+    d.x2 = static_cast<float>(std::clamp(g.to_frame_x(b[i][2]), 0.0, double(g.src_w)));
+    d.y2 = static_cast<float>(std::clamp(g.to_frame_y(b[i][3]), 0.0, double(g.src_h)));
+    if (d.x2 <= d.x1 || d.y2 <= d.y1) continue;  // entirely in the letterbox padding, or degenerate
+    d.score = s[i];
+    d.class_id = static_cast<int>(c[i]) + p.label_offset;
+    d.label = label_of(labels, d.class_id);
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
+bool is_tensor_of_rank(const torch::jit::IValue& v, int64_t rank) { return v.isTensor() && v.toTensor().dim() == rank; }
+
+}  // namespace
+
+std::string describe(const torch::jit::IValue& v) {
+  std::ostringstream os;
+  if (v.isTensor()) {
+    const auto& t = v.toTensor();
+    os << "Tensor" << t.sizes() << " " << t.scalar_type();
+  } else if (v.isTuple() || v.isList()) {
+    const auto elems = v.isTuple() ? v.toTupleRef().elements().vec() : v.toListRef().vec();
+    os << (v.isTuple() ? "tuple(" : "list(");
+    for (size_t i = 0; i < elems.size() && i < 4; ++i) os << (i ? ", " : "") << describe(elems[i]);
+    if (elems.size() > 4) os << ", ... " << elems.size() << " items";
+    os << ")";
+  } else if (v.isGenericDict()) {
+    os << "dict(";
+    bool first = true;
+    for (const auto& kv : v.toGenericDict()) {
+      os << (first ? "" : ", ") << (kv.key().isString() ? kv.key().toStringRef() : "?");
+      first = false;
+    }
+    os << ")";
+  } else {
+    os << v.tagKind();
+  }
+  return os.str();
+}
+
+std::vector<std::vector<ClassScore>> classify_head(const torch::jit::IValue& out, int batch,
+                                                   const ClassifyParams& p,
+                                                   const std::vector<std::string>& labels) {
+  const std::string expected = "a [" + std::to_string(batch) + ", classes] tensor";
+  if (!out.isTensor()) throw misfit("classify", expected, out);
+  auto t = out.toTensor();
+  if (t.dim() == 4 && t.size(2) == 1 && t.size(3) == 1) t = t.flatten(1);
+  if (t.dim() != 2 || t.size(0) != batch || t.size(1) < 1 || !t.is_floating_point())
+    throw misfit("classify", expected, out);
+  auto probs = activate(t.to(torch::kFloat), p.activation);
+  const int k = std::min<int64_t>(p.topk, probs.size(1));
+  auto [values, indices] = probs.topk(k, 1);
+  values = values.to(torch::kCPU);
+  indices = indices.to(torch::kCPU);
+  const auto v = values.accessor<float, 2>();
+  const auto ix = indices.accessor<int64_t, 2>();
+  std::vector<std::vector<ClassScore>> result(batch);
+  for (int b = 0; b < batch; ++b) {
+    for (int j = 0; j < k; ++j) {
+      const int id = static_cast<int>(ix[b][j]) + p.label_offset;
+      result[b].push_back({id, label_of(labels, id), v[b][j]});
+    }
+  }
+  return result;
+}
+
+// Written here because LibTorch has no NMS of its own and torchvision's C++ ops are not packaged
+// for Debian. IoU is computed as a matrix on the tensors' device; the greedy pass runs on the host.
+torch::Tensor nms(const torch::Tensor& boxes, const torch::Tensor& scores, float iou) {
+  if (boxes.size(0) == 0) return torch::empty({0}, torch::kLong);
+  auto order = scores.argsort(0, /*descending=*/true);
+  auto b = boxes.index_select(0, order).to(torch::kFloat);
+  auto x1 = b.select(1, 0), y1 = b.select(1, 1), x2 = b.select(1, 2), y2 = b.select(1, 3);
+  auto area = (x2 - x1).clamp_min(0) * (y2 - y1).clamp_min(0);
+  auto iw = (torch::min(x2.unsqueeze(1), x2.unsqueeze(0)) - torch::max(x1.unsqueeze(1), x1.unsqueeze(0))).clamp_min(0);
+  auto ih = (torch::min(y2.unsqueeze(1), y2.unsqueeze(0)) - torch::max(y1.unsqueeze(1), y1.unsqueeze(0))).clamp_min(0);
+  auto inter = iw * ih;
+  auto uni = area.unsqueeze(1) + area.unsqueeze(0) - inter;
+  auto over = (inter > iou * uni).to(torch::kCPU).contiguous();  // IoU > iou without dividing by 0
+  const auto ov = over.accessor<bool, 2>();
+  const int64_t n = b.size(0);
+  std::vector<char> removed(n, 0);
+  std::vector<int64_t> keep;
+  for (int64_t i = 0; i < n; ++i) {
+    if (removed[i]) continue;
+    keep.push_back(i);
+    for (int64_t j = i + 1; j < n; ++j)
+      if (ov[i][j]) removed[j] = 1;
+  }
+  auto kept = torch::tensor(keep, torch::kLong).to(order.device());
+  return order.index_select(0, kept).to(torch::kCPU);
+}
+
+torch::Tensor batched_nms(const torch::Tensor& boxes, const torch::Tensor& scores, const torch::Tensor& classes,
+                          float iou) {
+  if (boxes.size(0) == 0) return torch::empty({0}, torch::kLong);
+  // Shift each class to its own region of the plane so that boxes of different classes never overlap.
+  auto b = boxes.to(torch::kFloat);
+  auto span = (b.max() - b.min()).item<float>() + 1.f;
+  auto shifted = b + (classes.to(torch::kFloat) * span).unsqueeze(1);
+  return nms(shifted, scores, iou);
+}
+
+std::vector<std::vector<Detection>> detect_head(const torch::jit::IValue& out,
+                                                const std::vector<Geometry>& geometries,
+                                                const DetectParams& p, const std::vector<std::string>& labels) {
+  const int batch = static_cast<int>(geometries.size());
+  std::vector<std::vector<Detection>> result(batch);
+
+  if (p.layout == DetectLayout::Dense) {
+    const std::string expected = "a tuple (boxes [" + std::to_string(batch) + ", N, 4], scores [" +
+                                 std::to_string(batch) + ", N, classes])";
+    if (!(out.isTuple() || out.isList())) throw misfit("detect", expected, out);
+    const auto e = out.isTuple() ? out.toTupleRef().elements().vec() : out.toListRef().vec();
+    if (e.size() != 2 || !is_tensor_of_rank(e[0], 3) || !is_tensor_of_rank(e[1], 3)) throw misfit("detect", expected, out);
+    const auto boxes = e[0].toTensor(), scores = e[1].toTensor();
+    if (boxes.size(0) != batch || scores.size(0) != batch || boxes.size(2) != 4 || boxes.size(1) != scores.size(1))
+      throw misfit("detect", expected, out);
+    auto probs = activate(scores.to(torch::kFloat), p.score_activation);
+    for (int i = 0; i < batch; ++i) {
+      auto s = probs[i];  // [N, C]
+      auto candidates = (s > p.score_threshold).nonzero();  // [K, 2]: (box, class)
+      if (candidates.size(0) == 0) continue;
+      auto box_idx = candidates.select(1, 0), cls = candidates.select(1, 1);
+      auto cand_scores = s.index({box_idx, cls});
+      if (cand_scores.size(0) > p.pre_nms_topk) {
+        auto top = std::get<1>(cand_scores.topk(p.pre_nms_topk));
+        box_idx = box_idx.index_select(0, top);
+        cls = cls.index_select(0, top);
+        cand_scores = cand_scores.index_select(0, top);
+      }
+      auto cand_boxes = to_xyxy(boxes[i].to(torch::kFloat).index_select(0, box_idx), p.box_format);
+      auto keep = batched_nms(cand_boxes, cand_scores, cls, p.iou_threshold).to(cand_boxes.device());
+      DetectParams xyxy = p;
+      xyxy.box_format = BoxFormat::XYXY;
+      result[i] = to_frame(cand_boxes.index_select(0, keep), cand_scores.index_select(0, keep),
+                           cls.index_select(0, keep), geometries[i], xyxy, labels);
+    }
+    return result;
+  }
+
+  // Final detections in one of the usual shapes.
+  const std::string expected = "boxes/scores/labels as a tuple ([" + std::to_string(batch) + ", N, 4], [" +
+                               std::to_string(batch) + ", N], [" + std::to_string(batch) +
+                               ", N]), a dict with those keys, or a list of per-image dicts";
+  auto from_dict = [&](const c10::impl::GenericDict& d, std::vector<torch::Tensor>& t) {
+    for (const char* k : {"boxes", "scores", "labels"}) {
+      auto it = d.find(c10::IValue(std::string(k)));
+      if (it == d.end() || !it->value().isTensor()) throw misfit("detect", expected, out);
+      t.push_back(it->value().toTensor());
+    }
+  };
+  torch::jit::IValue v = out;
+  // torchvision's scripted detectors return (losses, detections).
+  if (v.isTuple() && v.toTupleRef().elements().size() == 2 && v.toTupleRef().elements()[1].isList())
+    v = v.toTupleRef().elements()[1];
+  std::vector<torch::Tensor> t;
+  if (v.isList() && v.toListRef().size() == static_cast<size_t>(batch) && !v.toListRef().empty() &&
+      v.toListRef()[0].isGenericDict()) {
+    for (int i = 0; i < batch; ++i) {
+      std::vector<torch::Tensor> per;
+      const auto& item = v.toListRef()[i];
+      if (!item.isGenericDict()) throw misfit("detect", expected, out);
+      from_dict(item.toGenericDict(), per);
+      if (per[0].dim() != 2 || per[0].size(1) != 4 || per[1].dim() != 1 || per[2].dim() != 1 ||
+          per[1].size(0) != per[0].size(0) || per[2].size(0) != per[0].size(0))
+        throw misfit("detect", expected, out);
+      result[i] = to_frame(per[0], per[1], per[2], geometries[i], p, labels);
+    }
+    return result;
+  }
+  if (v.isGenericDict()) {
+    from_dict(v.toGenericDict(), t);
+  } else if ((v.isTuple() || v.isList())) {
+    const auto e = v.isTuple() ? v.toTupleRef().elements().vec() : v.toListRef().vec();
+    if (e.size() != 3 || !std::all_of(e.begin(), e.end(), [](auto& x) { return x.isTensor(); }))
+      throw misfit("detect", expected, out);
+    for (const auto& x : e) t.push_back(x.toTensor());
+  } else {
+    throw misfit("detect", expected, out);
+  }
+  if (batch == 1 && t[0].dim() == 2) {  // unbatched output of a single-image model
+    for (auto& x : t) x = x.unsqueeze(0);
+  }
+  if (t[0].dim() != 3 || t[0].size(0) != batch || t[0].size(2) != 4 || t[1].dim() != 2 || t[2].dim() != 2 ||
+      t[1].size(0) != batch || t[2].size(0) != batch || t[1].size(1) != t[0].size(1) || t[2].size(1) != t[0].size(1))
+    throw misfit("detect", expected, out);
+  for (int i = 0; i < batch; ++i) result[i] = to_frame(t[0][i], t[1][i], t[2][i], geometries[i], p, labels);
+  return result;
+}
+
+}  // namespace vidinfer

@@ -1,0 +1,56 @@
+// Task heads: turn a model's batch output into per-frame results. Inputs are the IValue returned by
+// the model (any device); results come back as plain vidinfer types in frame pixel coordinates.
+// Stateless functions; thread-safe.
+#pragma once
+
+#include <torch/script.h>
+
+#include <string>
+#include <vector>
+
+#include "preprocess/geometry.h"
+#include "vidinfer/options.h"
+#include "vidinfer/results.h"
+
+namespace vidinfer {
+
+// A short description of an output ("Tensor[8, 1000] Float", "tuple(Tensor[...], list[2])").
+std::string describe(const torch::jit::IValue& v);
+
+struct ClassifyParams {
+  int topk = 5;
+  Activation activation = Activation::Softmax;
+  int label_offset = 0;
+};
+
+// out: [B, C] (or [B, C, 1, 1]). Returns `batch` lists of top-k classes. Throws vidinfer::Error
+// ("model output does not fit task classify ...") on any other shape.
+std::vector<std::vector<ClassScore>> classify_head(const torch::jit::IValue& out, int batch,
+                                                   const ClassifyParams& p,
+                                                   const std::vector<std::string>& labels);
+
+struct DetectParams {
+  DetectLayout layout = DetectLayout::BoxesScoresLabels;
+  BoxFormat box_format = BoxFormat::XYXY;
+  bool boxes_normalized = false;
+  Activation score_activation = Activation::None;
+  int label_offset = 0;
+  float score_threshold = 0.3f;
+  float iou_threshold = 0.5f;
+  int max_detections = 100;
+  int pre_nms_topk = 4096;  // dense heads: candidates kept before NMS
+};
+
+// geometries[i]: where frame i sits in the model input (to map boxes back to its pixels).
+std::vector<std::vector<Detection>> detect_head(const torch::jit::IValue& out,
+                                                const std::vector<Geometry>& geometries,
+                                                const DetectParams& p, const std::vector<std::string>& labels);
+
+// Greedy non-maximum suppression. boxes [N,4] xyxy, scores [N]. Returns the kept indices (int64),
+// highest score first. A box is dropped when its IoU with a kept, higher-scoring box is > iou.
+torch::Tensor nms(const torch::Tensor& boxes, const torch::Tensor& scores, float iou);
+// Class-aware NMS: boxes of different classes never suppress each other.
+torch::Tensor batched_nms(const torch::Tensor& boxes, const torch::Tensor& scores, const torch::Tensor& classes,
+                          float iou);
+
+}  // namespace vidinfer

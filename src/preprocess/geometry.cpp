@@ -1,0 +1,44 @@
+#include "preprocess/geometry.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace vidinfer {
+
+Geometry plan_geometry(int src_w, int src_h, const ModelSpec& spec) {
+  Geometry g;
+  g.src_w = src_w;
+  g.src_h = src_h;
+  g.dst_w = spec.width;
+  g.dst_h = spec.height;
+  const double sx = static_cast<double>(spec.width) / src_w;
+  const double sy = static_cast<double>(spec.height) / src_h;
+  switch (spec.resize) {
+    case ResizeMode::Stretch:
+      g.scaled_w = spec.width;
+      g.scaled_h = spec.height;
+      break;
+    case ResizeMode::Letterbox:
+    case ResizeMode::CenterCrop: {
+      const double s = spec.resize == ResizeMode::Letterbox ? std::min(sx, sy) : std::max(sx, sy);
+      g.scaled_w = std::max(1, static_cast<int>(std::lround(src_w * s)));
+      g.scaled_h = std::max(1, static_cast<int>(std::lround(src_h * s)));
+      if (spec.resize == ResizeMode::Letterbox) {
+        g.scaled_w = std::min(g.scaled_w, spec.width);
+        g.scaled_h = std::min(g.scaled_h, spec.height);
+      } else {
+        g.scaled_w = std::max(g.scaled_w, spec.width);
+        g.scaled_h = std::max(g.scaled_h, spec.height);
+      }
+      // Integer division rounds toward zero, so a crop's offset is -floor(excess / 2).
+      g.offset_x = (spec.width - g.scaled_w) / 2;
+      g.offset_y = (spec.height - g.scaled_h) / 2;
+      break;
+    }
+  }
+  g.scale_x = static_cast<double>(g.scaled_w) / src_w;
+  g.scale_y = static_cast<double>(g.scaled_h) / src_h;
+  return g;
+}
+
+}  // namespace vidinfer
