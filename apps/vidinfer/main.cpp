@@ -246,7 +246,7 @@ int main(int argc, char** argv) {
   auto* run = app.add_subcommand("run", "Run a model over every (or every N-th) frame of each input; JSON Lines out");
   run->add_option("inputs", r.inputs, "Video files (none: the bundled sample video)");
   run->add_option("--inputs-from", r.inputs_from, "Read input paths from a file, one per line (# comments)");
-  run->add_option("--model", r.model, "TorchScript model (.pt); its settings from MODEL.json if present "
+  run->add_option("--model", r.model, "TorchScript model (.pt); its settings from MODEL.pt.json if present "
                                       "(default: the bundled colour-naming classifier)");
   run->add_option("--task", r.task, "classify | detect (default: the sidecar's, else classify)");
   run->add_option("--labels", r.labels, "Class names, one per line (line i = class id i)");
@@ -262,14 +262,15 @@ int main(int argc, char** argv) {
   run->add_option("--resize", r.resize, "stretch | letterbox | center-crop (default stretch)");
   run->add_option("--letterbox-fill", r.letterbox_fill, "Pad value 0..255 for letterbox (default 114)")
       ->check(CLI::Range(0, 255));
-  run->add_option("--mean", r.mean, "Per-channel mean on the 0..1 scale, 'r,g,b' or one value "
-                                    "(default ImageNet 0.485,0.456,0.406)");
-  run->add_option("--std", r.std_, "Per-channel std, 'r,g,b' or one value (default ImageNet 0.229,0.224,0.225)");
+  run->add_option("--mean", r.mean, "Per-channel mean on the 0..1 scale, in the model's channel order, 'a,b,c' or one "
+                                    "value (default ImageNet 0.485,0.456,0.406)");
+  run->add_option("--std", r.std_, "Per-channel std, in the model's channel order, 'a,b,c' or one value (default "
+                                   "ImageNet 0.229,0.224,0.225)");
   run->add_option("--channels", r.channels, "rgb | bgr (default rgb)");
   run->add_option("--dtype", r.dtype, "float32 | float16 | bfloat16 (default float32)");
   run->add_option("--batch", r.batch, "Frames per model call (default 8)")->check(CLI::Range(1, 4096));
   run->add_option("--topk", r.topk, "Classes per frame (classify)")->check(CLI::PositiveNumber)->capture_default_str();
-  run->add_option("--class-activation", r.class_activation, "softmax (output is logits) | none (probabilities)");
+  run->add_option("--class-activation", r.class_activation, "softmax (output is logits) | sigmoid (multi-label logits) | none (probabilities)");
   run->add_option("--score-threshold,--min-score", r.score_threshold, "Minimum detection score")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
@@ -285,7 +286,7 @@ int main(int argc, char** argv) {
   run->add_option("--score-activation", r.score_activation, "none | sigmoid | softmax on dense class scores");
   run->add_option("--device", r.device, "auto | cpu | cuda | cuda:N (where the model runs)")->capture_default_str();
   run->add_option("--decode-threads", r.decode_threads, "Decoder threads (0: all cores)")->check(CLI::NonNegativeNumber);
-  run->add_flag("-q,--quiet", r.quiet, "Print errors only");
+  run->add_flag("-q,--quiet", r.quiet, "Print errors and warnings only");
   run->add_flag("--no-progress", r.no_progress, "No progress bar");
 
   std::vector<std::string> probe_inputs;

@@ -44,7 +44,7 @@ struct ModelSpec {
   BoxFormat box_format = BoxFormat::XYXY;
   bool boxes_normalized = false;  // true: box coordinates are 0..1 of the model input
   Activation score_activation = Activation::None;  // Dense heads: applied to the class scores
-  int label_offset = 0;  // added to the model's class ids before looking up labels
+  int label_offset = 0;  // added to the model's class ids (both tasks) before looking up labels
 };
 
 struct FrameSelection {
@@ -79,7 +79,7 @@ struct Sidecar {
 };
 Sidecar parse_model_sidecar(const std::string& json_text, const std::string& source, ModelSpec base = {},
                             const std::string& base_dir = ".");
-// Reads MODEL.json if it exists (else returns base unchanged, no task, no labels).
+// Reads MODEL.json (the model's path + ".json", e.g. m.pt.json) if it exists (else returns base unchanged, no task, no labels).
 Sidecar load_model_sidecar(const std::string& model_path, ModelSpec base = {});
 std::vector<std::string> load_labels(const std::string& path);
 

@@ -112,7 +112,10 @@ Sidecar parse_model_sidecar(const std::string& json_text, const std::string& sou
         throw Error("'input_size' out of range (1..8192)");
     }
     if (j.contains("resize")) s.resize = parse_resize_mode(j["resize"].get<std::string>());
-    if (j.contains("letterbox_fill")) s.letterbox_fill = j["letterbox_fill"].get<int>();
+    if (j.contains("letterbox_fill")) {
+      s.letterbox_fill = j["letterbox_fill"].get<int>();
+      if (s.letterbox_fill < 0 || s.letterbox_fill > 255) throw Error("'letterbox_fill' out of range (0..255)");
+    }
     if (j.contains("mean")) s.mean = three_floats(j["mean"], "mean");
     if (j.contains("std")) s.std = three_floats(j["std"], "std");
     if (std::any_of(s.std.begin(), s.std.end(), [](float v) { return v == 0.f; }))
@@ -134,12 +137,20 @@ Sidecar parse_model_sidecar(const std::string& json_text, const std::string& sou
         throw Error("'labels' must be an array of names or a file name");
       }
     }
+    auto only_keys = [](const nlohmann::json& obj, const char* name, std::initializer_list<const char*> keys) {
+      if (!obj.is_object()) throw Error(std::string("'") + name + "' must be an object");
+      for (const auto& [key, value] : obj.items())
+        if (std::none_of(keys.begin(), keys.end(), [&](const char* k) { return key == k; }))
+          throw Error("unknown key '" + std::string(name) + "." + key + "'");
+    };
     if (j.contains("classify")) {
       const auto& c = j["classify"];
+      only_keys(c, "classify", {"activation"});
       if (c.contains("activation")) s.class_activation = parse_activation(c["activation"].get<std::string>());
     }
     if (j.contains("detect")) {
       const auto& d = j["detect"];
+      only_keys(d, "detect", {"layout", "box_format", "boxes_normalized", "score_activation", "label_offset"});
       if (d.contains("layout")) s.detect_layout = parse_detect_layout(d["layout"].get<std::string>());
       if (d.contains("box_format")) s.box_format = parse_box_format(d["box_format"].get<std::string>());
       if (d.contains("boxes_normalized")) s.boxes_normalized = d["boxes_normalized"].get<bool>();

@@ -1,0 +1,175 @@
+// The command line as a user meets it: exit codes, error text, JSON Lines on stdout or a file.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "support.h"
+
+namespace vidinfer {
+namespace {
+
+struct Result {
+  int rc = -1;
+  std::string out, err;
+  std::vector<nlohmann::json> lines() const {
+    std::vector<nlohmann::json> v;
+    std::istringstream in(out);
+    std::string l;
+    while (std::getline(in, l)) v.push_back(nlohmann::json::parse(l));
+    return v;
+  }
+};
+
+class Cli : public ::testing::Test {
+ protected:
+  test::TempDir dir;
+  Result vidinfer(const std::string& args) {
+    Result r;
+    const std::string o = dir.file("stdout"), e = dir.file("stderr");
+    test::sh(std::string(VIDINFER_BIN) + " " + args + " >" + test::q(o) + " 2>" + test::q(e) + " </dev/null", &r.rc);
+    r.out = slurp(o);
+    r.err = slurp(e);
+    return r;
+  }
+  static std::string slurp(const std::string& p) {
+    std::ifstream in(p);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+  std::string model() {
+    test::make_channel_mean_classifier(dir.file("m.pt"));
+    const std::string side = R"({"input_size": 32, "mean": 0, "std": 1, "classify": {"activation": "none"}})";
+    test::write_bytes(dir.file("m.pt.json"), std::vector<uint8_t>(side.begin(), side.end()));
+    test::write_bytes(dir.file("labels.txt"), {'r', '\n', 'g', '\n', 'b', '\n'});
+    return "--model " + test::q(dir.file("m.pt")) + " --labels " + test::q(dir.file("labels.txt"));
+  }
+};
+
+TEST_F(Cli, HelpForEveryCommand) {
+  auto r = vidinfer("--help");
+  EXPECT_EQ(r.rc, 0);
+  EXPECT_NE(r.out.find("run"), std::string::npos);
+  EXPECT_NE(r.out.find("probe"), std::string::npos);
+  r = vidinfer("run --help");
+  EXPECT_EQ(r.rc, 0);
+  for (const char* flag : {"--model", "--task", "--labels", "--out", "--summary", "--every", "--start", "--end",
+                           "--max-frames", "--inputs-from", "--resize", "--dtype", "--batch", "--iou-threshold",
+                           "--device"})
+    EXPECT_NE(r.out.find(flag), std::string::npos) << flag;
+  EXPECT_EQ(vidinfer("probe --help").rc, 0);
+}
+
+TEST_F(Cli, UsageErrorsExitTwo) {
+  auto r = vidinfer("run --no-such-flag x.mp4");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err.rfind("vidinfer: error: ", 0), 0u) << r.err;
+  EXPECT_EQ(vidinfer("").rc, 2);
+  r = vidinfer("run --every 0 x.mp4");
+  EXPECT_EQ(r.rc, 2);
+  r = vidinfer("run --model " + test::q(dir.file("none.pt")) + " x.mp4");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "vidinfer: error: " + dir.file("none.pt") + ": cannot load model: file not found\n");
+  r = vidinfer("run " + model() + " --resize squash x.mp4");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "vidinfer: error: unknown resize mode 'squash': expected one of: stretch, letterbox, center-crop, "
+                   "centre-crop\n");
+}
+
+TEST_F(Cli, RunWritesOneLinePerFrameAndExitsZero) {
+  const std::string clip = test::media::h264_mp4();
+  auto r = vidinfer("run " + model() + " --topk 2 --every 2 --summary " + test::q(dir.file("s.json")) + " " + test::q(clip));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const auto lines = r.lines();
+  ASSERT_EQ(lines.size(), 30u);
+  const auto ref = test::ffprobe_frames(clip);
+  for (size_t i = 0; i < lines.size(); ++i) {
+    const auto& l = lines[i];
+    EXPECT_EQ(l.at("input"), clip);
+    EXPECT_EQ(l.at("frame"), 2 * i);
+    EXPECT_NEAR(l.at("pts").get<double>(), ref[2 * i].pts, 1e-6);
+    EXPECT_EQ(l.at("width"), 160);
+    EXPECT_EQ(l.at("height"), 120);
+    ASSERT_EQ(l.at("classes").size(), 2u);
+    EXPECT_TRUE(l.at("classes")[0].at("label").is_string());
+    EXPECT_GE(l.at("classes")[0].at("score").get<double>(), l.at("classes")[1].at("score").get<double>());
+  }
+  std::ifstream s(dir.file("s.json"));
+  const auto summary = nlohmann::json::parse(s);
+  EXPECT_EQ(summary.at("frames"), 30);
+  EXPECT_EQ(summary.at("inputs").at(0).at("status"), "ok");
+  EXPECT_EQ(summary.at("inputs").at(0).at("frames_decoded"), 60);
+  EXPECT_NE(r.err.find("30 frames"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("\r"), std::string::npos) << "no progress bar when stderr is not a terminal";
+}
+
+TEST_F(Cli, SomeInputsFailExitOneAndTheRestAreWritten) {
+  const std::string list = dir.file("list.txt");
+  const std::string text = "# inputs\n" + test::media::h264_ts() + "\n" + dir.file("missing.mp4") + "\n\n" +
+                           test::media::audio_only() + "\n";
+  test::write_bytes(list, std::vector<uint8_t>(text.begin(), text.end()));
+  auto r = vidinfer("run " + model() + " --max-frames 5 -o " + test::q(dir.file("out.jsonl")) + " --inputs-from " +
+                    test::q(list) + " " + test::q(test::media::vp9_webm()));
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.err.find("vidinfer: error: " + dir.file("missing.mp4") + ": cannot open input: file not found\n"),
+            std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("vidinfer: error: " + test::media::audio_only() + ": no video stream: the file has audio only\n"),
+            std::string::npos) << r.err;
+  EXPECT_TRUE(r.out.empty());
+  Result f;
+  f.out = slurp(dir.file("out.jsonl"));
+  const auto lines = f.lines();
+  ASSERT_EQ(lines.size(), 10u);
+  EXPECT_EQ(lines[0].at("input"), test::media::vp9_webm());  // positional inputs first, then the list
+  EXPECT_EQ(lines[5].at("input"), test::media::h264_ts());
+  EXPECT_FALSE(std::filesystem::exists(dir.file("out.jsonl.tmp")));
+}
+
+TEST_F(Cli, ModelOutputThatDoesNotFitExitsOne) {
+  test::make_identity_model(dir.file("id.pt"));
+  auto r = vidinfer("run --model " + test::q(dir.file("id.pt")) + " --input-size 16 --batch 2 " +
+                    test::q(test::media::h264_mp4()));
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.err.find(dir.file("id.pt") + ": model output does not fit task classify: expected a [2, classes] "
+                                           "tensor, got Tensor[2, 3, 16, 16] Float"),
+            std::string::npos) << r.err;
+}
+
+TEST_F(Cli, DefaultModelOnTheBundledSample) {
+  auto r = vidinfer("run --every 40 --topk 1");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const auto lines = r.lines();
+  ASSERT_EQ(lines.size(), 8u);  // 320 frames
+  EXPECT_NE(lines[0].at("input").get<std::string>().find("sample.mp4"), std::string::npos);
+  EXPECT_NE(r.err.find("colour-naming classifier"), std::string::npos) << r.err;
+  r = vidinfer("run --task detect");
+  EXPECT_EQ(r.rc, 2);
+}
+
+TEST_F(Cli, ProbeJsonMatchesFfprobe) {
+  const std::string clip = test::media::hevc10_mkv();
+  auto r = vidinfer("probe --json " + test::q(clip) + " " + test::q(dir.file("missing.mkv")));
+  EXPECT_EQ(r.rc, 1);
+  const auto lines = r.lines();
+  ASSERT_EQ(lines.size(), 1u);
+  const auto ref = test::ffprobe_stream(clip);
+  const auto& p = lines[0];
+  EXPECT_EQ(p.at("codec"), ref.at("codec_name"));
+  EXPECT_EQ(p.at("width"), ref.at("width"));
+  EXPECT_EQ(p.at("pixel_format"), "yuv420p10le");
+  EXPECT_EQ(p.at("bit_depth"), 10);
+  EXPECT_EQ(p.at("frame_count"), 60);
+  EXPECT_EQ(p.at("gpu_decode"), false);
+  for (const char* k : {"container", "profile", "frame_rate", "duration", "color_matrix", "color_range",
+                        "color_primaries", "rotation", "gpu_decode_reason"})
+    EXPECT_TRUE(p.contains(k)) << k;
+  EXPECT_EQ(r.err, "vidinfer: error: " + dir.file("missing.mkv") + ": cannot open input: file not found\n");
+  r = vidinfer("probe " + test::q(clip));
+  EXPECT_EQ(r.rc, 0);
+  EXPECT_NE(r.out.find("gpu decode"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace vidinfer

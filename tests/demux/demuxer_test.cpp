@@ -1,0 +1,163 @@
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "demux/demuxer.h"
+#include "support.h"
+#include "vidinfer/error.h"
+#include "vidinfer/probe.h"
+
+namespace vidinfer {
+namespace {
+
+using test::ffprobe_stream;
+namespace media = test::media;
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+struct ContainerCase {
+  const char* name;
+  std::string (*make)();
+  const char* codec;
+  const char* pix_fmt;
+};
+
+class DemuxContainers : public ::testing::TestWithParam<ContainerCase> {};
+
+TEST_P(DemuxContainers, StreamFactsMatchFfprobe) {
+  const auto& c = GetParam();
+  const std::string path = c.make();
+  const auto ref = ffprobe_stream(path);
+  const ProbeInfo p = probe(path);
+  EXPECT_EQ(p.codec, ref.at("codec_name").get<std::string>());
+  EXPECT_EQ(p.codec, c.codec);
+  EXPECT_EQ(p.width, ref.at("width").get<int>());
+  EXPECT_EQ(p.height, ref.at("height").get<int>());
+  EXPECT_EQ(p.pixel_format, ref.at("pix_fmt").get<std::string>());
+  EXPECT_EQ(p.pixel_format, c.pix_fmt);
+  EXPECT_EQ(p.stream_index, ref.at("index").get<int>());
+  EXPECT_EQ(p.frame_count, std::stoll(ref.at("nb_read_packets").get<std::string>()));
+  EXPECT_NEAR(p.frame_rate, 30.0, 1e-6);
+  EXPECT_NEAR(p.duration, 2.0, 0.1);
+  EXPECT_FALSE(p.gpu_decode) << "this test machine has no GPU";
+  EXPECT_FALSE(p.gpu_reason.empty());
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Containers, DemuxContainers,
+    ::testing::Values(ContainerCase{"mp4_h264", &media::h264_mp4, "h264", "yuv420p"},
+                      ContainerCase{"mkv_hevc10", &media::hevc10_mkv, "hevc", "yuv420p10le"},
+                      ContainerCase{"webm_vp9", &media::vp9_webm, "vp9", "yuv420p"},
+                      ContainerCase{"ts_h264", &media::h264_ts, "h264", "yuv420p"}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+TEST(Demux, ReportsColourTagsAndBitDepth) {
+  const ProbeInfo a = probe(media::h264_mp4());
+  EXPECT_EQ(a.color_matrix, "bt709");
+  EXPECT_EQ(a.color_range, "tv");
+  EXPECT_EQ(a.color_primaries, "bt709");
+  EXPECT_EQ(a.bit_depth, 8);
+  EXPECT_EQ(a.profile, ffprobe_stream(media::h264_mp4()).at("profile").get<std::string>());
+  const ProbeInfo b = probe(media::hevc10_mkv());
+  EXPECT_EQ(b.bit_depth, 10);
+  EXPECT_EQ(b.profile, "Main 10");
+  EXPECT_TRUE(b.frame_count_exact) << "Matroska has no frame count: it is counted";
+}
+
+TEST(Demux, ReportsRotation) {
+  const std::string path = test::clip("rotated", "mp4", "-i " + test::q(media::h264_mp4()) + " -c copy -metadata:s:v:0 rotate=90");
+  const auto ref = ffprobe_stream(path).at("side_data_list").at(0).at("rotation").get<double>();
+  EXPECT_NE(ref, 0.0);
+  EXPECT_DOUBLE_EQ(probe(path).rotation, ref);
+}
+
+TEST(Demux, PicksTheVideoStreamWhenItIsNotFirst) {
+  Demuxer d(media::audio_first());
+  EXPECT_EQ(d.stream().index, 1);
+  auto pkt = make_av_packet();
+  int n = 0;
+  while (d.read(pkt.get())) {
+    EXPECT_EQ(pkt->stream_index, 1);
+    ++n;
+  }
+  EXPECT_EQ(n, 60);
+}
+
+TEST(Demux, PacketsComeInDecodeOrderWithBFrames) {
+  Demuxer d(media::h264_mp4());
+  auto pkt = make_av_packet();
+  int64_t last_dts = INT64_MIN;
+  bool pts_out_of_order = false;
+  int64_t last_pts = INT64_MIN;
+  while (d.read(pkt.get())) {
+    EXPECT_GT(pkt->dts, last_dts);
+    last_dts = pkt->dts;
+    pts_out_of_order |= pkt->pts < last_pts;
+    last_pts = pkt->pts;
+  }
+  EXPECT_TRUE(pts_out_of_order) << "the clip has B-frames, so presentation order differs";
+}
+
+TEST(DemuxErrors, MissingFile) {
+  EXPECT_EQ(error_of([] { Demuxer d("/nonexistent/clip.mp4"); }),
+            "/nonexistent/clip.mp4: cannot open input: file not found");
+}
+
+TEST(DemuxErrors, Directory) {
+  test::TempDir dir;
+  EXPECT_EQ(error_of([&] { Demuxer d(dir.path()); }), dir.path() + ": cannot open input: is a directory");
+}
+
+TEST(DemuxErrors, EmptyFile) {
+  test::TempDir dir;
+  test::write_bytes(dir.file("empty.mp4"), {});
+  EXPECT_EQ(error_of([&] { Demuxer d(dir.file("empty.mp4")); }),
+            dir.file("empty.mp4") + ": cannot open input: empty file (0 bytes)");
+}
+
+TEST(DemuxErrors, NotAVideo) {
+  test::TempDir dir;
+  std::vector<uint8_t> text(4000);
+  for (size_t i = 0; i < text.size(); ++i) text[i] = "this is not a video, just text.\n"[i % 32];
+  test::write_bytes(dir.file("notes.mp4"), text);
+  EXPECT_EQ(error_of([&] { Demuxer d(dir.file("notes.mp4")); }),
+            dir.file("notes.mp4") + ": cannot open input: not a recognised media file");
+}
+
+TEST(DemuxErrors, AudioOnly) {
+  const std::string path = media::audio_only();
+  EXPECT_EQ(error_of([&] { Demuxer d(path); }), path + ": no video stream: the file has audio only");
+}
+
+TEST(DemuxErrors, TruncatedMp4WithoutIndexFailsClearly) {
+  // FFmpeg writes the mp4 index (moov) at the end: cut the file and the index is gone.
+  test::TempDir dir;
+  auto bytes = test::read_bytes(media::h264_mp4());
+  bytes.resize(bytes.size() / 2);
+  test::write_bytes(dir.file("cut.mp4"), bytes);
+  const std::string msg = error_of([&] { Demuxer d(dir.file("cut.mp4")); });
+  EXPECT_EQ(msg.rfind(dir.file("cut.mp4") + ": cannot", 0), 0u) << msg;
+}
+
+TEST(DemuxErrors, TruncatedTsEndsEarlyWithoutError) {
+  test::TempDir dir;
+  auto bytes = test::read_bytes(media::h264_ts());
+  bytes.resize(bytes.size() / 2 + 77);  // mid-packet
+  test::write_bytes(dir.file("cut.ts"), bytes);
+  Demuxer d(dir.file("cut.ts"));
+  auto pkt = make_av_packet();
+  int n = 0;
+  while (d.read(pkt.get())) ++n;
+  EXPECT_GT(n, 10);
+  EXPECT_LT(n, 60);
+}
+
+}  // namespace
+}  // namespace vidinfer

@@ -1,0 +1,232 @@
+// End to end through the library: generated clips with known content, models built in LibTorch.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "support.h"
+#include "vidinfer/error.h"
+#include "vidinfer/pipeline.h"
+
+namespace vidinfer {
+namespace {
+
+// 128x96, 25 fps: 1 s red, 1 s green, 1 s blue = 75 frames.
+std::string rgb_clip() {
+  return test::clip("rgb-segments", "mp4",
+                    "-f lavfi -i color=red:s=128x96:r=25:d=1 -f lavfi -i color=lime:s=128x96:r=25:d=1 "
+                    "-f lavfi -i color=blue:s=128x96:r=25:d=1 -filter_complex concat=n=3:v=1:a=0 "
+                    "-c:v libx264 -preset ultrafast -bf 2 -pix_fmt yuv420p");
+}
+
+// 320x180, 25 fps, 50 frames: a 40x40 white square on black at x = 20 + 4n, y = 70.
+std::string square_clip() {
+  return test::clip("moving-square", "mp4",
+                    "-f lavfi -i \"color=black:s=320x180:r=25:d=2,format=yuv420p,"
+                    "geq=lum='if(between(X,20+4*N,59+4*N)*between(Y,70,109),235,16)':cb=128:cr=128\" "
+                    "-c:v libx264 -preset ultrafast -crf 12 -pix_fmt yuv420p");
+}
+
+struct Collected {
+  std::vector<FrameResult> frames;
+  RunSummary summary;
+};
+
+Collected run(const RunOptions& opt, const std::vector<std::string>& inputs) {
+  Pipeline p(opt);
+  Collected c;
+  c.summary = p.run(inputs, [&](const FrameResult& r) { c.frames.push_back(r); });
+  return c;
+}
+
+RunOptions classify_options(const std::string& model) {
+  RunOptions o;
+  o.model_path = model;
+  o.task = Task::Classify;
+  o.spec.width = o.spec.height = 32;
+  o.spec.mean = {0, 0, 0};
+  o.spec.std = {1, 1, 1};
+  o.spec.class_activation = Activation::None;
+  o.spec.batch = 8;
+  o.labels = {"red", "green", "blue"};
+  o.topk = 1;
+  o.device = "cpu";
+  return o;
+}
+
+RunOptions detect_options(const std::string& model, ResizeMode mode) {
+  RunOptions o = classify_options(model);
+  o.task = Task::Detect;
+  o.spec.width = o.spec.height = 160;
+  o.spec.resize = mode;
+  o.spec.letterbox_fill = 0;
+  o.labels = {"square", "square-dense"};
+  return o;
+}
+
+class PipelineTest : public ::testing::Test {
+ protected:
+  test::TempDir dir;
+};
+
+TEST_F(PipelineTest, ClassifiesEveryFrameInOrderWithFfprobeTimestamps) {
+  test::make_channel_mean_classifier(dir.file("m.pt"));
+  const std::string clip = rgb_clip();
+  const auto ref = test::ffprobe_frames(clip);
+  ASSERT_EQ(ref.size(), 75u);
+  const auto c = run(classify_options(dir.file("m.pt")), {clip});
+  ASSERT_EQ(c.frames.size(), 75u);
+  for (size_t i = 0; i < c.frames.size(); ++i) {
+    const auto& f = c.frames[i];
+    EXPECT_EQ(f.frame_index, static_cast<int64_t>(i));
+    EXPECT_NEAR(f.pts, ref[i].pts, 1e-6);
+    EXPECT_EQ(f.width, 128);
+    ASSERT_EQ(f.classes.size(), 1u);
+    EXPECT_EQ(f.classes[0].label, (std::array<const char*, 3>{"red", "green", "blue"}[i / 25])) << "frame " << i;
+  }
+  ASSERT_EQ(c.summary.inputs.size(), 1u);
+  EXPECT_EQ(c.summary.inputs[0].status, InputStatus::Ok);
+  EXPECT_EQ(c.summary.inputs[0].frames_decoded, 75);
+  EXPECT_EQ(c.summary.inputs[0].frames_processed, 75);
+  EXPECT_EQ(c.summary.frames, 75);
+  EXPECT_GT(c.summary.fps, 0);
+  EXPECT_GT(c.summary.stages.decode, 0);
+  EXPECT_GT(c.summary.stages.infer, 0);
+  EXPECT_EQ(c.summary.device, "cpu");
+}
+
+class DetectModes : public PipelineTest, public ::testing::WithParamInterface<ResizeMode> {};
+
+TEST_P(DetectModes, FindsTheSquareInOriginalFramePixels) {
+  test::make_bright_box_detector(dir.file("d.pt"));
+  const auto c = run(detect_options(dir.file("d.pt"), GetParam()), {square_clip()});
+  ASSERT_EQ(c.frames.size(), 50u);
+  int checked = 0;
+  for (const auto& f : c.frames) {
+    const double x1 = 20 + 4.0 * f.frame_index;
+    // Centre-crop to a square shows frame x in [70, 250] only: check the frames where the square is inside.
+    if (GetParam() == ResizeMode::CenterCrop && (x1 < 72 || x1 + 40 > 248)) continue;
+    ASSERT_EQ(f.detections.size(), 1u) << "frame " << f.frame_index;
+    const Detection& d = f.detections[0];
+    EXPECT_NEAR(d.x1, x1, 3.0) << "frame " << f.frame_index;
+    EXPECT_NEAR(d.x2, x1 + 40, 3.0) << "frame " << f.frame_index;
+    EXPECT_NEAR(d.y1, 70, 3.0) << "frame " << f.frame_index;
+    EXPECT_NEAR(d.y2, 110, 3.0) << "frame " << f.frame_index;
+    EXPECT_FLOAT_EQ(d.score, 0.9f);
+    EXPECT_EQ(d.label, "square");
+    ++checked;
+  }
+  EXPECT_GE(checked, 30);
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, DetectModes,
+                         ::testing::Values(ResizeMode::Stretch, ResizeMode::Letterbox, ResizeMode::CenterCrop),
+                         [](const auto& info) { return std::string() +
+                                                       (info.param == ResizeMode::Stretch     ? "stretch"
+                                                        : info.param == ResizeMode::Letterbox ? "letterbox"
+                                                                                              : "center_crop"); });
+
+TEST_F(PipelineTest, DenseHeadIsThresholdedAndSuppressed) {
+  test::make_bright_box_dense_detector(dir.file("d.pt"));
+  RunOptions o = detect_options(dir.file("d.pt"), ResizeMode::Stretch);
+  o.spec.detect_layout = DetectLayout::Dense;
+  o.score_threshold = 0.3f;
+  o.iou_threshold = 0.5f;
+  const auto c = run(o, {square_clip()});
+  ASSERT_EQ(c.frames.size(), 50u);
+  for (const auto& f : c.frames) {
+    ASSERT_EQ(f.detections.size(), 1u) << "frame " << f.frame_index;  // the shifted copy is suppressed
+    EXPECT_EQ(f.detections[0].label, "square-dense");
+    EXPECT_FLOAT_EQ(f.detections[0].score, 0.9f);
+    EXPECT_NEAR(f.detections[0].x1, 20 + 4.0 * f.frame_index, 3.0);
+  }
+}
+
+TEST_F(PipelineTest, FrameSelection) {
+  test::make_channel_mean_classifier(dir.file("m.pt"));
+  RunOptions o = classify_options(dir.file("m.pt"));
+  o.selection.every = 3;
+  o.selection.start = 1.0;
+  o.selection.end = 2.0;
+  auto c = run(o, {rgb_clip()});
+  ASSERT_EQ(c.frames.size(), 9u);  // frames 25, 28, ..., 49
+  for (size_t i = 0; i < c.frames.size(); ++i) {
+    EXPECT_EQ(c.frames[i].frame_index, 25 + 3 * static_cast<int64_t>(i));
+    EXPECT_EQ(c.frames[i].classes[0].label, "green");
+  }
+  o.selection = {};
+  o.selection.max_frames = 4;
+  c = run(o, {rgb_clip(), rgb_clip()});
+  ASSERT_EQ(c.frames.size(), 8u);
+  EXPECT_EQ(c.frames[3].frame_index, 3);
+  EXPECT_EQ(c.frames[4].frame_index, 0);
+}
+
+TEST_F(PipelineTest, BatchSizesThatDoNotDivideTheFrameCount) {
+  test::make_channel_mean_classifier(dir.file("m.pt"));
+  for (int batch : {1, 7, 100}) {
+    RunOptions o = classify_options(dir.file("m.pt"));
+    o.spec.batch = batch;
+    const auto c = run(o, {rgb_clip()});
+    ASSERT_EQ(c.frames.size(), 75u) << "batch " << batch;
+    EXPECT_EQ(c.frames.back().frame_index, 74);
+  }
+}
+
+TEST_F(PipelineTest, BadInputsAreReportedAndTheOthersStillRun) {
+  test::make_channel_mean_classifier(dir.file("m.pt"));
+  test::write_bytes(dir.file("notes.mp4"), std::vector<uint8_t>(1000, 'x'));
+  test::write_bytes(dir.file("empty.mkv"), {});
+  const std::vector<std::string> inputs = {rgb_clip(), dir.file("missing.mp4"), test::media::audio_only(),
+                                           dir.file("notes.mp4"), dir.file("empty.mkv"), test::media::h264_ts()};
+  const auto c = run(classify_options(dir.file("m.pt")), inputs);
+  ASSERT_EQ(c.summary.inputs.size(), inputs.size());
+  EXPECT_EQ(c.summary.failed_inputs(), 4);
+  const auto& in = c.summary.inputs;
+  EXPECT_EQ(in[0].status, InputStatus::Ok);
+  EXPECT_EQ(in[1].error, dir.file("missing.mp4") + ": cannot open input: file not found");
+  EXPECT_EQ(in[2].error, test::media::audio_only() + ": no video stream: the file has audio only");
+  EXPECT_EQ(in[3].error, dir.file("notes.mp4") + ": cannot open input: not a recognised media file");
+  EXPECT_EQ(in[4].error, dir.file("empty.mkv") + ": cannot open input: empty file (0 bytes)");
+  EXPECT_EQ(in[5].status, InputStatus::Ok);
+  size_t first = 0, last = 0;
+  for (const auto& f : c.frames) {
+    first += f.input == inputs[0];
+    last += f.input == inputs[5];
+  }
+  EXPECT_EQ(first, 75u);
+  EXPECT_EQ(last, 60u);
+}
+
+TEST_F(PipelineTest, TruncatedAndDamagedInputsKeepTheirGoodFrames) {
+  test::make_channel_mean_classifier(dir.file("m.pt"));
+  auto bytes = test::read_bytes(test::media::h264_ts());
+  bytes.resize(bytes.size() * 2 / 3 + 100);
+  test::write_bytes(dir.file("cut.ts"), bytes);
+  const auto c = run(classify_options(dir.file("m.pt")), {dir.file("cut.ts")});
+  EXPECT_EQ(c.summary.inputs[0].status, InputStatus::Ok) << c.summary.inputs[0].error;
+  EXPECT_GT(c.frames.size(), 20u);
+  EXPECT_LT(c.frames.size(), 60u);
+}
+
+TEST_F(PipelineTest, ModelOutputThatDoesNotFitFailsEveryInputClearly) {
+  test::make_identity_model(dir.file("id.pt"));
+  const auto c = run(classify_options(dir.file("id.pt")), {rgb_clip(), test::media::h264_mp4()});
+  EXPECT_TRUE(c.frames.empty());
+  ASSERT_EQ(c.summary.failed_inputs(), 2);
+  for (const auto& in : c.summary.inputs)
+    EXPECT_EQ(in.error, dir.file("id.pt") + ": model output does not fit task classify: expected a [8, classes] "
+                                            "tensor, got Tensor[8, 3, 32, 32] Float");
+}
+
+TEST_F(PipelineTest, ConstructionErrors) {
+  RunOptions o = classify_options(dir.file("none.pt"));
+  try {
+    Pipeline p(o);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), dir.file("none.pt") + ": cannot load model: file not found");
+  }
+}
+
+}  // namespace
+}  // namespace vidinfer

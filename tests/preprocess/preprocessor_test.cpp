@@ -1,0 +1,110 @@
+#include <gtest/gtest.h>
+
+#include "preprocess/cpu_preprocessor.h"
+#include "preprocess/geometry.h"
+#include "support.h"
+
+namespace vidinfer {
+namespace {
+
+ModelSpec spec_of(int w, int h, ResizeMode mode) {
+  ModelSpec s;
+  s.width = w;
+  s.height = h;
+  s.resize = mode;
+  return s;
+}
+
+TEST(Geometry, Stretch) {
+  const Geometry g = plan_geometry(1920, 1080, spec_of(224, 224, ResizeMode::Stretch));
+  EXPECT_EQ(g.scaled_w, 224);
+  EXPECT_EQ(g.scaled_h, 224);
+  EXPECT_EQ(g.offset_x, 0);
+  EXPECT_EQ(g.offset_y, 0);
+  EXPECT_DOUBLE_EQ(g.to_frame_x(224), 1920);
+  EXPECT_DOUBLE_EQ(g.to_frame_y(112), 540);
+}
+
+TEST(Geometry, LetterboxFitsAndCentres) {
+  const Geometry g = plan_geometry(1920, 1080, spec_of(640, 640, ResizeMode::Letterbox));
+  EXPECT_EQ(g.scaled_w, 640);
+  EXPECT_EQ(g.scaled_h, 360);
+  EXPECT_EQ(g.offset_x, 0);
+  EXPECT_EQ(g.offset_y, 140);
+  EXPECT_DOUBLE_EQ(g.to_frame_y(140), 0);
+  EXPECT_DOUBLE_EQ(g.to_frame_y(500), 1080);
+  EXPECT_DOUBLE_EQ(g.to_frame_x(320), 960);
+}
+
+TEST(Geometry, CenterCropCoversAndCentres) {
+  const Geometry g = plan_geometry(1920, 1080, spec_of(224, 224, ResizeMode::CenterCrop));
+  EXPECT_EQ(g.scaled_h, 224);
+  EXPECT_EQ(g.scaled_w, 398);  // round(1920 * 224 / 1080)
+  EXPECT_EQ(g.offset_x, -87);
+  EXPECT_EQ(g.offset_y, 0);
+  EXPECT_NEAR(g.to_frame_x(0), 87 * 1920.0 / 398, 1e-9);
+}
+
+TEST(Geometry, PortraitLetterbox) {
+  const Geometry g = plan_geometry(1080, 1920, spec_of(320, 320, ResizeMode::Letterbox));
+  EXPECT_EQ(g.scaled_w, 180);
+  EXPECT_EQ(g.scaled_h, 320);
+  EXPECT_EQ(g.offset_x, 70);
+}
+
+// The preprocessor's output against the same frame converted to RGB at the scaled size and then
+// normalised by hand: checks layout (CHW), channel order, normalisation, padding and cropping.
+class Preprocess : public ::testing::TestWithParam<ResizeMode> {};
+
+TEST_P(Preprocess, WritesNormalisedChwInTheModelsChannelOrder) {
+  const auto decoded = test::decode_all(test::media::h264_mp4());  // 160x120
+  const AVFrame* f = decoded.frames[10].get();
+  for (ChannelOrder order : {ChannelOrder::RGB, ChannelOrder::BGR}) {
+    ModelSpec s = spec_of(96, 64, GetParam());
+    s.channels = order;
+    s.mean = {0.1f, 0.2f, 0.3f};
+    s.std = {0.5f, 0.25f, 0.2f};
+    s.letterbox_fill = 50;
+    CpuPreprocessor pre(s);
+    std::vector<float> out(3 * 96 * 64, -999.f);
+    const Geometry g = pre.run(f, out.data());
+    const auto rgb = frame_to_rgb24(f, g.scaled_w, g.scaled_h);
+    int checked = 0;
+    for (int c = 0; c < 3; ++c) {
+      const int src_c = order == ChannelOrder::RGB ? c : 2 - c;
+      for (int y = 0; y < 64; ++y) {
+        for (int x = 0; x < 96; ++x) {
+          const int sx = x - g.offset_x, sy = y - g.offset_y;
+          const bool inside = sx >= 0 && sy >= 0 && sx < g.scaled_w && sy < g.scaled_h;
+          const float v = inside ? rgb[(sy * g.scaled_w + sx) * 3 + src_c] : 50.f;
+          const float want = (v / 255.f - s.mean[c]) / s.std[c];
+          ASSERT_NEAR(out[(c * 64 + y) * 96 + x], want, 1e-5) << "c " << c << " y " << y << " x " << x;
+          ++checked;
+        }
+      }
+    }
+    EXPECT_EQ(checked, 3 * 96 * 64);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, Preprocess,
+                         ::testing::Values(ResizeMode::Stretch, ResizeMode::Letterbox, ResizeMode::CenterCrop),
+                         [](const auto& info) {
+                           return info.param == ResizeMode::Stretch     ? "stretch"
+                                  : info.param == ResizeMode::Letterbox ? "letterbox"
+                                                                        : "center_crop";
+                         });
+
+TEST(Preprocess, HandlesSizeChangesBetweenFrames) {
+  const auto a = test::decode_all(test::media::h264_mp4());
+  const auto b = test::decode_all(test::clip("small", "mp4", "-f lavfi -i testsrc2=size=96x64:rate=30:duration=0.2 "
+                                                              "-c:v libx264 -preset ultrafast -pix_fmt yuv420p"));
+  CpuPreprocessor pre(spec_of(32, 32, ResizeMode::Letterbox));
+  std::vector<float> out(3 * 32 * 32);
+  EXPECT_EQ(pre.run(a.frames[0].get(), out.data()).src_w, 160);
+  EXPECT_EQ(pre.run(b.frames[0].get(), out.data()).src_w, 96);
+  EXPECT_EQ(pre.run(a.frames[1].get(), out.data()).src_w, 160);
+}
+
+}  // namespace
+}  // namespace vidinfer
