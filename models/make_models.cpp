@@ -1,17 +1,50 @@
 // Builds the bundled TorchScript models from source (no binary blobs in the repository):
 //   vidinfer-make-models colour-namer OUT.pt
+//   vidinfer-make-models tiny-cnn OUT.pt
+// tiny-cnn: a small ImageNet-shaped classifier for measuring the pipeline (random weights, fixed
+// seed): 4 strided 3x3 conv + ReLU layers (3->16->32->64->128), global average pool, linear to 1000.
 // colour-namer: input [B,3,H,W] RGB on the 0..1 scale; output [B,12] probabilities: the share of the
 // frame's pixels whose nearest reference colour (of 12; labels in colour-namer.labels.txt, same
 // order) is each one. A deterministic placeholder model, not a learned one.
 #include <torch/script.h>
 
+#include <cmath>
 #include <cstdio>
 #include <string>
 
 int main(int argc, char** argv) {
-  if (argc != 3 || std::string(argv[1]) != "colour-namer") {
-    std::fprintf(stderr, "usage: vidinfer-make-models colour-namer OUT.pt\n");
+  const std::string which = argc == 3 ? argv[1] : "";
+  if (which != "colour-namer" && which != "tiny-cnn") {
+    std::fprintf(stderr, "usage: vidinfer-make-models colour-namer|tiny-cnn OUT.pt\n");
     return 2;
+  }
+  if (which == "tiny-cnn") {
+    try {
+      torch::manual_seed(0);
+      torch::jit::Module m("TinyCnn");
+      const int64_t ch[] = {3, 16, 32, 64, 128};
+      for (int i = 0; i < 4; ++i) {
+        m.register_parameter("w" + std::to_string(i),
+                             torch::randn({ch[i + 1], ch[i], 3, 3}) * std::sqrt(2.0 / (ch[i] * 9)), false);
+        m.register_parameter("b" + std::to_string(i), torch::zeros({ch[i + 1]}), false);
+      }
+      m.register_parameter("fc_w", torch::randn({1000, 128}) * 0.05, false);
+      m.register_parameter("fc_b", torch::zeros({1000}), false);
+      m.define(R"JIT(
+def forward(self, x):
+    x = torch.relu(torch.conv2d(x, self.w0, self.b0, [2, 2], [1, 1]))
+    x = torch.relu(torch.conv2d(x, self.w1, self.b1, [2, 2], [1, 1]))
+    x = torch.relu(torch.conv2d(x, self.w2, self.b2, [2, 2], [1, 1]))
+    x = torch.relu(torch.conv2d(x, self.w3, self.b3, [2, 2], [1, 1]))
+    x = x.mean(dim=[2, 3])
+    return torch.addmm(self.fc_b, x, self.fc_w.t())
+)JIT");
+      m.save(argv[2]);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "vidinfer-make-models: %s\n", e.what());
+      return 1;
+    }
+    return 0;
   }
   // sRGB references, 0..1, in label order.
   const float refs[12][3] = {

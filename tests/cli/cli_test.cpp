@@ -148,6 +148,24 @@ TEST_F(Cli, DefaultModelOnTheBundledSample) {
   EXPECT_EQ(r.rc, 2);
 }
 
+TEST_F(Cli, ProgressBarOnlyOnATerminal) {
+  // util-linux `script` gives the command a pseudo-terminal.
+  int rc = 0;
+  test::sh("command -v script", &rc);
+  if (rc != 0) GTEST_SKIP() << "util-linux 'script' is not installed";
+  const std::string cmd = std::string(VIDINFER_BIN) + " run " + model() + " --batch 1 -o " +
+                          test::q(dir.file("o.jsonl")) + " " + test::q(test::media::h264_mp4());
+  const std::string tty = test::sh("script -qec " + test::q(cmd) + " /dev/null", &rc);
+  EXPECT_EQ(rc, 0) << tty;
+  EXPECT_NE(tty.find("\r\033[K["), std::string::npos) << "a progress bar is drawn on a terminal";
+  EXPECT_NE(tty.find("60 frames"), std::string::npos) << tty;
+  const auto plain = vidinfer("run " + model() + " --batch 1 -o " + test::q(dir.file("o.jsonl")) + " " +
+                              test::q(test::media::h264_mp4()));
+  EXPECT_EQ(plain.err.find('\r'), std::string::npos) << "none when stderr is not a terminal";
+  const auto off = test::sh("script -qec " + test::q(cmd + " --no-progress") + " /dev/null", &rc);
+  EXPECT_EQ(off.find("\033[K["), std::string::npos);
+}
+
 TEST_F(Cli, ProbeJsonMatchesFfprobe) {
   const std::string clip = test::media::hevc10_mkv();
   auto r = vidinfer("probe --json " + test::q(clip) + " " + test::q(dir.file("missing.mkv")));

@@ -84,8 +84,8 @@ class Colour : public ::testing::TestWithParam<ColourCase> {};
 
 TEST_P(Colour, MatchesTheFormulaForTheTaggedMatrixAndRange) {
   const ColourCase& c = GetParam();
-  test::TempDir dir;
-  const std::string raw = dir.file("in.yuv");
+  // The raw input lives beside the cached clips under a fixed name, so the clip's cache key is stable.
+  const std::string raw = test::data_file("colour-" + std::to_string(c.bits) + "bit.yuv");
   test::write_bytes(raw, raw_frames(c.bits));
   const std::string pix = c.bits == 8 ? "yuv420p" : "yuv420p10le";
   const std::string path = test::clip(
@@ -140,15 +140,15 @@ TEST(ColourDefaults, UntaggedStreamsFollowTheirSize) {
 }
 
 TEST(ColourDefaults, UntaggedHdClipIsConvertedAsBt709) {
-  test::TempDir dir;
   // One 1280x720 frame of a single saturated patch, untagged.
   std::vector<uint8_t> raw(1280 * 720 * 3 / 2);
   std::fill_n(raw.begin(), 1280 * 720, 81);
   std::fill_n(raw.begin() + 1280 * 720, 640 * 360, 90);
   std::fill_n(raw.begin() + 1280 * 720 + 640 * 360, 640 * 360, 240);
-  test::write_bytes(dir.file("hd.yuv"), raw);
+  const std::string raw_path = test::data_file("untagged-hd.yuv");
+  test::write_bytes(raw_path, raw);
   const std::string path = test::clip("untagged-hd", "mkv", "-f rawvideo -pix_fmt yuv420p -s 1280x720 -r 25 -i " +
-                                                                test::q(dir.file("hd.yuv")) + " -c:v ffv1");
+                                                                test::q(raw_path) + " -c:v ffv1");
   const auto decoded = test::decode_all(path);
   ASSERT_EQ(decoded.frames.size(), 1u);
   ASSERT_EQ(decoded.frames[0]->colorspace, AVCOL_SPC_UNSPECIFIED);

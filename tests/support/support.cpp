@@ -60,6 +60,12 @@ std::string clip(const std::string& name, const std::string& ext, const std::str
   return out.string();
 }
 
+std::string data_file(const std::string& name) {
+  const fs::path dir = fs::path(VIDINFER_TEST_DATA_DIR) / "media";
+  fs::create_directories(dir);
+  return (dir / name).string();
+}
+
 TempDir::TempDir() {
   const fs::path base = fs::path(VIDINFER_TEST_DATA_DIR) / "tmp";
   fs::create_directories(base);
@@ -121,9 +127,14 @@ Decoded decode_all(const std::string& path) {
 }
 
 void write_bytes(const std::string& path, const std::vector<uint8_t>& data) {
-  std::ofstream f(path, std::ios::binary);
-  f.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
-  if (!f) throw std::runtime_error("cannot write " + path);
+  // Through a temporary and rename: parallel tests may write the same input file at once.
+  const std::string tmp = path + "." + std::to_string(getpid()) + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary);
+    f.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
+    if (!f) throw std::runtime_error("cannot write " + path);
+  }
+  fs::rename(tmp, path);
 }
 
 std::vector<uint8_t> read_bytes(const std::string& path) {

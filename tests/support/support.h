@@ -21,6 +21,9 @@ std::string q(const std::string& s);
 // <testdata>/<name>-<hash of args>.<ext>. Made once; later calls (any process) reuse it.
 std::string clip(const std::string& name, const std::string& ext, const std::string& ffmpeg_args);
 
+// A path under <testdata>/media for inputs that clips are made from (stable across runs).
+std::string data_file(const std::string& name);
+
 // A fresh directory under <testdata>/tmp, removed by the destructor.
 class TempDir {
  public:
