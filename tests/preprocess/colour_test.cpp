@@ -52,7 +52,7 @@ struct ColourCase {
   Matrix matrix;
   bool full;
   int bits;
-  const char* codec;  // lossless encoder arguments
+  const char* codec;  // lossless encoder arguments (H.264/HEVC: decodable by the GPU machine's FFmpeg too)
 };
 
 // Raw planar 4:2:0 frames (2 of them) with the patches.
@@ -119,10 +119,10 @@ TEST_P(Colour, MatchesTheFormulaForTheTaggedMatrixAndRange) {
 
 INSTANTIATE_TEST_SUITE_P(
     Tags, Colour,
-    ::testing::Values(ColourCase{"bt601_limited", kBT601, false, 8, "ffv1"},
-                      ColourCase{"bt601_full", kBT601, true, 8, "ffv1"},
-                      ColourCase{"bt709_limited", kBT709, false, 8, "ffv1"},
-                      ColourCase{"bt709_full", kBT709, true, 8, "ffv1"},
+    ::testing::Values(ColourCase{"bt601_limited", kBT601, false, 8, "libx264 -qp 0"},
+                      ColourCase{"bt601_full", kBT601, true, 8, "libx264 -qp 0"},
+                      ColourCase{"bt709_limited", kBT709, false, 8, "libx264 -qp 0"},
+                      ColourCase{"bt709_full", kBT709, true, 8, "libx264 -qp 0"},
                       ColourCase{"bt709_limited_10bit_hevc", kBT709, false, 10,
                                  "libx265 -x265-params lossless=1:log-level=error"},
                       ColourCase{"bt2020_limited_10bit_hevc", kBT2020, false, 10,
@@ -148,7 +148,7 @@ TEST(ColourDefaults, UntaggedHdClipIsConvertedAsBt709) {
   const std::string raw_path = test::data_file("untagged-hd.yuv");
   test::write_bytes(raw_path, raw);
   const std::string path = test::clip("untagged-hd", "mkv", "-f rawvideo -pix_fmt yuv420p -s 1280x720 -r 25 -i " +
-                                                                test::q(raw_path) + " -c:v ffv1");
+                                                                test::q(raw_path) + " -c:v libx264 -qp 0");
   const auto decoded = test::decode_all(path);
   ASSERT_EQ(decoded.frames.size(), 1u);
   ASSERT_EQ(decoded.frames[0]->colorspace, AVCOL_SPC_UNSPECIFIED);
