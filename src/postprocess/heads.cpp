@@ -215,7 +215,7 @@ std::vector<std::vector<Detection>> detect_head(const torch::jit::IValue& out,
       v.toListRef()[0].isGenericDict()) {
     for (int i = 0; i < batch; ++i) {
       std::vector<torch::Tensor> per;
-      const auto& item = v.toListRef()[i];
+      const c10::IValue item = v.toListRef()[i];
       if (!item.isGenericDict()) throw misfit("detect", expected, out);
       from_dict(item.toGenericDict(), per);
       if (per[0].dim() != 2 || per[0].size(1) != 4 || per[1].dim() != 1 || per[2].dim() != 1 ||
