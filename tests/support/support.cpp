@@ -43,7 +43,12 @@ std::string q(const std::string& s) {
 std::string clip(const std::string& name, const std::string& ext, const std::string& ffmpeg_args) {
   const fs::path dir = fs::path(VIDINFER_TEST_DATA_DIR) / "media";
   fs::create_directories(dir);
-  const auto h = std::hash<std::string>{}(ffmpeg_args + ext);
+  // The cache key must not depend on where the build tree is (clips made here are carried to the GPU
+  // machine, whose FFmpeg cannot encode): paths under the test data folder count relative to it.
+  std::string key = ffmpeg_args + ext;
+  for (size_t at; (at = key.find(VIDINFER_TEST_DATA_DIR)) != std::string::npos;)
+    key.replace(at, std::string(VIDINFER_TEST_DATA_DIR).size(), "<testdata>");
+  const auto h = std::hash<std::string>{}(key);
   char hex[17];
   std::snprintf(hex, sizeof hex, "%016zx", h);
   const fs::path out = dir / (name + "-" + std::string(hex).substr(0, 10) + "." + ext);
