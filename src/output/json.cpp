@@ -2,8 +2,8 @@
 
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
-#include <filesystem>
 
 #include "vidinfer/error.h"
 
@@ -114,8 +114,7 @@ JsonlWriter::JsonlWriter(const std::string& path) : path_(path) {
 JsonlWriter::~JsonlWriter() {
   if (to_stdout_ || !f_) return;
   std::fclose(f_);
-  std::error_code ec;
-  std::filesystem::remove(tmp_, ec);
+  std::remove(tmp_.c_str());
 }
 
 void JsonlWriter::write(const nlohmann::ordered_json& line) {
@@ -133,9 +132,7 @@ void JsonlWriter::close() {
   std::fclose(f_);
   f_ = nullptr;
   if (!ok) throw Error("cannot write output", path_, std::strerror(errno));
-  std::error_code ec;
-  std::filesystem::rename(tmp_, path_, ec);
-  if (ec) throw Error("cannot write output", path_, ec.message());
+  if (std::rename(tmp_.c_str(), path_.c_str()) != 0) throw Error("cannot write output", path_, std::strerror(errno));
 }
 
 void write_file_atomically(const std::string& path, const std::string& text) {
@@ -144,13 +141,11 @@ void write_file_atomically(const std::string& path, const std::string& text) {
   if (!f) throw Error("cannot write", path, std::strerror(errno));
   const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
   const bool closed = std::fclose(f) == 0;
-  std::error_code ec;
   if (!ok || !closed) {
-    std::filesystem::remove(tmp, ec);
+    std::remove(tmp.c_str());
     throw Error("cannot write", path, std::strerror(errno));
   }
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) throw Error("cannot write", path, ec.message());
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) throw Error("cannot write", path, std::strerror(errno));
 }
 
 }  // namespace vidinfer

@@ -1,3 +1,6 @@
+// (Files are renamed and removed with <cstdio>, not std::filesystem: PyTorch's libtorch.so exports
+// std::filesystem symbols of its own that crash (remove_all, seen with PyTorch 2.11) and win at
+// dynamic link time.)
 // JSON forms of results, summaries and probe facts (the JSON Lines schema is in docs/cli.md), and a
 // JSON Lines writer that never leaves a half-written file under the final name.
 #pragma once

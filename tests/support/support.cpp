@@ -1,6 +1,7 @@
 #include "support.h"
 
 #include <torch/script.h>
+#include <ftw.h>
 #include <unistd.h>
 
 #include <array>
@@ -58,7 +59,7 @@ std::string clip(const std::string& name, const std::string& ext, const std::str
   int rc = 0;
   const std::string log = sh("ffmpeg -y -hide_banner -loglevel error -nostdin " + ffmpeg_args + " " + q(tmp.string()), &rc);
   if (rc != 0) {
-    fs::remove(tmp);
+    ::remove(tmp.c_str());
     throw std::runtime_error("ffmpeg failed making " + name + ": " + log);
   }
   fs::rename(tmp, out);
@@ -79,9 +80,14 @@ TempDir::TempDir() {
   path_ = templ;
 }
 
+namespace {
+int remove_entry(const char* path, const struct stat*, int, struct FTW*) { return ::remove(path); }
+}  // namespace
+
 TempDir::~TempDir() {
-  std::error_code ec;
-  fs::remove_all(path_, ec);
+  // nftw, not std::filesystem::remove_all: PyTorch 2.11's libtorch.so exports a remove_all of its own
+  // that crashes, and it wins at dynamic link time.
+  nftw(path_.c_str(), remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 nlohmann::json ffprobe_stream(const std::string& path) {
