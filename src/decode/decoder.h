@@ -29,10 +29,26 @@ class Decoder {
   // "cpu (libavcodec h264, 2 threads)": what ran, for the summary.
   virtual std::string name() const = 0;
   virtual int64_t packets_corrupt() const = 0;
+  // The CUDA stream (a CUstream / cudaStream_t as an integer) that device frames are ready on; work
+  // that reads a frame must be queued on it before the frame is released. 0 for host frames.
+  virtual uintptr_t cuda_stream() const { return 0; }
 };
+
+// Device frames (from the NVDEC decoder): format AV_PIX_FMT_NV12 (8-bit) or AV_PIX_FMT_P016LE (10/12
+// bit, samples in the high bits); data[0] the luma plane and data[1] the interleaved chroma plane,
+// both device pointers with pitch linesize[0] == linesize[1]; opaque == kDeviceFrameTag. Releasing
+// the frame (av_frame_unref) returns its surface to the decoder once the stream's queued work is done.
+extern const char kDeviceFrameTag[];
+inline bool is_device_frame(const AVFrame* f) { return f->opaque == kDeviceFrameTag; }
 
 // The libavcodec decoder for the stream; threads = 0 lets libavcodec use all cores.
 // Throws vidinfer::Error naming `input` when the codec has no decoder here.
 std::unique_ptr<Decoder> make_cpu_decoder(const StreamInfo& stream, const std::string& input, int threads);
+
+// The NVDEC decoder (NVCUVID, loaded at run time) on CUDA device `device`, using that device's
+// primary context (shared with the CUDA runtime and LibTorch). Throws vidinfer::Error naming `input`
+// when there is no driver or NVDEC cannot take the stream (callers check nvdec_supports() first and
+// fall back to the CPU decoder).
+std::unique_ptr<Decoder> make_nvdec_decoder(const StreamInfo& stream, const std::string& input, int device);
 
 }  // namespace vidinfer

@@ -54,6 +54,7 @@ nlohmann::ordered_json to_json(const RunSummary& s) {
   j["fps"] = round_to(s.fps, 0.01);
   j["device"] = s.device;
   j["model"] = s.model;
+  j["host_to_device_bytes"] = s.host_to_device_bytes;
   j["stages_seconds"] = {{"demux", round_to(s.stages.demux, 1e-4)},
                          {"decode", round_to(s.stages.decode, 1e-4)},
                          {"preprocess", round_to(s.stages.preprocess, 1e-4)},

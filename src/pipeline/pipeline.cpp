@@ -15,11 +15,13 @@
 
 #include "common/timer.h"
 #include "decode/decoder.h"
+#include "decode/nvdec_caps.h"
 #include "demux/demuxer.h"
 #include "infer/model.h"
 #include "pipeline/bounded_queue.h"
 #include "postprocess/heads.h"
 #include "preprocess/cpu_preprocessor.h"
+#include "preprocess/gpu_preprocessor.h"
 #include "vidinfer/error.h"
 
 namespace vidinfer {
@@ -35,7 +37,10 @@ struct Slot {
 
 struct Batch {
   size_t input = 0;
-  torch::Tensor data;  // [capacity, 3, H, W] float32 on the host; the first slots.size() are used
+  // [capacity, 3, H, W]: float32 in (pinned) host memory from the CPU path, or a tensor of the
+  // device pool, already in the model's dtype, from the GPU path. The first slots.size() are used.
+  torch::Tensor data;
+  int pool_index = -1;  // >= 0: device batch; its kernels are done when the pool's ready event is
   std::vector<Slot> slots;
   double fraction = 0;  // of the input, by time, at the last slot
 };
@@ -48,27 +53,92 @@ struct InputDone {
 
 using Item = std::variant<Batch, InputDone>;
 
+// The device batches: a fixed ring of batch tensors on the GPU, each with an event for "kernels done"
+// (recorded by the producer on the decoder's stream) and one for "model done with it" (recorded by
+// the consumer on the model's stream). kPoolSize = queue depth + one being filled + one in the model,
+// so a tensor is never refilled before the model has read it.
+constexpr int kPoolSize = static_cast<int>(kQueueDepth) + 2;
+struct DevicePool {
+  std::vector<torch::Tensor> tensors;
+  std::vector<uintptr_t> ready, done;
+  int next = 0;
+  ~DevicePool() {
+    for (auto e : ready) cuda::event_destroy(e);
+    for (auto e : done) cuda::event_destroy(e);
+  }
+};
+
+void cuda_check(const char* err, const char* what) {
+  if (*err) throw Error(what, "", err);
+}
+
 }  // namespace
 
 struct Pipeline::Impl {
   RunOptions opt;
   torch::Device device;
   Model model;
+  bool gpu_path;  // NVDEC + kernels available for this run
+  DevicePool pool;
 
   explicit Impl(RunOptions o)
-      : opt(std::move(o)), device(resolve_device(opt.device)), model(opt.model_path, device, opt.spec.dtype) {}
+      : opt(std::move(o)),
+        device(resolve_device(opt.device)),
+        model(opt.model_path, device, opt.spec.dtype),
+        gpu_path(device.is_cuda() && cuda::kernels_available()) {
+    if (gpu_path) {
+      for (int i = 0; i < kPoolSize; ++i) {
+        pool.tensors.push_back(torch::empty({opt.spec.batch, 3, opt.spec.height, opt.spec.width},
+                                            torch::TensorOptions().device(device).dtype(to_scalar_type(opt.spec.dtype))));
+        uintptr_t e = 0;
+        cuda_check(cuda::event_create(&e), "cannot create a CUDA event");
+        pool.ready.push_back(e);
+        cuda_check(cuda::event_create(&e), "cannot create a CUDA event");
+        pool.done.push_back(e);
+      }
+    }
+  }
+
+  // The decoder for one input: NVDEC when this run is on the GPU and NVDEC takes the stream, else
+  // libavcodec, with the reason in its name.
+  std::unique_ptr<Decoder> open_decoder(const StreamInfo& st, const std::string& path, std::string& note) {
+    if (!gpu_path) return make_cpu_decoder(st, path, opt.decode_threads);
+    const GpuDecodeSupport s = nvdec_supports(st.codecpar->codec_id, static_cast<AVPixelFormat>(st.codecpar->format),
+                                              st.codecpar->width, st.codecpar->height);
+    if (s.supported) return make_nvdec_decoder(st, path, device.index());
+    note = "; GPU decoder not used: " + s.reason;
+    return make_cpu_decoder(st, path, opt.decode_threads);
+  }
 
   // Producer: all inputs, in order. Returns when done or when `stop` is set.
   void produce(const std::vector<std::string>& inputs, BoundedQueue<Item>& queue, std::atomic<bool>& stop,
                StageTimes& times) {
     CpuPreprocessor pre(opt.spec);
+    GpuPreprocessor gpre(opt.spec);
+    bool on_device = false;  // the current input decodes on the GPU
+    uintptr_t stream = 0;    // its decoder's CUDA stream
+    const int64_t slot_bytes = 3 * static_cast<int64_t>(opt.spec.height) * opt.spec.width *
+                               torch::elementSize(to_scalar_type(opt.spec.dtype));
     auto new_batch = [&](size_t input) {
       Batch b;
       b.input = input;
-      b.data = torch::empty({opt.spec.batch, 3, opt.spec.height, opt.spec.width}, torch::kFloat);
-      if (device.is_cuda()) b.data = b.data.pin_memory();
+      if (on_device) {
+        b.pool_index = pool.next;
+        pool.next = (pool.next + 1) % kPoolSize;
+        b.data = pool.tensors[b.pool_index];
+        // Do not overwrite the tensor before the model has finished reading it.
+        cuda_check(cuda::stream_wait_event(stream, pool.done[b.pool_index]), "cannot order CUDA work");
+      } else {
+        b.data = torch::empty({opt.spec.batch, 3, opt.spec.height, opt.spec.width}, torch::kFloat);
+        if (device.is_cuda()) b.data = b.data.pin_memory();
+      }
       b.slots.reserve(opt.spec.batch);
       return b;
+    };
+    auto push = [&](Batch&& b) {
+      if (b.pool_index >= 0)
+        cuda_check(cuda::event_record(pool.ready[b.pool_index], stream), "cannot record a CUDA event");
+      return queue.push(std::move(b));
     };
     for (size_t i = 0; i < inputs.size() && !stop; ++i) {
       const std::string& path = inputs[i];
@@ -76,11 +146,16 @@ struct Pipeline::Impl {
       done.input = i;
       done.summary.input = path;
       const auto t0 = std::chrono::steady_clock::now();
-      Batch batch = new_batch(i);
+      on_device = false;
+      Batch batch;
       try {
         Demuxer demux(path);
-        auto decoder = make_cpu_decoder(demux.stream(), path, opt.decode_threads);
-        done.summary.decoder = decoder->name();
+        std::string note;
+        auto decoder = open_decoder(demux.stream(), path, note);
+        done.summary.decoder = decoder->name() + note;
+        stream = decoder->cuda_stream();
+        on_device = stream != 0;
+        batch = new_batch(i);
         const StreamInfo& st = demux.stream();
         const double frame_dur = st.frame_rate.num ? av_q2d(av_inv_q(st.frame_rate)) : 0.0;
         auto pkt = make_av_packet();
@@ -105,13 +180,18 @@ struct Pipeline::Impl {
             Slot s;
             s.frame_index = this_index;
             s.pts = pts;
-            s.geometry = pre.run(frame.get(), batch.data[static_cast<int64_t>(batch.slots.size())].data_ptr<float>());
+            const auto k = static_cast<int64_t>(batch.slots.size());
+            if (on_device) {
+              s.geometry = gpre.run(frame.get(), reinterpret_cast<uintptr_t>(batch.data.data_ptr()) + k * slot_bytes, stream);
+            } else {
+              s.geometry = pre.run(frame.get(), batch.data[k].data_ptr<float>());
+            }
             batch.slots.push_back(s);
           }
           batch.fraction = st.duration > 0 ? std::clamp(t / st.duration, 0.0, 1.0) : 0.0;
           ++processed;
           if (static_cast<int>(batch.slots.size()) == opt.spec.batch) {
-            if (!queue.push(std::move(batch))) return false;
+            if (!push(std::move(batch))) return false;
             batch = new_batch(i);
           }
           return sel.max_frames < 0 || processed < sel.max_frames;
@@ -157,7 +237,7 @@ struct Pipeline::Impl {
           if (!demux.read_error().empty()) cause += " (read error: " + demux.read_error() + ")";
           throw Error("decoding failed", path, cause);
         }
-        if (!batch.slots.empty()) queue.push(std::move(batch));
+        if (!batch.slots.empty()) push(std::move(batch));
       } catch (const Error& e) {
         done.summary.status = InputStatus::Failed;
         done.summary.error = e.input().empty() ? e.with_input(path).what() : e.what();
@@ -239,7 +319,14 @@ RunSummary Pipeline::run(const std::vector<std::string>& inputs, const FrameCall
         torch::jit::IValue out;
         {
           ScopedTimer timer(summary.stages.infer);
+          // LibTorch runs on the device's default stream: order it after the batch's kernels.
+          if (b->pool_index >= 0)
+            cuda_check(cuda::stream_wait_event(0, impl_->pool.ready[b->pool_index]), "cannot order CUDA work");
+          else if (impl_->device.is_cuda())
+            summary.host_to_device_bytes += b->data.element_size() * b->data[0].numel() * n;
           out = impl_->model.forward(n == b->data.size(0) ? b->data : b->data.narrow(0, 0, n));
+          if (b->pool_index >= 0)
+            cuda_check(cuda::event_record(impl_->pool.done[b->pool_index], 0), "cannot record a CUDA event");
         }
         std::vector<FrameResult> results;
         {

@@ -1,0 +1,368 @@
+// NVDEC decoder through NVCUVID directly: FFmpeg demuxes (and converts H.264/HEVC to Annex B), the
+// NVCUVID parser finds pictures, the hardware decodes them, and display-order pictures are mapped
+// (post-processed to NV12/P016 surfaces) on our stream for the preprocessing kernel to read.
+//
+// Surfaces: a mapped picture is released by av_frame_unref; that records an event on the stream
+// (after whatever kernels read it) and the surface is unmapped once the event has passed, so the
+// hardware gets it back without a device-wide sync. At most kOutputSurfaces are mapped at once.
+//
+// This translation unit includes ffnvcodec's loader: no cuda.h, no LibTorch.
+#include <cstring>
+#include <deque>
+#include <exception>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "decode/decoder.h"
+#include "decode/nvdec_driver.h"
+#include "demux/demuxer.h"
+#include "vidinfer/error.h"
+
+namespace vidinfer {
+
+const char kDeviceFrameTag[] = "vidinfer-device-frame";
+
+namespace {
+
+constexpr unsigned kOutputSurfaces = 4;
+constexpr unsigned kExtraDecodeSurfaces = 4;  // beyond the stream's minimum, so decode runs ahead
+
+// One hardware decoder for one sequence (a resolution change starts a new one). Shared by the
+// display queue and the mapped frames that still refer to it, so the old one lives until they are done.
+struct Session {
+  nvdec::Driver* drv = nullptr;
+  CUcontext ctx = nullptr;
+  CUvideodecoder dec = nullptr;
+  int width = 0, height = 0;  // display size
+  int surface_height = 0;     // rows of the luma plane in a mapped surface (chroma follows)
+  bool high_depth = false;
+  ~Session() {
+    if (!dec) return;
+    nvdec::ContextScope scope(ctx);
+    drv->cv()->cuvidDestroyDecoder(dec);
+  }
+};
+
+struct Picture {
+  std::shared_ptr<Session> session;
+  CUVIDPARSERDISPINFO info;
+};
+
+// Everything a released frame needs to give its surface back; outlives the decoder object if a
+// frame is still held when the decoder is destroyed.
+struct State {
+  nvdec::Driver* drv = nullptr;
+  CUcontext ctx = nullptr;
+  CUstream stream = nullptr;
+  struct Mapped {
+    std::shared_ptr<Session> session;
+    CUdeviceptr ptr = 0;
+    CUevent event = nullptr;
+    bool released = false;
+  };
+  std::deque<Mapped> mapped;       // in map order
+  std::vector<CUevent> free_events;
+
+  // Unmaps released surfaces whose reads are done; with `wait`, waits for the oldest released one.
+  void reclaim(bool wait) {
+    while (!mapped.empty() && mapped.front().released) {
+      Mapped& m = mapped.front();
+      if (!wait && drv->cu()->cuEventQuery(m.event) == CUDA_ERROR_NOT_READY) return;
+      drv->cu()->cuEventSynchronize(m.event);
+      drv->cv()->cuvidUnmapVideoFrame(m.session->dec, m.ptr);
+      free_events.push_back(m.event);
+      mapped.pop_front();
+      wait = false;
+    }
+  }
+
+  ~State() {
+    nvdec::ContextScope scope(ctx);
+    for (auto& m : mapped) {
+      if (m.event) drv->cu()->cuEventSynchronize(m.event);
+      drv->cv()->cuvidUnmapVideoFrame(m.session->dec, m.ptr);
+      if (m.event) free_events.push_back(m.event);
+    }
+    mapped.clear();
+    for (CUevent e : free_events) drv->cu()->cuEventDestroy(e);
+    if (stream) drv->cu()->cuStreamDestroy(stream);
+  }
+};
+
+// Holds the state alive for one mapped frame's AVBuffer (C callback data: a heap object is the only
+// way to hand a shared_ptr through av_buffer_create's opaque pointer).
+struct FrameRef {
+  std::shared_ptr<State> state;
+  CUdeviceptr ptr;
+};
+
+void release_frame(void* opaque, uint8_t*) {
+  std::unique_ptr<FrameRef> ref(static_cast<FrameRef*>(opaque));
+  State& s = *ref->state;
+  try {
+    nvdec::ContextScope scope(s.ctx);
+    for (auto& m : s.mapped) {
+      if (m.ptr == ref->ptr && !m.released) {
+        s.drv->cu()->cuEventRecord(m.event, s.stream);
+        m.released = true;
+        break;
+      }
+    }
+  } catch (...) {  // a C callback: never let an exception out; the surface is reclaimed at shutdown
+  }
+}
+
+class NvdecDecoder final : public Decoder {
+ public:
+  NvdecDecoder(const StreamInfo& stream, std::string input, int device)
+      : input_(std::move(input)), codecpar_(stream.codecpar) {
+    std::string why;
+    drv_ = nvdec::Driver::get(&why);
+    if (!drv_) throw Error("cannot decode on the GPU", input_, why);
+    if (!nvdec::to_cuvid_codec(codecpar_->codec_id, codec_))
+      throw Error("cannot decode on the GPU", input_,
+                  std::string("NVDEC does not decode ") + avcodec_get_name(codecpar_->codec_id));
+    ctx_ = drv_->primary_context(device);
+    nvdec::ContextScope scope(ctx_);
+    state_ = std::make_shared<State>();
+    state_->drv = drv_;
+    state_->ctx = ctx_;
+    VI_CU_CHECK(drv_->cu()->cuStreamCreate(&state_->stream, CU_STREAM_NON_BLOCKING), input_);
+    for (unsigned i = 0; i < kOutputSurfaces; ++i) {
+      CUevent e = nullptr;
+      VI_CU_CHECK(drv_->cu()->cuEventCreate(&e, CU_EVENT_DISABLE_TIMING), input_);
+      state_->free_events.push_back(e);
+    }
+    if (codecpar_->codec_id == AV_CODEC_ID_H264 || codecpar_->codec_id == AV_CODEC_ID_HEVC) {
+      const AVBitStreamFilter* f =
+          av_bsf_get_by_name(codecpar_->codec_id == AV_CODEC_ID_H264 ? "h264_mp4toannexb" : "hevc_mp4toannexb");
+      if (!f) throw Error("cannot decode on the GPU", input_, "FFmpeg lacks the Annex B bitstream filter");
+      AVBSFContext* raw = nullptr;
+      VI_AV_CHECK(av_bsf_alloc(f, &raw), input_);
+      bsf_.reset(raw);
+      VI_AV_CHECK(avcodec_parameters_copy(bsf_->par_in, codecpar_), input_);
+      bsf_->time_base_in = stream.time_base;
+      VI_AV_CHECK(av_bsf_init(bsf_.get()), input_);
+    }
+    CUVIDPARSERPARAMS p{};
+    p.CodecType = codec_;
+    p.ulMaxNumDecodeSurfaces = 1;  // raised by the sequence callback's return value
+    p.ulClockRate = 0;
+    p.ulMaxDisplayDelay = 2;
+    p.pUserData = this;
+    p.pfnSequenceCallback = &NvdecDecoder::on_sequence;
+    p.pfnDecodePicture = &NvdecDecoder::on_decode;
+    p.pfnDisplayPicture = &NvdecDecoder::on_display;
+    VI_CU_CHECK(drv_->cv()->cuvidCreateVideoParser(&parser_, &p), input_);
+    filtered_ = make_av_packet();
+  }
+
+  ~NvdecDecoder() override {
+    try {
+      nvdec::ContextScope scope(ctx_);
+      if (parser_) drv_->cv()->cuvidDestroyVideoParser(parser_);
+    } catch (...) {
+    }
+  }
+
+  void send(const AVPacket* pkt) override {
+    if (eos_) return;
+    nvdec::ContextScope scope(ctx_);
+    if (!bsf_) {
+      parse(pkt ? pkt->data : nullptr, pkt ? pkt->size : 0, pkt ? pkt->pts : AV_NOPTS_VALUE, !pkt);
+      return;
+    }
+    int rc = av_bsf_send_packet(bsf_.get(), const_cast<AVPacket*>(pkt));  // a null packet flushes
+    if (rc < 0 && rc != AVERROR_EOF) {
+      ++corrupt_;  // the filter rejected the packet (malformed NAL lengths)
+      return;
+    }
+    while ((rc = av_bsf_receive_packet(bsf_.get(), filtered_.get())) == 0) {
+      parse(filtered_->data, filtered_->size, filtered_->pts, false);
+      av_packet_unref(filtered_.get());
+    }
+    if (rc != AVERROR(EAGAIN) && rc != AVERROR_EOF) ++corrupt_;
+    if (!pkt) parse(nullptr, 0, AV_NOPTS_VALUE, true);
+  }
+
+  bool receive(AVFrame* out) override {
+    av_frame_unref(out);
+    nvdec::ContextScope scope(ctx_);
+    while (!queue_.empty()) {
+      Picture pic = std::move(queue_.front());
+      queue_.pop_front();
+      state_->reclaim(false);
+      while (state_->mapped.size() >= kOutputSurfaces) {
+        if (!state_->mapped.front().released)
+          throw Error("NVDEC surfaces exhausted", input_, "more than " + std::to_string(kOutputSurfaces) +
+                                                              " decoded frames held at once");
+        state_->reclaim(true);
+      }
+      CUVIDPROCPARAMS pp{};
+      pp.progressive_frame = pic.info.progressive_frame;
+      pp.top_field_first = pic.info.top_field_first;
+      pp.second_field = pic.info.repeat_first_field + 1;
+      pp.unpaired_field = pic.info.repeat_first_field < 0;
+      pp.output_stream = state_->stream;
+      CUdeviceptr ptr = 0;
+      unsigned pitch = 0;
+      VI_CU_CHECK(drv_->cv()->cuvidMapVideoFrame(pic.session->dec, pic.info.picture_index,
+                                                   reinterpret_cast<unsigned long long*>(&ptr), &pitch, &pp),
+                  input_);
+      CUVIDGETDECODESTATUS status{};
+      const CUresult st = drv_->cv()->cuvidGetDecodeStatus(pic.session->dec, pic.info.picture_index, &status);
+      if (st == CUDA_SUCCESS && status.decodeStatus == cuvidDecodeStatus_Error) {
+        drv_->cv()->cuvidUnmapVideoFrame(pic.session->dec, ptr);
+        ++corrupt_;
+        continue;
+      }
+      State::Mapped m;
+      m.session = pic.session;
+      m.ptr = ptr;
+      m.event = state_->free_events.back();
+      state_->free_events.pop_back();
+      state_->mapped.push_back(m);
+
+      auto ref = std::make_unique<FrameRef>(FrameRef{state_, ptr});
+      out->buf[0] = av_buffer_create(reinterpret_cast<uint8_t*>(ptr), 0, &release_frame, ref.get(), 0);
+      if (!out->buf[0]) throw Error("out of memory", input_);
+      (void)ref.release();  // owned by the buffer now
+      out->opaque = const_cast<char*>(kDeviceFrameTag);
+      out->format = pic.session->high_depth ? AV_PIX_FMT_P016LE : AV_PIX_FMT_NV12;
+      out->width = pic.session->width;
+      out->height = pic.session->height;
+      out->data[0] = reinterpret_cast<uint8_t*>(ptr);
+      out->data[1] = reinterpret_cast<uint8_t*>(ptr + static_cast<CUdeviceptr>(pitch) * pic.session->surface_height);
+      out->linesize[0] = out->linesize[1] = static_cast<int>(pitch);
+      out->pts = out->best_effort_timestamp = has_pts_ ? pic.info.timestamp : AV_NOPTS_VALUE;
+      out->colorspace = colorspace_;
+      out->color_range = color_range_;
+      return true;
+    }
+    return false;
+  }
+
+  std::string name() const override { return "gpu (NVDEC " + std::string(avcodec_get_name(codecpar_->codec_id)) + ")"; }
+  int64_t packets_corrupt() const override { return corrupt_; }
+  uintptr_t cuda_stream() const override { return reinterpret_cast<uintptr_t>(state_->stream); }
+
+ private:
+  void parse(const uint8_t* data, int size, int64_t pts, bool end) {
+    CUVIDSOURCEDATAPACKET p{};
+    p.payload = data;
+    p.payload_size = static_cast<unsigned long>(size);
+    if (pts != AV_NOPTS_VALUE) {
+      p.flags |= CUVID_PKT_TIMESTAMP;
+      p.timestamp = pts;
+      has_pts_ = true;
+    }
+    if (end) {
+      p.flags |= CUVID_PKT_ENDOFSTREAM;
+      eos_ = true;
+    }
+    const CUresult rc = drv_->cv()->cuvidParseVideoData(parser_, &p);
+    if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+    if (rc != CUDA_SUCCESS) ++corrupt_;
+  }
+
+  // Parser callbacks: static trampolines that never let an exception cross into the driver.
+  static int CUDAAPI on_sequence(void* self, CUVIDEOFORMAT* fmt) {
+    auto* d = static_cast<NvdecDecoder*>(self);
+    try {
+      return d->sequence(*fmt);
+    } catch (...) {
+      d->error_ = std::current_exception();
+      return 0;
+    }
+  }
+  static int CUDAAPI on_decode(void* self, CUVIDPICPARAMS* pic) {
+    auto* d = static_cast<NvdecDecoder*>(self);
+    if (!d->session_ || d->drv_->cv()->cuvidDecodePicture(d->session_->dec, pic) != CUDA_SUCCESS) ++d->corrupt_;
+    return 1;
+  }
+  static int CUDAAPI on_display(void* self, CUVIDPARSERDISPINFO* info) {
+    auto* d = static_cast<NvdecDecoder*>(self);
+    if (info && d->session_) d->queue_.push_back(Picture{d->session_, *info});
+    return 1;
+  }
+
+  int sequence(const CUVIDEOFORMAT& f) {
+    const int width = f.display_area.right - f.display_area.left;
+    const int height = f.display_area.bottom - f.display_area.top;
+    const unsigned surfaces = f.min_num_decode_surfaces + kExtraDecodeSurfaces;
+    if (session_ && session_->width == width && session_->height == height &&
+        session_->high_depth == (f.bit_depth_luma_minus8 > 0) && coded_w_ == f.coded_width &&
+        coded_h_ == f.coded_height)
+      return static_cast<int>(surfaces);
+    if (f.chroma_format != cudaVideoChromaFormat_420)
+      throw Error("cannot decode on the GPU", input_, "only 4:2:0 streams are decoded by NVDEC here");
+    CUVIDDECODECREATEINFO ci{};
+    ci.CodecType = f.codec;
+    ci.ChromaFormat = f.chroma_format;
+    ci.OutputFormat = f.bit_depth_luma_minus8 ? cudaVideoSurfaceFormat_P016 : cudaVideoSurfaceFormat_NV12;
+    ci.bitDepthMinus8 = f.bit_depth_luma_minus8;
+    ci.DeinterlaceMode = f.progressive_sequence ? cudaVideoDeinterlaceMode_Weave : cudaVideoDeinterlaceMode_Adaptive;
+    ci.ulNumOutputSurfaces = kOutputSurfaces;
+    ci.ulCreationFlags = cudaVideoCreate_PreferCUVID;
+    ci.ulNumDecodeSurfaces = surfaces;
+    ci.ulWidth = f.coded_width;
+    ci.ulHeight = f.coded_height;
+    ci.ulMaxWidth = f.coded_width;
+    ci.ulMaxHeight = f.coded_height;
+    ci.display_area.left = static_cast<short>(f.display_area.left);
+    ci.display_area.top = static_cast<short>(f.display_area.top);
+    ci.display_area.right = static_cast<short>(f.display_area.right);
+    ci.display_area.bottom = static_cast<short>(f.display_area.bottom);
+    ci.ulTargetWidth = static_cast<unsigned>(width);
+    ci.ulTargetHeight = static_cast<unsigned>(height);
+    auto s = std::make_shared<Session>();
+    s->drv = drv_;
+    s->ctx = ctx_;
+    s->width = width;
+    s->height = height;
+    s->surface_height = height;
+    s->high_depth = f.bit_depth_luma_minus8 > 0;
+    VI_CU_CHECK(drv_->cv()->cuvidCreateDecoder(&s->dec, &ci), input_);
+    session_ = std::move(s);
+    coded_w_ = f.coded_width;
+    coded_h_ = f.coded_height;
+    // The bitstream's colour description wins over the container's, as in libavcodec.
+    const auto& vs = f.video_signal_description;
+    colorspace_ = vs.matrix_coefficients != AVCOL_SPC_UNSPECIFIED && vs.matrix_coefficients != AVCOL_SPC_RESERVED
+                      ? static_cast<AVColorSpace>(vs.matrix_coefficients)
+                      : codecpar_->color_space;
+    color_range_ = vs.video_full_range_flag ? AVCOL_RANGE_JPEG
+                   : codecpar_->color_range == AVCOL_RANGE_JPEG && vs.matrix_coefficients == AVCOL_SPC_UNSPECIFIED
+                       ? AVCOL_RANGE_JPEG
+                       : AVCOL_RANGE_MPEG;
+    return static_cast<int>(surfaces);
+  }
+
+  std::string input_;
+  const AVCodecParameters* codecpar_;
+  nvdec::Driver* drv_ = nullptr;
+  CUcontext ctx_ = nullptr;
+  cudaVideoCodec codec_{};
+  std::shared_ptr<State> state_;
+  UniqueAVBSFContext bsf_;
+  UniqueAVPacket filtered_;
+  CUvideoparser parser_ = nullptr;
+  std::shared_ptr<Session> session_;
+  std::deque<Picture> queue_;
+  unsigned coded_w_ = 0, coded_h_ = 0;
+  AVColorSpace colorspace_ = AVCOL_SPC_UNSPECIFIED;
+  AVColorRange color_range_ = AVCOL_RANGE_UNSPECIFIED;
+  int64_t corrupt_ = 0;
+  bool eos_ = false;
+  bool has_pts_ = false;
+  std::exception_ptr error_;
+};
+
+}  // namespace
+
+std::unique_ptr<Decoder> make_nvdec_decoder(const StreamInfo& stream, const std::string& input, int device) {
+  return std::make_unique<NvdecDecoder>(stream, input, device);
+}
+
+}  // namespace vidinfer

@@ -1,0 +1,52 @@
+// Launcher of the fused preprocessing kernel (cuda_preprocess.cu): one kernel per frame reads a
+// decoded NV12/P016 surface in device memory and writes the model's input slot (CHW, float32 /
+// float16 / bfloat16, normalised) in device memory: colour conversion with the stream's matrix and
+// range, antialiased bilinear resize (a tent filter as wide as the downscale, as swscale's
+// SWS_BILINEAR does), letterbox padding or centre crop, normalisation, channel order.
+// No CUDA or LibTorch types here: pointers and the stream travel as integers.
+#pragma once
+
+#include <cstdint>
+
+namespace vidinfer::cuda {
+
+struct PreprocessParams {
+  // Source surface.
+  uintptr_t luma = 0, chroma = 0;  // device pointers; chroma interleaved (U, V), half size
+  int pitch = 0;                   // bytes per row, both planes
+  int src_w = 0, src_h = 0;
+  bool sixteen_bit = false;        // P016 (samples in the high bits) instead of NV12
+  // Colour: RGB = M * (Y - y_off, C - c_off) with the scales folded in, on 0..1.
+  float y_off = 0, y_scale = 1, c_off = 0, c_scale = 1;
+  float kr = 0, kb = 0;            // matrix luma weights (BT.601 0.299/0.114 ...)
+  bool chroma_left = true;         // horizontal chroma siting: left (MPEG-2/H.264) or centre
+  // Geometry.
+  int dst_w = 0, dst_h = 0;            // model input
+  int scaled_w = 0, scaled_h = 0;      // frame after resize
+  int offset_x = 0, offset_y = 0;      // of the scaled frame in the input (< 0: cropped)
+  // Normalisation, per output channel (already in the model's channel order).
+  float mean[3] = {0, 0, 0}, inv_std[3] = {1, 1, 1};
+  float fill[3] = {0, 0, 0};           // normalised pad value per output channel
+  bool bgr = false;                    // output channel 0 is blue
+  // Output.
+  uintptr_t out = 0;                   // device pointer to [3, dst_h, dst_w]
+  int out_dtype = 0;                   // 0 float32, 1 float16, 2 bfloat16
+};
+
+// Queues the kernel on `stream` (a cudaStream_t). Returns "" or the CUDA error's name and text.
+const char* launch_preprocess(const PreprocessParams& p, uintptr_t stream);
+
+// True when this build has the CUDA kernels (a CUDA toolkit was found at build time).
+bool kernels_available();
+
+}  // namespace vidinfer::cuda
+
+namespace vidinfer::cuda {
+// Thin CUDA runtime helpers for code that must not include CUDA headers (streams and events as
+// integers). Each returns "" or the error text; without CUDA in the build they return an error.
+const char* event_create(uintptr_t* event);
+const char* event_destroy(uintptr_t event);
+const char* event_record(uintptr_t event, uintptr_t stream);
+const char* stream_wait_event(uintptr_t stream, uintptr_t event);
+const char* event_synchronize(uintptr_t event);
+}  // namespace vidinfer::cuda

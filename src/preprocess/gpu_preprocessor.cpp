@@ -1,0 +1,77 @@
+#include "preprocess/gpu_preprocessor.h"
+
+#include <algorithm>
+
+#include "decode/decoder.h"
+#include "preprocess/cpu_preprocessor.h"
+
+namespace vidinfer {
+namespace {
+
+void matrix_weights(int sws_matrix, float& kr, float& kb) {
+  switch (sws_matrix) {
+    case SWS_CS_ITU709: kr = 0.2126f; kb = 0.0722f; break;
+    case SWS_CS_BT2020: kr = 0.2627f; kb = 0.0593f; break;
+    case SWS_CS_SMPTE240M: kr = 0.212f; kb = 0.087f; break;
+    case SWS_CS_FCC: kr = 0.30f; kb = 0.11f; break;
+    default: kr = 0.299f; kb = 0.114f; break;  // BT.601 / SMPTE 170M / BT.470BG
+  }
+}
+
+}  // namespace
+
+GpuPreprocessor::GpuPreprocessor(const ModelSpec& spec) : spec_(spec) {}
+
+cuda::PreprocessParams GpuPreprocessor::params(const AVFrame* frame, const Geometry& g, uintptr_t out) const {
+  cuda::PreprocessParams p;
+  p.luma = reinterpret_cast<uintptr_t>(frame->data[0]);
+  p.chroma = reinterpret_cast<uintptr_t>(frame->data[1]);
+  p.pitch = frame->linesize[0];
+  p.src_w = frame->width;
+  p.src_h = frame->height;
+  p.sixteen_bit = frame->format == AV_PIX_FMT_P016LE;
+  const ColourSpec cs = resolve_colour(frame->colorspace, frame->color_range,
+                                       static_cast<AVPixelFormat>(frame->format), frame->height);
+  matrix_weights(cs.sws_matrix, p.kr, p.kb);
+  // Code values in the sample's own scale: 8-bit, or 16-bit with 10-bit data in the high bits.
+  const float unit = p.sixteen_bit ? 256.f : 1.f;
+  if (cs.full_range) {
+    const float maxv = p.sixteen_bit ? 1023.f * 64.f : 255.f;
+    p.y_off = 0;
+    p.y_scale = 1.f / maxv;
+    p.c_off = 128.f * unit;
+    p.c_scale = 1.f / maxv;
+  } else {
+    p.y_off = 16.f * unit;
+    p.y_scale = 1.f / (219.f * unit);
+    p.c_off = 128.f * unit;
+    p.c_scale = 1.f / (224.f * unit);
+  }
+  p.chroma_left = chroma_left;
+  p.dst_w = g.dst_w;
+  p.dst_h = g.dst_h;
+  p.scaled_w = g.scaled_w;
+  p.scaled_h = g.scaled_h;
+  p.offset_x = g.offset_x;
+  p.offset_y = g.offset_y;
+  const int fill = std::clamp(spec_.letterbox_fill, 0, 255);
+  for (int c = 0; c < 3; ++c) {
+    p.mean[c] = spec_.mean[c];
+    p.inv_std[c] = 1.f / spec_.std[c];
+    p.fill[c] = (fill / 255.f - spec_.mean[c]) / spec_.std[c];
+  }
+  p.bgr = spec_.channels == ChannelOrder::BGR;
+  p.out = out;
+  p.out_dtype = spec_.dtype == DType::Float16 ? 1 : spec_.dtype == DType::BFloat16 ? 2 : 0;
+  return p;
+}
+
+Geometry GpuPreprocessor::run(const AVFrame* frame, uintptr_t out, uintptr_t stream) {
+  if (!is_device_frame(frame)) throw Error("GPU preprocessing needs a device frame");
+  const Geometry g = plan_geometry(frame->width, frame->height, spec_);
+  const char* err = cuda::launch_preprocess(params(frame, g, out), stream);
+  if (*err) throw Error("preprocessing kernel failed", "", err);
+  return g;
+}
+
+}  // namespace vidinfer
