@@ -79,8 +79,8 @@ struct RunArgs {
   float score_threshold = 0.3f, iou_threshold = 0.5f;
   int64_t every = 1, max_frames = -1;
   double start = 0, end = -1;
-  std::string device = "auto";
-  bool quiet = false, no_progress = false;
+  std::string device = "auto", decoder = "auto";
+  bool quiet = false, no_progress = false, skip_model = false;
 };
 
 void print_summary(const RunSummary& s, bool quiet) {
@@ -166,6 +166,8 @@ int do_run(RunArgs& a) {
     opt.selection.max_frames = a.max_frames;
     opt.device = a.device;
     opt.decode_threads = a.decode_threads;
+    opt.decoder = a.decoder;
+    opt.skip_model = a.skip_model;
 
     inputs = a.inputs;
     if (!a.inputs_from.empty()) {
@@ -285,6 +287,10 @@ int main(int argc, char** argv) {
   run->add_flag("--boxes-normalized", r.boxes_normalized, "Box coordinates are 0..1 of the model input");
   run->add_option("--score-activation", r.score_activation, "none | sigmoid | softmax on dense class scores");
   run->add_option("--device", r.device, "auto | cpu | cuda | cuda:N (where the model runs)")->capture_default_str();
+  run->add_option("--decoder", r.decoder, "auto | cpu | gpu: auto decodes with NVDEC when the model is on a GPU "
+                                        "and NVDEC takes the stream, else libavcodec")
+      ->capture_default_str();
+  run->add_flag("--no-model", r.skip_model, "Decode and preprocess only, write no results (to measure those stages)");
   run->add_option("--decode-threads", r.decode_threads, "Decoder threads (0: all cores)")->check(CLI::NonNegativeNumber);
   run->add_flag("-q,--quiet", r.quiet, "Print errors and warnings only");
   run->add_flag("--no-progress", r.no_progress, "No progress bar");

@@ -66,6 +66,9 @@ struct RunOptions {
   FrameSelection selection;
   std::string device = "auto";  // auto | cpu | cuda | cuda:N
   int decode_threads = 0;       // 0: libavcodec picks (all cores)
+  std::string decoder = "auto"; // auto: NVDEC when the model is on a GPU and NVDEC takes the stream;
+                                // cpu: always libavcodec; gpu: NVDEC or the input fails
+  bool skip_model = false;      // decode and preprocess only (to measure those stages)
 };
 
 // Reads a model sidecar (JSON) over `base`; unknown keys and bad values throw vidinfer::Error naming

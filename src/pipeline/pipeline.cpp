@@ -85,7 +85,12 @@ struct Pipeline::Impl {
       : opt(std::move(o)),
         device(resolve_device(opt.device)),
         model(opt.model_path, device, opt.spec.dtype),
-        gpu_path(device.is_cuda() && cuda::kernels_available()) {
+        gpu_path(device.is_cuda() && cuda::kernels_available() && opt.decoder != "cpu") {
+    if (opt.decoder != "auto" && opt.decoder != "cpu" && opt.decoder != "gpu")
+      throw Error("invalid decoder '" + opt.decoder + "'", "", "expected auto, cpu or gpu");
+    if (opt.decoder == "gpu" && !gpu_path)
+      throw Error("decoder 'gpu' is not available", "",
+                  device.is_cuda() ? "this build has no CUDA kernels" : "the model is not on a GPU (--device)");
     if (gpu_path) {
       for (int i = 0; i < kPoolSize; ++i) {
         pool.tensors.push_back(torch::empty({opt.spec.batch, 3, opt.spec.height, opt.spec.width},
@@ -106,6 +111,7 @@ struct Pipeline::Impl {
     const GpuDecodeSupport s = nvdec_supports(st.codecpar->codec_id, static_cast<AVPixelFormat>(st.codecpar->format),
                                               st.codecpar->width, st.codecpar->height);
     if (s.supported) return make_nvdec_decoder(st, path, device.index());
+    if (opt.decoder == "gpu") throw Error("cannot decode on the GPU", path, s.reason);
     note = "; GPU decoder not used: " + s.reason;
     return make_cpu_decoder(st, path, opt.decode_threads);
   }
@@ -316,6 +322,14 @@ RunSummary Pipeline::run(const std::vector<std::string>& inputs, const FrameCall
       if (!model_error.empty()) continue;
       const int n = static_cast<int>(b->slots.size());
       try {
+        if (impl_->opt.skip_model) {  // measuring decode + preprocess: wait for the batch, emit nothing
+          if (b->pool_index >= 0) cuda_check(cuda::event_synchronize(impl_->pool.ready[b->pool_index]), "CUDA");
+          processed[b->input] += n;
+          summary.frames += n;
+          if (on_progress)
+            on_progress(Progress{b->input, inputs.size(), inputs[b->input], b->fraction, summary.frames});
+          continue;
+        }
         torch::jit::IValue out;
         {
           ScopedTimer timer(summary.stages.infer);

@@ -1,0 +1,255 @@
+// The GPU path against the CPU path on the same inputs (run on a machine with an NVIDIA GPU; every
+// test skips with the reason elsewhere). Expected values come from the CPU path (libavcodec +
+// swscale), an independent implementation.
+#include <gtest/gtest.h>
+#include <torch/cuda.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <map>
+
+#include "decode/decoder.h"
+#include "decode/nvdec_caps.h"
+#include "demux/demuxer.h"
+#include "preprocess/cpu_preprocessor.h"
+#include "preprocess/gpu_preprocessor.h"
+#include "support.h"
+#include "vidinfer/pipeline.h"
+
+namespace vidinfer {
+namespace {
+
+std::string why_no_gpu() {
+  if (!cuda::kernels_available()) return "built without CUDA kernels";
+  if (!torch::cuda::is_available()) return "no CUDA GPU visible to LibTorch";
+  const auto s = nvdec_supports(AV_CODEC_ID_H264, AV_PIX_FMT_YUV420P, 1920, 1080);
+  if (!s.supported) return "no NVDEC: " + s.reason;
+  return "";
+}
+
+#define REQUIRE_GPU()                                     \
+  do {                                                    \
+    if (const auto why = why_no_gpu(); !why.empty()) GTEST_SKIP() << why; \
+  } while (0)
+
+std::string sample() { return std::string(VIDINFER_SOURCE_DIR) + "/data/sample.mp4"; }  // BT.709 limited
+std::string sample_hevc10() {
+  return test::clip("sample-hevc10", "mkv", "-i " + test::q(sample()) + " -frames:v 60 -c:v libx265 -preset ultrafast "
+                    "-pix_fmt yuv420p10le -x265-params log-level=error -colorspace bt709 -color_primaries bt709 "
+                    "-color_trc bt709");
+}
+std::string sample_601_full() {
+  return test::clip("sample-601-full", "mp4", "-i " + test::q(sample()) + " -frames:v 60 -vf "
+                    "scale=out_color_matrix=bt601:out_range=full -c:v libx264 -preset ultrafast -pix_fmt yuv420p "
+                    "-colorspace smpte170m -color_range pc");
+}
+
+struct Diff {
+  double mean = 0, max = 0;
+  int frames = 0;
+};
+
+// Every frame through NVDEC + the kernel at full size (RGB on 0..255) against libavcodec + swscale.
+Diff compare_rgb(const std::string& path, bool chroma_left) {
+  Demuxer demux(path);
+  auto gpu = make_nvdec_decoder(demux.stream(), path, 0);
+  const auto cpu = test::decode_all(path);
+  ModelSpec spec;
+  spec.width = demux.stream().codecpar->width;
+  spec.height = demux.stream().codecpar->height;
+  spec.mean = {0, 0, 0};
+  spec.std = {1.f / 255, 1.f / 255, 1.f / 255};
+  GpuPreprocessor pre(spec);
+  pre.chroma_left = chroma_left;
+  auto out = torch::empty({3, spec.height, spec.width}, torch::TensorOptions().device(torch::kCUDA).dtype(torch::kFloat));
+  auto pkt = make_av_packet();
+  auto frame = make_av_frame();
+  Diff d;
+  double sum = 0;
+  int64_t count = 0;
+  auto take = [&] {
+    while (gpu->receive(frame.get())) {
+      EXPECT_TRUE(is_device_frame(frame.get()));
+      pre.run(frame.get(), reinterpret_cast<uintptr_t>(out.data_ptr()), gpu->cuda_stream());
+      cuda::event_synchronize(0);
+      uintptr_t ev = 0;
+      cuda::event_create(&ev);
+      cuda::event_record(ev, gpu->cuda_stream());
+      cuda::event_synchronize(ev);
+      cuda::event_destroy(ev);
+      auto host = out.cpu().permute({1, 2, 0}).contiguous();  // HWC
+      const auto ref = frame_to_rgb24(cpu.frames.at(d.frames).get(), spec.width, spec.height);
+      auto reft = torch::from_blob(const_cast<uint8_t*>(ref.data()), {spec.height, spec.width, 3}, torch::kUInt8)
+                      .to(torch::kFloat);
+      auto diff = (host - reft).abs();
+      sum += diff.sum().item<double>();
+      count += diff.numel();
+      d.max = std::max(d.max, diff.max().item<double>());
+      ++d.frames;
+    }
+  };
+  while (demux.read(pkt.get())) {
+    gpu->send(pkt.get());
+    take();
+  }
+  gpu->send(nullptr);
+  take();
+  d.mean = sum / std::max<int64_t>(count, 1);
+  EXPECT_EQ(static_cast<size_t>(d.frames), cpu.frames.size());
+  return d;
+}
+
+struct ColourCase {
+  const char* name;
+  std::string (*make)();
+};
+class GpuColour : public ::testing::TestWithParam<ColourCase> {};
+
+// Inputs are made before the GPU check so that a run without a GPU leaves them cached for the GPU
+// machine, whose FFmpeg cannot encode.
+TEST_P(GpuColour, MatchesSwscaleWithinOneLevelOnAverage) {
+  const std::string clip = GetParam().make();
+  REQUIRE_GPU();
+  const Diff left = compare_rgb(clip, true);
+  const Diff centre = compare_rgb(clip, false);
+  std::printf("[ colour   ] %s: chroma left mean %.3f max %.1f; centre mean %.3f max %.1f (%d frames)\n",
+              GetParam().name, left.mean, left.max, centre.mean, centre.max, left.frames);
+  EXPECT_LE(left.mean, 1.0);
+  EXPECT_LE(left.max, 4.0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Content, GpuColour,
+                         ::testing::Values(ColourCase{"h264_bt709_limited", &sample},
+                                           ColourCase{"hevc10_bt709_limited", &sample_hevc10},
+                                           ColourCase{"h264_bt601_full", &sample_601_full}),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+struct Runs {
+  std::vector<FrameResult> frames;
+  RunSummary summary;
+};
+Runs run(RunOptions o, const std::string& device, const std::vector<std::string>& inputs) {
+  o.device = device;
+  Pipeline p(o);
+  Runs r;
+  r.summary = p.run(inputs, [&](const FrameResult& f) { r.frames.push_back(f); });
+  return r;
+}
+
+RunOptions colour_namer() {
+  RunOptions o;
+  o.model_path = VIDINFER_DATA_DIR "/models/colour-namer.pt";
+  const Sidecar s = load_model_sidecar(o.model_path);
+  o.spec = s.spec;
+  o.labels = s.labels;
+  o.topk = 1;
+  return o;
+}
+
+std::string hevc_320() {
+  return test::clip("hevc-320", "mkv", "-f lavfi -i testsrc2=size=320x240:rate=30:duration=2 -c:v libx265 "
+                    "-preset ultrafast -x265-params bframes=3:log-level=error -pix_fmt yuv420p");
+}
+std::string size_change_ts() {
+  const std::string a = test::clip("size-a", "ts", "-f lavfi -i testsrc2=size=160x120:rate=30:duration=1 "
+                                   "-c:v libx264 -preset ultrafast -pix_fmt yuv420p");
+  const std::string b = test::clip("size-b", "ts", "-f lavfi -i testsrc2=size=96x64:rate=30:duration=1 "
+                                   "-c:v libx264 -preset ultrafast -pix_fmt yuv420p");
+  const std::string joined = test::data_file("size-change.ts");
+  auto bytes = test::read_bytes(a);
+  const auto tail = test::read_bytes(b);
+  bytes.insert(bytes.end(), tail.begin(), tail.end());
+  test::write_bytes(joined, bytes);
+  return joined;
+}
+
+TEST(GpuPipeline, SameFramesOrderAndTimestampsAsTheCpuPath) {
+  const std::vector<std::string> inputs = {sample(), test::media::h264_mp4(), test::media::h264_ts(), hevc_320(),
+                                           size_change_ts()};
+  REQUIRE_GPU();
+  const auto gpu = run(colour_namer(), "cuda", inputs);
+  const auto cpu = run(colour_namer(), "cpu", inputs);
+  ASSERT_EQ(gpu.frames.size(), cpu.frames.size());
+  for (size_t i = 0; i < gpu.frames.size(); ++i) {
+    EXPECT_EQ(gpu.frames[i].input, cpu.frames[i].input);
+    EXPECT_EQ(gpu.frames[i].frame_index, cpu.frames[i].frame_index);
+    EXPECT_NEAR(gpu.frames[i].pts, cpu.frames[i].pts, 1e-6) << i;
+    EXPECT_EQ(gpu.frames[i].width, cpu.frames[i].width) << i;
+  }
+  for (const auto& in : gpu.summary.inputs) {
+    EXPECT_EQ(in.status, InputStatus::Ok) << in.error;
+    EXPECT_EQ(in.decoder.rfind("gpu (NVDEC", 0), 0u) << in.input << ": " << in.decoder;
+  }
+  EXPECT_EQ(gpu.summary.host_to_device_bytes, 0) << "no frame data may cross PCIe on the GPU path";
+}
+
+TEST(GpuPipeline, ClassificationAgreesWithTheCpuPath) {
+  REQUIRE_GPU();
+  const auto gpu = run(colour_namer(), "cuda", {sample()});
+  const auto cpu = run(colour_namer(), "cpu", {sample()});
+  ASSERT_EQ(gpu.frames.size(), 320u);
+  ASSERT_EQ(cpu.frames.size(), 320u);
+  int same = 0;
+  for (size_t i = 0; i < gpu.frames.size(); ++i) same += gpu.frames[i].classes[0].class_id == cpu.frames[i].classes[0].class_id;
+  std::printf("[ classify ] top-1 agreement %d / %zu\n", same, gpu.frames.size());
+  EXPECT_GE(same, static_cast<int>(std::ceil(0.99 * gpu.frames.size())));
+}
+
+double iou(const Detection& a, const Detection& b) {
+  const double iw = std::max(0.f, std::min(a.x2, b.x2) - std::max(a.x1, b.x1));
+  const double ih = std::max(0.f, std::min(a.y2, b.y2) - std::max(a.y1, b.y1));
+  const double inter = iw * ih;
+  return inter / ((a.x2 - a.x1) * (a.y2 - a.y1) + (b.x2 - b.x1) * (b.y2 - b.y1) - inter);
+}
+
+TEST(GpuPipeline, DetectionsAgreeWithTheCpuPath) {
+  test::TempDir dir;
+  test::make_bright_box_detector(dir.file("d.pt"));
+  const std::string clip = test::clip("moving-square", "mp4",
+                                      "-f lavfi -i \"color=black:s=320x180:r=25:d=2,format=yuv420p,"
+                                      "geq=lum='if(between(X,20+4*N,59+4*N)*between(Y,70,109),235,16)':cb=128:cr=128\" "
+                                      "-c:v libx264 -preset ultrafast -crf 12 -pix_fmt yuv420p");
+  REQUIRE_GPU();
+  for (ResizeMode mode : {ResizeMode::Stretch, ResizeMode::Letterbox}) {
+    RunOptions o;
+    o.model_path = dir.file("d.pt");
+    o.task = Task::Detect;
+    o.spec.width = o.spec.height = 160;
+    o.spec.resize = mode;
+    o.spec.mean = {0, 0, 0};
+    o.spec.std = {1, 1, 1};
+    const auto gpu = run(o, "cuda", {clip});
+    const auto cpu = run(o, "cpu", {clip});
+    ASSERT_EQ(gpu.frames.size(), cpu.frames.size());
+    int matched = 0, total = 0;
+    for (size_t i = 0; i < cpu.frames.size(); ++i) {
+      for (const auto& c : cpu.frames[i].detections) {
+        ++total;
+        for (const auto& g : gpu.frames[i].detections)
+          if (g.class_id == c.class_id && iou(g, c) >= 0.9) {
+            ++matched;
+            break;
+          }
+      }
+    }
+    std::printf("[ detect   ] %s: %d / %d CPU detections matched (IoU >= 0.9)\n", to_string(mode).c_str(), matched, total);
+    EXPECT_GT(total, 40);
+    EXPECT_GE(matched, static_cast<int>(std::ceil(0.98 * total)));
+  }
+}
+
+TEST(GpuPipeline, StreamsNvdecCannotTakeFallBackToTheCpuDecoder) {
+  const std::string clip = test::clip("h264-444", "mp4", "-f lavfi -i testsrc2=size=320x240:rate=30:duration=1 "
+                                      "-c:v libx264 -preset ultrafast -pix_fmt yuv444p");
+  REQUIRE_GPU();
+  const auto r = run(colour_namer(), "cuda", {clip});
+  ASSERT_EQ(r.summary.inputs.size(), 1u);
+  EXPECT_EQ(r.summary.inputs[0].status, InputStatus::Ok);
+  EXPECT_EQ(r.frames.size(), 30u);
+  EXPECT_NE(r.summary.inputs[0].decoder.find("GPU decoder not used: NVDEC on"), std::string::npos)
+      << r.summary.inputs[0].decoder;
+  EXPECT_GT(r.summary.host_to_device_bytes, 0);
+}
+
+}  // namespace
+}  // namespace vidinfer
