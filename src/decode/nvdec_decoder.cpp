@@ -25,7 +25,7 @@ const char kDeviceFrameTag[] = "vidinfer-device-frame";
 
 namespace {
 
-constexpr unsigned kOutputSurfaces = 4;
+constexpr unsigned kOutputSurfaces = 8;
 constexpr unsigned kExtraDecodeSurfaces = 4;  // beyond the stream's minimum, so decode runs ahead
 
 // One hardware decoder for one sequence (a resolution change starts a new one). Shared by the
@@ -128,7 +128,7 @@ class NvdecDecoder final : public Decoder {
     state_ = std::make_shared<State>();
     state_->drv = drv_;
     state_->ctx = ctx_;
-    VI_CU_CHECK(drv_->cu()->cuStreamCreate(&state_->stream, CU_STREAM_NON_BLOCKING), input_);
+    VI_CU_CHECK(drv_->create_priority_stream(&state_->stream), input_);
     for (unsigned i = 0; i < kOutputSurfaces; ++i) {
       CUevent e = nullptr;
       VI_CU_CHECK(drv_->cu()->cuEventCreate(&e, CU_EVENT_DISABLE_TIMING), input_);
@@ -149,7 +149,7 @@ class NvdecDecoder final : public Decoder {
     p.CodecType = codec_;
     p.ulMaxNumDecodeSurfaces = 1;  // raised by the sequence callback's return value
     p.ulClockRate = 0;
-    p.ulMaxDisplayDelay = 2;
+    p.ulMaxDisplayDelay = 4;  // lets the parser queue pictures ahead, so decode overlaps mapping
     p.pUserData = this;
     p.pfnSequenceCallback = &NvdecDecoder::on_sequence;
     p.pfnDecodePicture = &NvdecDecoder::on_decode;

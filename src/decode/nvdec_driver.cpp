@@ -1,5 +1,7 @@
 #include "decode/nvdec_driver.h"
 
+#include <dlfcn.h>
+
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -23,6 +25,18 @@ Driver::Driver() {
     return;
   }
   if (cu_->cuDeviceGetCount(&device_count_) != CUDA_SUCCESS || device_count_ == 0) error_ = "no CUDA device present";
+  // Not in ffnvcodec's tables: looked up in the same library.
+  stream_create_with_priority_ =
+      reinterpret_cast<StreamCreateWithPriority>(dlsym(cu_->lib, "cuStreamCreateWithPriority"));
+  get_stream_priority_range_ = reinterpret_cast<GetStreamPriorityRange>(dlsym(cu_->lib, "cuCtxGetStreamPriorityRange"));
+}
+
+CUresult Driver::create_priority_stream(CUstream* stream) const {
+  int least = 0, greatest = 0;
+  if (stream_create_with_priority_ && get_stream_priority_range_ &&
+      get_stream_priority_range_(&least, &greatest) == CUDA_SUCCESS)
+    return stream_create_with_priority_(stream, CU_STREAM_NON_BLOCKING, greatest);
+  return cu_->cuStreamCreate(stream, CU_STREAM_NON_BLOCKING);
 }
 
 Driver::~Driver() {

@@ -32,6 +32,9 @@ class Driver {
   // process's lifetime. Throws vidinfer::Error when there is no such device.
   CUcontext primary_context(int index);
   std::string device_name(int index) const;
+  // A non-blocking stream of the highest priority in the current context (so that preprocessing
+  // kernels are scheduled ahead of a model's queued work); falls back to normal priority.
+  CUresult create_priority_stream(CUstream* stream) const;
 
   ~Driver();
   Driver(const Driver&) = delete;
@@ -43,6 +46,10 @@ class Driver {
   CuvidFunctions* cv_ = nullptr;
   std::string error_;
   int device_count_ = 0;
+  using StreamCreateWithPriority = CUresult (*)(CUstream*, unsigned int, int);
+  using GetStreamPriorityRange = CUresult (*)(int*, int*);
+  StreamCreateWithPriority stream_create_with_priority_ = nullptr;
+  GetStreamPriorityRange get_stream_priority_range_ = nullptr;
   CUcontext contexts_[16] = {};
 };
 

@@ -120,6 +120,7 @@ const char* launch_preprocess(const PreprocessParams& p, uintptr_t stream) {
   const dim3 block(32, 8);
   const dim3 grid((p.dst_w + block.x - 1) / block.x, (p.dst_h + block.y - 1) / block.y);
   cudaStream_t s = reinterpret_cast<cudaStream_t>(stream);
+  (void)cudaGetLastError();  // an earlier call's error must not be reported as this launch's
   const cudaError_t rc = p.sixteen_bit ? launch_typed<true>(p, s, grid, block) : launch_typed<false>(p, s, grid, block);
   return rc == cudaSuccess ? "" : cudaGetErrorString(rc);
 }
