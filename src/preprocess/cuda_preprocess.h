@@ -19,7 +19,9 @@ struct PreprocessParams {
   // Colour: RGB = M * (Y - y_off, C - c_off) with the scales folded in, on 0..1.
   float y_off = 0, y_scale = 1, c_off = 0, c_scale = 1;
   float kr = 0, kb = 0;            // matrix luma weights (BT.601 0.299/0.114 ...)
-  bool chroma_left = true;         // horizontal chroma siting: left (MPEG-2/H.264) or centre
+  // Where 4:2:0 chroma samples sit, as offsets (in chroma pixels) of the chroma sampling position from
+  // the centred one. swscale (the CPU reference) uses (0, -0.25); see GpuPreprocessor.
+  float chroma_shift_x = 0.f, chroma_shift_y = -0.25f;
   // Geometry.
   int dst_w = 0, dst_h = 0;            // model input
   int scaled_w = 0, scaled_h = 0;      // frame after resize

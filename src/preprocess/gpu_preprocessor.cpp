@@ -47,7 +47,8 @@ cuda::PreprocessParams GpuPreprocessor::params(const AVFrame* frame, const Geome
     p.c_off = 128.f * unit;
     p.c_scale = 1.f / (224.f * unit);
   }
-  p.chroma_left = chroma_left;
+  p.chroma_shift_x = chroma_shift_x;
+  p.chroma_shift_y = chroma_shift_y;
   p.dst_w = g.dst_w;
   p.dst_h = g.dst_h;
   p.scaled_w = g.scaled_w;

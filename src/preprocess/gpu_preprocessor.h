@@ -23,8 +23,10 @@ class GpuPreprocessor {
   // The kernel's parameters for a frame (exposed for tests).
   cuda::PreprocessParams params(const AVFrame* frame, const Geometry& g, uintptr_t out) const;
 
-  // Horizontal chroma siting the kernel assumes for 4:2:0 (true: left, as H.264/HEVC specify).
-  bool chroma_left = true;
+  // Chroma sampling position for 4:2:0, as offsets from the centred position in chroma pixels. The
+  // defaults reproduce swscale (the CPU path, and the reference the GPU path is held to): centred
+  // horizontally, a quarter chroma row up vertically, measured on real content to within 0.5 levels.
+  float chroma_shift_x = 0.f, chroma_shift_y = -0.25f;
 
  private:
   ModelSpec spec_;
