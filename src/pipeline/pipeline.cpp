@@ -8,6 +8,8 @@
 #include "vidinfer/pipeline.h"
 
 #include <atomic>
+#include <cstdio>
+#include <cstdlib>
 #include <chrono>
 #include <cmath>
 #include <thread>
@@ -18,6 +20,7 @@
 #include "decode/nvdec_caps.h"
 #include "demux/demuxer.h"
 #include "infer/model.h"
+#include "infer/model_stream.h"
 #include "pipeline/bounded_queue.h"
 #include "postprocess/heads.h"
 #include "preprocess/cpu_preprocessor.h"
@@ -146,8 +149,11 @@ struct Pipeline::Impl {
         cuda_check(cuda::event_record(pool.ready[b.pool_index], stream), "cannot record a CUDA event");
       return queue.push(std::move(b));
     };
+    // VIDINFER_TRACE=1: one line per input on stderr with the times of its phases (for measuring).
+    static const bool trace = std::getenv("VIDINFER_TRACE") != nullptr;
     for (size_t i = 0; i < inputs.size() && !stop; ++i) {
       const std::string& path = inputs[i];
+      double t_open = 0, t_first = -1, t_last = 0;
       InputDone done;
       done.input = i;
       done.summary.input = path;
@@ -161,6 +167,7 @@ struct Pipeline::Impl {
         done.summary.decoder = decoder->name() + note;
         stream = decoder->cuda_stream();
         on_device = stream != 0;
+        t_open = seconds_since(t0);
         batch = new_batch(i);
         const StreamInfo& st = demux.stream();
         const double frame_dur = st.frame_rate.num ? av_q2d(av_inv_q(st.frame_rate)) : 0.0;
@@ -175,6 +182,7 @@ struct Pipeline::Impl {
           const double pts = ts != AV_NOPTS_VALUE ? demux.to_seconds(ts) : last_pts + frame_dur;
           last_pts = pts;
           const int64_t this_index = index++;
+          if (t_first < 0) t_first = seconds_since(t0);
           ++done.summary.frames_decoded;
           const double t = pts - st.start_time;
           const FrameSelection& sel = opt.selection;
@@ -234,6 +242,7 @@ struct Pipeline::Impl {
           drain();
         }
         done.summary.packets_corrupt = decoder->packets_corrupt();
+        t_last = seconds_since(t0);
         if (!demux.read_error().empty())
           done.summary.warning = "read error after frame " + std::to_string(index) + ": " + demux.read_error() +
                                  " (file truncated or damaged; frames before it were kept)";
@@ -252,6 +261,9 @@ struct Pipeline::Impl {
         done.summary.error = Error("failed", path, e.what()).what();
       }
       done.summary.seconds = seconds_since(t0);
+      if (trace)
+        std::fprintf(stderr, "vidinfer trace: %s: opened %.1f ms, first frame %.1f ms, last frame %.1f ms, closed %.1f ms\n",
+                     path.c_str(), t_open * 1e3, t_first * 1e3, t_last * 1e3, done.summary.seconds * 1e3);
       queue.push(std::move(done));
     }
     queue.close();
@@ -315,6 +327,8 @@ RunSummary Pipeline::run(const std::vector<std::string>& inputs, const FrameCall
   StageTimes producer_times;
   std::thread producer([&] { impl_->produce(inputs, queue, stop, producer_times); });
 
+  ModelStream model_stream(impl_->device);  // this thread's LibTorch work goes on its own stream
+  const uintptr_t ms = model_stream.handle();
   std::string model_error;  // set once the model fails: it would fail on every input alike
   std::vector<int64_t> processed(inputs.size(), 0);
   while (auto item = queue.pop()) {
@@ -333,14 +347,14 @@ RunSummary Pipeline::run(const std::vector<std::string>& inputs, const FrameCall
         torch::jit::IValue out;
         {
           ScopedTimer timer(summary.stages.infer);
-          // LibTorch runs on the device's default stream: order it after the batch's kernels.
+          // Order the model after the batch's kernels (on the decoder's stream).
           if (b->pool_index >= 0)
-            cuda_check(cuda::stream_wait_event(0, impl_->pool.ready[b->pool_index]), "cannot order CUDA work");
+            cuda_check(cuda::stream_wait_event(ms, impl_->pool.ready[b->pool_index]), "cannot order CUDA work");
           else if (impl_->device.is_cuda())
             summary.host_to_device_bytes += b->data.element_size() * b->data[0].numel() * n;
           out = impl_->model.forward(n == b->data.size(0) ? b->data : b->data.narrow(0, 0, n));
           if (b->pool_index >= 0)
-            cuda_check(cuda::event_record(impl_->pool.done[b->pool_index], 0), "cannot record a CUDA event");
+            cuda_check(cuda::event_record(impl_->pool.done[b->pool_index], ms), "cannot record a CUDA event");
         }
         std::vector<FrameResult> results;
         {

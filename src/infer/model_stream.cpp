@@ -1,0 +1,29 @@
+#include "infer/model_stream.h"
+
+#ifdef VIDINFER_TORCH_CUDA
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#endif
+
+namespace vidinfer {
+
+#ifdef VIDINFER_TORCH_CUDA
+struct ModelStream::Guard {
+  explicit Guard(c10::cuda::CUDAStream s) : guard(s) {}
+  c10::cuda::CUDAStreamGuard guard;
+};
+
+ModelStream::ModelStream(torch::Device device) {
+  if (!device.is_cuda()) return;
+  auto stream = c10::cuda::getStreamFromPool(/*isHighPriority=*/false, device.index());
+  guard_ = std::make_unique<Guard>(stream);
+  handle_ = reinterpret_cast<uintptr_t>(stream.stream());
+}
+#else
+struct ModelStream::Guard {};
+ModelStream::ModelStream(torch::Device) {}
+#endif
+
+ModelStream::~ModelStream() = default;
+
+}  // namespace vidinfer

@@ -1,0 +1,27 @@
+// Runs LibTorch's work for the calling thread on a non-blocking CUDA stream of its pool instead of
+// the legacy default stream, which would serialise against the decoder's and kernels' streams.
+// Only meaningful when LibTorch has CUDA; elsewhere a no-op with handle 0.
+#pragma once
+
+#include <torch/script.h>
+
+#include <cstdint>
+#include <memory>
+
+namespace vidinfer {
+
+class ModelStream {
+ public:
+  explicit ModelStream(torch::Device device);  // makes the stream current for this thread
+  ~ModelStream();                              // restores the previous stream
+  ModelStream(const ModelStream&) = delete;
+  ModelStream& operator=(const ModelStream&) = delete;
+  uintptr_t handle() const { return handle_; }  // cudaStream_t as an integer; 0 on the CPU
+
+ private:
+  struct Guard;
+  std::unique_ptr<Guard> guard_;
+  uintptr_t handle_ = 0;
+};
+
+}  // namespace vidinfer
