@@ -62,8 +62,6 @@ Model::Model(const std::string& path, torch::Device device, DType dtype)
     throw Error("cannot load model", path, "not a TorchScript model (" + first_line(e.what()) + ")");
   }
   module_.eval();
-  // Inputs have one fixed size for a run: let cuDNN pick its fastest algorithms once.
-  if (device_.is_cuda()) at::globalContext().setBenchmarkCuDNN(true);
   if (dtype_ != torch::kFloat) module_.to(dtype_);
 }
 
