@@ -94,6 +94,7 @@ struct Pipeline::Impl {
     if (opt.decoder == "gpu" && !gpu_path)
       throw Error("decoder 'gpu' is not available", "",
                   device.is_cuda() ? "this build has no CUDA kernels" : "the model is not on a GPU (--device)");
+    if (device.is_cuda()) warm_up();
     if (gpu_path) {
       for (int i = 0; i < kPoolSize; ++i) {
         pool.tensors.push_back(torch::empty({opt.spec.batch, 3, opt.spec.height, opt.spec.width},
@@ -104,6 +105,25 @@ struct Pipeline::Impl {
         cuda_check(cuda::event_create(&e), "cannot create a CUDA event");
         pool.done.push_back(e);
       }
+    }
+  }
+
+  // TorchScript's profiling executor optimises a graph over its first runs, and CUDA libraries load
+  // their kernels on first use: on a GPU that takes up to a second. Done here, at load time, so that
+  // the first batches of the run don't stall the pipeline. A model that fails here fails again,
+  // with its error reported per input, in the run.
+  void warm_up() {
+    try {
+      auto x = torch::zeros({opt.spec.batch, 3, opt.spec.height, opt.spec.width},
+                            torch::TensorOptions().device(device).dtype(to_scalar_type(opt.spec.dtype)));
+      for (int i = 0; i < 3; ++i) model.forward(x);
+      uintptr_t ev = 0;
+      if (!*cuda::event_create(&ev)) {
+        cuda::event_record(ev, 0);
+        cuda::event_synchronize(ev);
+        cuda::event_destroy(ev);
+      }
+    } catch (const std::exception&) {
     }
   }
 
