@@ -10,17 +10,10 @@
 namespace vidinfer {
 namespace {
 
+using test::error_of;
+
 using test::ffprobe_stream;
 namespace media = test::media;
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 struct ContainerCase {
   const char* name;

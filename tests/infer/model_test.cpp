@@ -9,14 +9,7 @@
 namespace vidinfer {
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using test::error_of;
 
 TEST(Model, LoadsAndRunsATorchScriptModule) {
   test::TempDir dir;

@@ -3,19 +3,13 @@
 #include <cmath>
 
 #include "postprocess/heads.h"
+#include "support.h"
 #include "vidinfer/error.h"
 
 namespace vidinfer {
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using test::error_of;
 
 std::vector<int64_t> to_vec(const torch::Tensor& t) {
   auto c = t.to(torch::kLong).contiguous();

@@ -14,6 +14,7 @@
 
 #include "decode/decoder.h"
 #include "demux/demuxer.h"
+#include "vidinfer/error.h"
 
 #ifndef VIDINFER_TEST_DATA_DIR
 #error "VIDINFER_TEST_DATA_DIR must be defined"
@@ -22,6 +23,15 @@
 namespace fs = std::filesystem;
 
 namespace vidinfer::test {
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
 
 std::string sh(const std::string& cmd, int* rc) {
   std::string out;

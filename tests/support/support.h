@@ -3,6 +3,7 @@
 // helpers, and small TorchScript models built in LibTorch.
 #pragma once
 
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -10,6 +11,9 @@
 #include "common/av.h"
 
 namespace vidinfer::test {
+
+// The message of the vidinfer::Error that f throws, or "(no error)".
+std::string error_of(const std::function<void()>& f);
 
 // Runs a shell command; returns its combined stdout+stderr; *rc gets the exit status.
 std::string sh(const std::string& cmd, int* rc = nullptr);
