@@ -131,7 +131,10 @@ struct Pipeline::Impl {
   // libavcodec, with the reason in its name.
   std::unique_ptr<Decoder> open_decoder(const StreamInfo& st, const std::string& path, std::string& note) {
     if (!gpu_path) return make_cpu_decoder(st, path, opt.decode_threads);
-    const GpuDecodeSupport s = nvdec_supports(st.codecpar->codec_id, static_cast<AVPixelFormat>(st.codecpar->format),
+    // A pixel format FFmpeg could not tell (no software decoder for the codec here) is taken as 4:2:0;
+    // the NVDEC parser reads the real one from the bitstream and refuses others.
+    const auto fmt = static_cast<AVPixelFormat>(st.codecpar->format);
+    const GpuDecodeSupport s = nvdec_supports(st.codecpar->codec_id, fmt == AV_PIX_FMT_NONE ? AV_PIX_FMT_YUV420P : fmt,
                                               st.codecpar->width, st.codecpar->height);
     if (s.supported) return make_nvdec_decoder(st, path, device.index());
     if (opt.decoder == "gpu") throw Error("cannot decode on the GPU", path, s.reason);

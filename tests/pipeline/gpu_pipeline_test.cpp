@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <algorithm>
 #include <map>
 
 #include "decode/decoder.h"
@@ -159,6 +160,14 @@ std::string hevc_320() {
   return test::clip("hevc-320", "mkv", "-f lavfi -i testsrc2=size=320x240:rate=30:duration=2 -c:v libx265 "
                     "-preset ultrafast -x265-params bframes=3:log-level=error -pix_fmt yuv420p");
 }
+std::string vp9_320() {
+  return test::clip("vp9-320", "webm", "-f lavfi -i testsrc2=size=320x240:rate=30:duration=2 -c:v libvpx-vp9 "
+                    "-deadline realtime -cpu-used 8 -b:v 500k -pix_fmt yuv420p");
+}
+std::string av1_320() {
+  return test::clip("av1-320", "mkv", "-f lavfi -i testsrc2=size=320x240:rate=30:duration=2 -c:v libaom-av1 "
+                    "-cpu-used 8 -usage realtime -b:v 500k -pix_fmt yuv420p");
+}
 std::string size_change_ts() {
   const std::string a = test::clip("size-a", "ts", "-f lavfi -i testsrc2=size=160x120:rate=30:duration=1 "
                                    "-c:v libx264 -preset ultrafast -pix_fmt yuv420p");
@@ -174,7 +183,7 @@ std::string size_change_ts() {
 
 TEST(GpuPipeline, SameFramesOrderAndTimestampsAsTheCpuPath) {
   const std::vector<std::string> inputs = {sample(), test::media::h264_mp4(), test::media::h264_ts(), hevc_320(),
-                                           size_change_ts()};
+                                           vp9_320(), size_change_ts()};
   REQUIRE_GPU();
   const auto gpu = run(colour_namer(), "cuda", inputs);
   const auto cpu = run(colour_namer(), "cpu", inputs);
@@ -190,6 +199,25 @@ TEST(GpuPipeline, SameFramesOrderAndTimestampsAsTheCpuPath) {
     EXPECT_EQ(in.decoder.rfind("gpu (NVDEC", 0), 0u) << in.input << ": " << in.decoder;
   }
   EXPECT_EQ(gpu.summary.host_to_device_bytes, 0) << "no frame data may cross PCIe on the GPU path";
+}
+
+// AV1: the GPU machine's FFmpeg has no AV1 software decoder, so the reference is the container:
+// as many frames as packets, timestamps equal to the packets' (sorted) presentation times.
+TEST(GpuPipeline, Av1DecodesOnNvdec) {
+  const std::string clip = av1_320();
+  REQUIRE_GPU();
+  const auto caps = nvdec_supports(AV_CODEC_ID_AV1, AV_PIX_FMT_YUV420P, 320, 240);
+  if (!caps.supported) GTEST_SKIP() << caps.reason;
+  Demuxer demux(clip);
+  std::vector<double> pts;
+  auto pkt = make_av_packet();
+  while (demux.read(pkt.get())) pts.push_back(demux.to_seconds(pkt->pts));
+  std::sort(pts.begin(), pts.end());
+  const auto r = run(colour_namer(), "cuda", {clip});
+  ASSERT_EQ(r.summary.inputs[0].status, InputStatus::Ok) << r.summary.inputs[0].error;
+  EXPECT_EQ(r.summary.inputs[0].decoder, "gpu (NVDEC av1)");
+  ASSERT_EQ(r.frames.size(), pts.size());
+  for (size_t i = 0; i < pts.size(); ++i) EXPECT_NEAR(r.frames[i].pts, pts[i], 1e-6) << i;
 }
 
 TEST(GpuPipeline, ClassificationAgreesWithTheCpuPath) {
