@@ -123,6 +123,7 @@ class NvdecDecoder final : public Decoder {
     if (!nvdec::to_cuvid_codec(codecpar_->codec_id, codec_))
       throw Error("cannot decode on the GPU", input_,
                   std::string("NVDEC does not decode ") + avcodec_get_name(codecpar_->codec_id));
+    fifo_pts_ = codecpar_->codec_id == AV_CODEC_ID_VP9 || codecpar_->codec_id == AV_CODEC_ID_AV1;
     ctx_ = drv_->primary_context(device);
     nvdec::ContextScope scope(ctx_);
     state_ = std::make_shared<State>();
@@ -170,6 +171,7 @@ class NvdecDecoder final : public Decoder {
     if (eos_) return;
     nvdec::ContextScope scope(ctx_);
     if (!bsf_) {
+      if (pkt && fifo_pts_) packet_pts_.push_back(pkt->pts);
       parse(pkt ? pkt->data : nullptr, pkt ? pkt->size : 0, pkt ? pkt->pts : AV_NOPTS_VALUE, !pkt);
       return;
     }
@@ -192,6 +194,11 @@ class NvdecDecoder final : public Decoder {
     while (!queue_.empty()) {
       Picture pic = std::move(queue_.front());
       queue_.pop_front();
+      int64_t pts = has_pts_ ? pic.info.timestamp : AV_NOPTS_VALUE;
+      if (fifo_pts_) {  // one shown frame per packet, in packet order (see fifo_pts_)
+        pts = packet_pts_.empty() ? AV_NOPTS_VALUE : packet_pts_.front();
+        if (!packet_pts_.empty()) packet_pts_.pop_front();
+      }
       state_->reclaim(false);
       while (state_->mapped.size() >= kOutputSurfaces) {
         if (!state_->mapped.front().released)
@@ -235,7 +242,7 @@ class NvdecDecoder final : public Decoder {
       out->data[0] = reinterpret_cast<uint8_t*>(ptr);
       out->data[1] = reinterpret_cast<uint8_t*>(ptr + static_cast<CUdeviceptr>(pitch) * pic.session->surface_height);
       out->linesize[0] = out->linesize[1] = static_cast<int>(pitch);
-      out->pts = out->best_effort_timestamp = has_pts_ ? pic.info.timestamp : AV_NOPTS_VALUE;
+      out->pts = out->best_effort_timestamp = pts;
       out->colorspace = colorspace_;
       out->color_range = color_range_;
       return true;
@@ -356,6 +363,10 @@ class NvdecDecoder final : public Decoder {
   int64_t corrupt_ = 0;
   bool eos_ = false;
   bool has_pts_ = false;
+  // VP9 and AV1 never reorder and show exactly one frame per packet (superframe / temporal unit), but
+  // the parser's timestamps go astray around hidden frames shown later: take the packets' own, in order.
+  bool fifo_pts_ = false;
+  std::deque<int64_t> packet_pts_;
   std::exception_ptr error_;
 };
 
