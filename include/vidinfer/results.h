@@ -41,7 +41,8 @@ struct InputSummary {
   InputStatus status = InputStatus::Ok;
   std::string error;          // one line when Failed
   std::string warning;        // one line when Ok but something was off (read error near the end)
-  std::string decoder;        // which decoder ran ("cpu (libavcodec h264)")
+  std::string decoder;        // which decoder ran, and why not the GPU's when it was not
+                              // ("gpu (NVDEC h264)", "cpu (libavcodec h264, 16 threads); GPU decoder not used: ...")
   int64_t frames_decoded = 0;
   int64_t frames_processed = 0;  // sent through the model
   int64_t packets_corrupt = 0;   // rejected by the decoder, skipped

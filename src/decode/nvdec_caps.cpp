@@ -14,9 +14,9 @@ extern "C" {
 
 namespace vidinfer {
 
-GpuDecodeSupport nvdec_supports(AVCodecID codec, AVPixelFormat format, int width, int height) {
+GpuDecodeSupport nvdec_supports(AVCodecID codec, AVPixelFormat format, int width, int height, int device) {
   static std::mutex mu;
-  static std::map<std::tuple<int, int, int>, std::pair<CUVIDDECODECAPS, std::string>> cache;
+  static std::map<std::tuple<int, int, int, int>, std::pair<CUVIDDECODECAPS, std::string>> cache;
 
   const char* codec_name = avcodec_get_name(codec);
   cudaVideoCodec cv_codec;
@@ -34,7 +34,7 @@ GpuDecodeSupport nvdec_supports(AVCodecID codec, AVPixelFormat format, int width
   const int depth = d->comp[0].depth;
 
   std::lock_guard lock(mu);
-  auto key = std::make_tuple(static_cast<int>(cv_codec), static_cast<int>(chroma), depth);
+  auto key = std::make_tuple(device, static_cast<int>(cv_codec), static_cast<int>(chroma), depth);
   auto it = cache.find(key);
   std::string why;
   nvdec::Driver* driver = nvdec::Driver::get(&why);
@@ -46,7 +46,7 @@ GpuDecodeSupport nvdec_supports(AVCodecID codec, AVPixelFormat format, int width
     caps.nBitDepthMinus8 = depth > 8 ? depth - 8 : 0;
     std::string err;
     try {
-      nvdec::ContextScope scope(driver->primary_context(0));
+      nvdec::ContextScope scope(driver->primary_context(device));
       const CUresult rc = driver->cv()->cuvidGetDecoderCaps(&caps);
       if (rc != CUDA_SUCCESS) err = "cuvidGetDecoderCaps failed: " + nvdec::error_text(rc);
     } catch (const std::exception& e) {
@@ -57,7 +57,7 @@ GpuDecodeSupport nvdec_supports(AVCodecID codec, AVPixelFormat format, int width
   const auto& [caps, err] = it->second;
   if (!err.empty()) return {false, err};
   const std::string what = std::string(codec_name) + " " + d->name;
-  if (!caps.bIsSupported) return {false, "NVDEC on " + driver->device_name(0) + " does not support " + what};
+  if (!caps.bIsSupported) return {false, "NVDEC on " + driver->device_name(device) + " does not support " + what};
   if (width > static_cast<int>(caps.nMaxWidth) || height > static_cast<int>(caps.nMaxHeight) ||
       static_cast<unsigned>(((width + 15) / 16) * ((height + 15) / 16)) > caps.nMaxMBCount)
     return {false, std::to_string(width) + "x" + std::to_string(height) + " exceeds NVDEC's limit " +
@@ -65,7 +65,7 @@ GpuDecodeSupport nvdec_supports(AVCodecID codec, AVPixelFormat format, int width
   if (width < caps.nMinWidth || height < caps.nMinHeight)
     return {false, std::to_string(width) + "x" + std::to_string(height) + " is below NVDEC's minimum " +
                        std::to_string(caps.nMinWidth) + "x" + std::to_string(caps.nMinHeight)};
-  return {true, "NVDEC on " + driver->device_name(0) + " (" + std::to_string(caps.nNumNVDECs) + " engines)"};
+  return {true, "NVDEC on " + driver->device_name(device) + " (" + std::to_string(caps.nNumNVDECs) + " engines)"};
 }
 
 }  // namespace vidinfer

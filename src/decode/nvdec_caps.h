@@ -18,6 +18,7 @@ struct GpuDecodeSupport {
   std::string reason;  // why not; or "NVDEC on <GPU name>" when supported
 };
 
-GpuDecodeSupport nvdec_supports(AVCodecID codec, AVPixelFormat format, int width, int height);
+// Asked of CUDA device `device`.
+GpuDecodeSupport nvdec_supports(AVCodecID codec, AVPixelFormat format, int width, int height, int device = 0);
 
 }  // namespace vidinfer

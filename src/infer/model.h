@@ -19,7 +19,8 @@ class Model {
   // Throws vidinfer::Error naming `path`: missing file, not TorchScript, or cannot move to device.
   Model(const std::string& path, torch::Device device, DType dtype);
 
-  // batch: [B,3,H,W] float32 on any device; moved to the model's device and dtype here.
+  // batch: [B,3,H,W] on any device and floating dtype (host batches are float32; device batches
+  // already come in the model's dtype); moved/converted here only when needed.
   // Throws vidinfer::Error with the model's own message (first line) when forward fails.
   torch::jit::IValue forward(const torch::Tensor& batch);
 

@@ -1,6 +1,7 @@
-// The CPU-decode pipeline: one producer thread demuxes, decodes and preprocesses frames into model
-// batches; the calling thread runs the model and the task head and hands results to the callback.
-// A bounded queue between them keeps at most kQueueDepth batches in flight.
+// The pipeline: one producer thread demuxes, decodes (NVDEC or libavcodec) and preprocesses frames
+// (CUDA kernel into a device batch, or swscale into a host batch) into model batches; the calling
+// thread runs the model and the task head and hands results to the callback. A bounded queue between
+// them keeps at most kQueueDepth batches in flight.
 //
 //   producer: Demuxer -> Decoder -> selection -> CpuPreprocessor -> Batch ─┐
 //                                                                          │ BoundedQueue<Item>
@@ -135,7 +136,7 @@ struct Pipeline::Impl {
     // the NVDEC parser reads the real one from the bitstream and refuses others.
     const auto fmt = static_cast<AVPixelFormat>(st.codecpar->format);
     const GpuDecodeSupport s = nvdec_supports(st.codecpar->codec_id, fmt == AV_PIX_FMT_NONE ? AV_PIX_FMT_YUV420P : fmt,
-                                              st.codecpar->width, st.codecpar->height);
+                                              st.codecpar->width, st.codecpar->height, device.index());
     if (s.supported) return make_nvdec_decoder(st, path, device.index());
     if (opt.decoder == "gpu") throw Error("cannot decode on the GPU", path, s.reason);
     note = "; GPU decoder not used: " + s.reason;
@@ -173,7 +174,10 @@ struct Pipeline::Impl {
       return queue.push(std::move(b));
     };
     // VIDINFER_TRACE=1: one line per input on stderr with the times of its phases (for measuring).
-    static const bool trace = std::getenv("VIDINFER_TRACE") != nullptr;
+    static const bool trace = [] {
+      const char* v = std::getenv("VIDINFER_TRACE");
+      return v && *v && std::string(v) != "0";
+    }();
     std::thread reaper;
     for (size_t i = 0; i < inputs.size() && !stop; ++i) {
       const std::string& path = inputs[i];
@@ -295,7 +299,7 @@ struct Pipeline::Impl {
         m.reset();
       });
       if (trace)
-        std::fprintf(stderr, "vidinfer trace: %s: opened %.1f ms, first frame %.1f ms, last frame %.1f ms, closed %.1f ms\n",
+        std::fprintf(stderr, "vidinfer trace: %s: opened %.1f ms, first frame %.1f ms, last frame %.1f ms, finished %.1f ms\n",
                      path.c_str(), t_open * 1e3, t_first * 1e3, t_last * 1e3, done.summary.seconds * 1e3);
       queue.push(std::move(done));
     }
