@@ -2,6 +2,8 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -24,7 +26,15 @@ using namespace vidinfer;
 
 namespace {
 
-constexpr int kExitOk = 0, kExitInputsFailed = 1, kExitUsage = 2;
+constexpr int kExitOk = 0, kExitInputsFailed = 1, kExitUsage = 2, kExitInterrupted = 130;
+
+// The run in progress, for the SIGINT/SIGTERM handler: the first signal asks it to stop cleanly
+// (results so far are flushed and the output is closed); a second one ends the process at once.
+std::atomic<Pipeline*> g_running{nullptr};
+extern "C" void on_signal(int sig) {
+  if (Pipeline* p = g_running.load()) p->cancel();
+  std::signal(sig, SIG_DFL);
+}
 
 // Bundled data (default model, sample video): $VIDINFER_DATA_DIR, else <exe dir>/../share/vidinfer,
 // which holds in the build tree and in an installed prefix alike.
@@ -79,7 +89,7 @@ struct RunArgs {
   float score_threshold = 0.3f, iou_threshold = 0.5f;
   int64_t every = 1, max_frames = -1;
   double start = 0, end = -1;
-  std::string device = "auto", decoder = "auto";
+  std::string device = "auto", decoder = "auto", on_error = "skip";
   bool quiet = false, no_progress = false, skip_model = false;
 };
 
@@ -168,6 +178,9 @@ int do_run(RunArgs& a) {
     opt.decode_threads = a.decode_threads;
     opt.decoder = a.decoder;
     opt.skip_model = a.skip_model;
+    if (a.on_error != "skip" && a.on_error != "fail")
+      throw Error("invalid --on-error '" + a.on_error + "'", "", "expected skip or fail");
+    opt.stop_on_error = a.on_error == "fail";
 
     inputs = a.inputs;
     if (!a.inputs_from.empty()) {
@@ -202,15 +215,23 @@ int do_run(RunArgs& a) {
     JsonlWriter out(a.out);
     ProgressBar bar;
     const bool show_progress = !a.quiet && !a.no_progress && bar.enabled();
+    g_running = pipeline.get();
+    std::signal(SIGINT, on_signal);
+    std::signal(SIGTERM, on_signal);
     RunSummary summary = pipeline->run(
         inputs, [&](const FrameResult& r) { out.write(to_json(r, opt.task)); },
         [&](const Progress& p) {
           if (show_progress) bar.update(p);
         });
+    g_running = nullptr;
     bar.finish();
     out.close();
     if (!a.summary.empty()) write_file_atomically(a.summary, to_json(summary).dump(2) + "\n");
     print_summary(summary, a.quiet);
+    if (summary.interrupted) {
+      std::fprintf(stderr, "vidinfer: interrupted: results so far are in the output\n");
+      return kExitInterrupted;
+    }
     return summary.failed_inputs() ? kExitInputsFailed : kExitOk;
   } catch (const Error& e) {
     std::fprintf(stderr, "vidinfer: error: %s\n", e.what());
@@ -289,6 +310,9 @@ int main(int argc, char** argv) {
   run->add_option("--device", r.device, "auto | cpu | cuda | cuda:N (where the model runs)")->capture_default_str();
   run->add_option("--decoder", r.decoder, "auto | cpu | gpu: auto decodes with NVDEC when the model is on a GPU "
                                         "and NVDEC takes the stream, else libavcodec")
+      ->capture_default_str();
+  run->add_option("--on-error", r.on_error, "skip: a failed input is reported and the others run; fail: stop at the "
+                                           "first failed input")
       ->capture_default_str();
   run->add_flag("--no-model", r.skip_model, "Decode and preprocess only, write no results (to measure those stages)");
   run->add_option("--decode-threads", r.decode_threads, "Decoder threads (0: all cores)")->check(CLI::NonNegativeNumber);

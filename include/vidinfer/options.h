@@ -69,6 +69,7 @@ struct RunOptions {
   std::string decoder = "auto"; // auto: NVDEC when the model is on a GPU and NVDEC takes the stream;
                                 // cpu: always libavcodec; gpu: NVDEC or the input fails
   bool skip_model = false;      // decode and preprocess only (to measure those stages)
+  bool stop_on_error = false;   // --on-error fail: stop at the first failed input (later ones are not run)
 };
 
 // Reads a model sidecar (JSON) over `base`; unknown keys and bad values throw vidinfer::Error naming

@@ -39,6 +39,12 @@ class Pipeline {
   RunSummary run(const std::vector<std::string>& inputs, const FrameCallback& on_frame,
                  const ProgressCallback& on_progress = {});
 
+  // Asks a run in progress to stop: batches already queued are finished and delivered, the input
+  // being decoded is marked interrupted, later inputs are not started, and run() returns a summary
+  // with interrupted = true. Async-signal-safe (it only stores an atomic flag), so a SIGINT handler
+  // may call it.
+  void cancel() noexcept;
+
   const RunOptions& options() const;
   std::string device() const;
 

@@ -58,6 +58,7 @@ struct RunSummary {
   // Frame data copied from host to device memory by the pipeline (the CPU-decode path with the model
   // on a GPU). 0 when every input was decoded and preprocessed on the GPU.
   int64_t host_to_device_bytes = 0;
+  bool interrupted = false;  // Pipeline::cancel() stopped the run
   std::string model;
   std::vector<InputSummary> inputs;
   int failed_inputs() const {

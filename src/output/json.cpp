@@ -61,6 +61,7 @@ nlohmann::ordered_json to_json(const RunSummary& s) {
                          {"infer", round_to(s.stages.infer, 1e-4)},
                          {"postprocess", round_to(s.stages.postprocess, 1e-4)}};
   j["inputs_failed"] = s.failed_inputs();
+  j["interrupted"] = s.interrupted;
   auto inputs = nlohmann::ordered_json::array();
   for (const auto& i : s.inputs) {
     nlohmann::ordered_json o{{"input", i.input},

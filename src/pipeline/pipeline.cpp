@@ -53,6 +53,7 @@ struct Batch {
 struct InputDone {
   size_t input = 0;
   InputSummary summary;
+  bool halted = false;  // cut short because the run was stopping
 };
 
 using Item = std::variant<Batch, InputDone>;
@@ -84,6 +85,8 @@ struct Pipeline::Impl {
   Model model;
   bool gpu_path;  // NVDEC + kernels available for this run
   DevicePool pool;
+  std::atomic<bool> stop{false};       // the producer stops at the next packet
+  std::atomic<bool> cancelled{false};  // cancel() was called
 
   explicit Impl(RunOptions o)
       : opt(std::move(o)),
@@ -144,8 +147,7 @@ struct Pipeline::Impl {
   }
 
   // Producer: all inputs, in order. Returns when done or when `stop` is set.
-  void produce(const std::vector<std::string>& inputs, BoundedQueue<Item>& queue, std::atomic<bool>& stop,
-               StageTimes& times) {
+  void produce(const std::vector<std::string>& inputs, BoundedQueue<Item>& queue, StageTimes& times) {
     CpuPreprocessor pre(opt.spec);
     GpuPreprocessor gpre(opt.spec);
     bool on_device = false;  // the current input decodes on the GPU
@@ -252,13 +254,17 @@ struct Pipeline::Impl {
             finished = !take();
           }
         };
+        bool eof = false;
         while (!finished && !stop) {
           bool more;
           {
             ScopedTimer timer(times.demux);
             more = demux.read(pkt.get());
           }
-          if (!more) break;
+          if (!more) {
+            eof = true;
+            break;
+          }
           {
             ScopedTimer timer(times.decode);
             decoder->send(pkt.get());
@@ -272,8 +278,15 @@ struct Pipeline::Impl {
           }
           drain();
         }
+        const bool halted = !finished && (!eof || stop);  // cut short by cancel() or --on-error fail
         done.summary.packets_corrupt = decoder->packets_corrupt();
         t_last = seconds_since(t0);
+        if (halted) {
+          done.halted = true;
+          if (!batch.slots.empty()) push(std::move(batch));  // what was decoded is still delivered
+          throw Error(cancelled ? "interrupted" : "stopped after an earlier failure (--on-error fail)", path,
+                      std::to_string(index) + " frames decoded");
+        }
         if (!demux.read_error().empty())
           done.summary.warning = "read error after frame " + std::to_string(index) + ": " + demux.read_error() +
                                  " (file truncated or damaged; frames before it were kept)";
@@ -291,6 +304,8 @@ struct Pipeline::Impl {
         done.summary.status = InputStatus::Failed;
         done.summary.error = Error("failed", path, e.what()).what();
       }
+      // --on-error fail: decided here, where the failure is seen, so later inputs are never started.
+      if (done.summary.status == InputStatus::Failed && opt.stop_on_error) stop = true;
       done.summary.seconds = seconds_since(t0);
       // Closing a hardware decoder takes up to ~0.2 s: do it beside the next input's work.
       if (reaper.joinable()) reaper.join();
@@ -348,6 +363,11 @@ Pipeline::Pipeline(RunOptions options) {
 
 Pipeline::~Pipeline() = default;
 
+void Pipeline::cancel() noexcept {
+  impl_->cancelled = true;
+  impl_->stop = true;
+}
+
 const RunOptions& Pipeline::options() const { return impl_->opt; }
 
 std::string Pipeline::device() const { return impl_->device.str(); }
@@ -361,9 +381,10 @@ RunSummary Pipeline::run(const std::vector<std::string>& inputs, const FrameCall
   const auto t0 = std::chrono::steady_clock::now();
 
   BoundedQueue<Item> queue(kQueueDepth);
-  std::atomic<bool> stop{false};
+  std::atomic<bool>& stop = impl_->stop;
+  stop = impl_->cancelled.load();
   StageTimes producer_times;
-  std::thread producer([&] { impl_->produce(inputs, queue, stop, producer_times); });
+  std::thread producer([&] { impl_->produce(inputs, queue, producer_times); });
 
   ModelStream model_stream(impl_->device);  // this thread's LibTorch work goes on its own stream
   const uintptr_t ms = model_stream.handle();
@@ -413,7 +434,7 @@ RunSummary Pipeline::run(const std::vector<std::string>& inputs, const FrameCall
       InputSummary& s = summary.inputs[done.input];
       s = std::move(done.summary);
       s.frames_processed = processed[done.input];
-      if (!model_error.empty() && s.status == InputStatus::Ok) {
+      if (!model_error.empty() && (s.status == InputStatus::Ok || done.halted)) {
         s.status = InputStatus::Failed;
         s.error = model_error;
       }
@@ -427,13 +448,18 @@ RunSummary Pipeline::run(const std::vector<std::string>& inputs, const FrameCall
     if (summary.inputs[i].input.empty()) {
       summary.inputs[i].input = inputs[i];
       summary.inputs[i].status = InputStatus::Failed;
-      summary.inputs[i].error = model_error.empty() ? inputs[i] + ": not processed" : model_error;
+      summary.inputs[i].error = !model_error.empty()  ? model_error
+                                : impl_->cancelled ? inputs[i] + ": not processed: interrupted"
+                                : impl_->opt.stop_on_error
+                                    ? inputs[i] + ": not processed: stopped after an earlier failure (--on-error fail)"
+                                    : inputs[i] + ": not processed";
     }
   }
   summary.stages.demux = producer_times.demux;
   summary.stages.decode = producer_times.decode;
   summary.stages.preprocess = producer_times.preprocess;
   summary.fps = summary.seconds > 0 ? summary.frames / summary.seconds : 0;
+  summary.interrupted = impl_->cancelled;
   return summary;
 }
 

@@ -127,6 +127,44 @@ TEST_F(Cli, SomeInputsFailExitOneAndTheRestAreWritten) {
   EXPECT_FALSE(std::filesystem::exists(dir.file("out.jsonl.tmp")));
 }
 
+TEST_F(Cli, OnErrorFailStopsAtTheFirstFailedInput) {
+  const std::string good = test::media::h264_ts(), later = test::media::vp9_webm();
+  auto r = vidinfer("run " + model() + " --on-error fail " + test::q(good) + " " + test::q(dir.file("missing.mp4")) +
+                    " " + test::q(later));
+  EXPECT_EQ(r.rc, 1);
+  const auto lines = r.lines();
+  ASSERT_EQ(lines.size(), 60u);  // the input before the failure is complete
+  for (const auto& l : lines) EXPECT_EQ(l.at("input"), good);
+  EXPECT_NE(r.err.find("vidinfer: error: " + later + ": not processed: stopped after an earlier failure (--on-error fail)"),
+            std::string::npos) << r.err;
+  EXPECT_EQ(vidinfer("run " + model() + " --on-error maybe " + test::q(good)).rc, 2);
+}
+
+TEST_F(Cli, InterruptFinishesCleanlyWithTheResultsSoFar) {
+  // 20 copies of the bundled sample (6400 frames), one frame per batch; SIGINT after a second.
+  std::string list;
+  for (int i = 0; i < 20; ++i) list += std::string(VIDINFER_SAMPLE) + "\n";
+  test::write_bytes(dir.file("list.txt"), std::vector<uint8_t>(list.begin(), list.end()));
+  int rc = 0;
+  test::sh("timeout --preserve-status -s INT 1 " + std::string(VIDINFER_BIN) + " run " + model() + " --batch 1 --inputs-from " +
+               test::q(dir.file("list.txt")) + " -o " + test::q(dir.file("out.jsonl")) + " --summary " +
+               test::q(dir.file("s.json")) + " 2>" + test::q(dir.file("err")),
+           &rc);
+  EXPECT_EQ(rc, 130) << slurp(dir.file("err"));
+  Result f;
+  f.out = slurp(dir.file("out.jsonl"));
+  const auto lines = f.lines();  // every line is whole JSON
+  EXPECT_GT(lines.size(), 0u);
+  EXPECT_LT(lines.size(), 6400u);
+  std::ifstream s(dir.file("s.json"));
+  const auto summary = nlohmann::json::parse(s);
+  EXPECT_EQ(summary.at("interrupted"), true);
+  EXPECT_EQ(summary.at("frames"), lines.size());
+  EXPECT_NE(slurp(dir.file("err")).find("vidinfer: interrupted"), std::string::npos);
+  EXPECT_NE(summary.at("inputs").back().at("error").get<std::string>().find("not processed: interrupted"),
+            std::string::npos);
+}
+
 TEST_F(Cli, ModelOutputThatDoesNotFitExitsOne) {
   test::make_identity_model(dir.file("id.pt"));
   auto r = vidinfer("run --model " + test::q(dir.file("id.pt")) + " --input-size 16 --batch 2 " +
