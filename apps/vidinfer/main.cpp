@@ -131,13 +131,9 @@ int do_run(RunArgs& a) {
     ModelSpec& s = opt.spec;
     if (!a.input_size.empty()) {
       int w = 0, h = 0;
-      char x = 0, extra = 0;
-      std::istringstream is(a.input_size);
-      if (std::sscanf(a.input_size.c_str(), "%dx%d%c", &w, &h, &extra) == 2) {
-      } else if (std::sscanf(a.input_size.c_str(), "%d%c", &w, &x) == 1) {
-        h = w;
-      } else {
-        w = 0;
+      char extra = 0;
+      if (std::sscanf(a.input_size.c_str(), "%dx%d%c", &w, &h, &extra) != 2) {
+        h = std::sscanf(a.input_size.c_str(), "%d%c", &w, &extra) == 1 ? w : 0;
       }
       if (w <= 0 || h <= 0 || w > 8192 || h > 8192)
         throw Error("invalid --input-size '" + a.input_size + "'", "", "expected N or WxH, 1..8192");
