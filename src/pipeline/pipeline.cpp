@@ -390,27 +390,6 @@ RunSummary Pipeline::run(const std::vector<std::string>& inputs, const FrameCall
   const uintptr_t ms = model_stream.handle();
   std::string model_error;  // set once the model fails: it would fail on every input alike
   std::vector<int64_t> processed(inputs.size(), 0);
-  // The model and the task head on one batch; results go to on_frame.
-  auto infer_and_deliver = [&](const Batch& b, int n) {
-    torch::jit::IValue out;
-    {
-      ScopedTimer timer(summary.stages.infer);
-      // Order the model after the batch's kernels (on the decoder's stream).
-      if (b.pool_index >= 0)
-        cuda_check(cuda::stream_wait_event(ms, impl_->pool.ready[b.pool_index]), "cannot order CUDA work");
-      else if (impl_->device.is_cuda())
-        summary.host_to_device_bytes += b.data.element_size() * b.data[0].numel() * n;
-      out = impl_->model.forward(n == b.data.size(0) ? b.data : b.data.narrow(0, 0, n));
-      if (b.pool_index >= 0)
-        cuda_check(cuda::event_record(impl_->pool.done[b.pool_index], ms), "cannot record a CUDA event");
-    }
-    std::vector<FrameResult> results;
-    {
-      ScopedTimer timer(summary.stages.postprocess);
-      results = impl_->postprocess(out, b, inputs[b.input]);
-    }
-    for (const auto& r : results) on_frame(r);
-  };
   while (auto item = queue.pop()) {
     if (auto* b = std::get_if<Batch>(&*item)) {
       if (!model_error.empty()) continue;
@@ -418,9 +397,30 @@ RunSummary Pipeline::run(const std::vector<std::string>& inputs, const FrameCall
       try {
         if (impl_->opt.skip_model) {  // measuring decode + preprocess: wait for the batch, emit nothing
           if (b->pool_index >= 0) cuda_check(cuda::event_synchronize(impl_->pool.ready[b->pool_index]), "CUDA");
-        } else {
-          infer_and_deliver(*b, n);
+          processed[b->input] += n;
+          summary.frames += n;
+          if (on_progress)
+            on_progress(Progress{b->input, inputs.size(), inputs[b->input], b->fraction, summary.frames});
+          continue;
         }
+        torch::jit::IValue out;
+        {
+          ScopedTimer timer(summary.stages.infer);
+          // Order the model after the batch's kernels (on the decoder's stream).
+          if (b->pool_index >= 0)
+            cuda_check(cuda::stream_wait_event(ms, impl_->pool.ready[b->pool_index]), "cannot order CUDA work");
+          else if (impl_->device.is_cuda())
+            summary.host_to_device_bytes += b->data.element_size() * b->data[0].numel() * n;
+          out = impl_->model.forward(n == b->data.size(0) ? b->data : b->data.narrow(0, 0, n));
+          if (b->pool_index >= 0)
+            cuda_check(cuda::event_record(impl_->pool.done[b->pool_index], ms), "cannot record a CUDA event");
+        }
+        std::vector<FrameResult> results;
+        {
+          ScopedTimer timer(summary.stages.postprocess);
+          results = impl_->postprocess(out, *b, inputs[b->input]);
+        }
+        for (const auto& r : results) on_frame(r);
         processed[b->input] += n;
         summary.frames += n;
       } catch (const Error& e) {
