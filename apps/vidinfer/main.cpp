@@ -19,6 +19,7 @@ extern "C" {
 #include "output/progress.h"
 #include "vidinfer/error.h"
 #include "vidinfer/pipeline.h"
+#include "vidinfer/import.h"
 #include "vidinfer/probe.h"
 
 namespace fs = std::filesystem;
@@ -44,7 +45,8 @@ fs::path data_dir() {
   const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
   return exe.parent_path().parent_path() / "share" / "vidinfer";
 }
-const char* kDefaultModel = "models/colour-namer.pt";
+const char* kDefaultDetector = "models/centernet.pt";
+const char* kDefaultClassifier = "models/colour-namer.pt";
 const char* kSampleVideo = "samples/sample.mp4";
 
 std::vector<float> parse_floats(const std::string& s, const char* flag) {
@@ -118,15 +120,16 @@ int do_run(RunArgs& a) {
   // Configuration: any error here is a usage error (exit 2) and nothing runs.
   std::vector<std::string> inputs;
   try {
+    // No --model: the bundled COCO detector, or with --task classify the bundled colour classifier.
     const bool default_model = a.model.empty();
-    opt.model_path = default_model ? (data_dir() / kDefaultModel).string() : a.model;
+    if (default_model)
+      opt.model_path = (data_dir() / (a.task == "classify" ? kDefaultClassifier : kDefaultDetector)).string();
+    else
+      opt.model_path = a.model;
     Sidecar side = load_model_sidecar(opt.model_path);
     opt.spec = side.spec;
     opt.labels = side.labels;
     opt.task = a.task.empty() ? side.task.value_or(Task::Classify) : parse_task(a.task);
-    if (default_model && opt.task != Task::Classify)
-      throw Error("no default model for --task detect yet", "",
-                  "the bundled default model is a colour classifier; give --model");
     if (!a.labels.empty()) opt.labels = load_labels(a.labels);
     ModelSpec& s = opt.spec;
     if (!a.input_size.empty()) {
@@ -202,10 +205,11 @@ int do_run(RunArgs& a) {
     return kExitUsage;
   }
   if (!a.quiet && a.model.empty())
-    std::fprintf(stderr,
-                 "vidinfer: default model %s: a colour-naming classifier (the share of each frame's pixels "
-                 "nearest each of 12 colours; not a learned model)\n",
-                 opt.model_path.c_str());
+    std::fprintf(stderr, "vidinfer: default model %s: %s\n", opt.model_path.c_str(),
+                 opt.task == Task::Detect
+                     ? "CenterNet (MobileNetV3) COCO detector, 80 classes, from @vladmandic/human 3.3.6 (MIT)"
+                     : "a colour-naming classifier (the share of each frame's pixels nearest each of 12 "
+                       "colours; not a learned model)");
 
   try {
     JsonlWriter out(a.out);
@@ -266,8 +270,9 @@ int main(int argc, char** argv) {
   run->add_option("inputs", r.inputs, "Video files (none: the bundled sample video)");
   run->add_option("--inputs-from", r.inputs_from, "Read input paths from a file, one per line (# comments)");
   run->add_option("--model", r.model, "TorchScript model (.pt); its settings from MODEL.pt.json if present "
-                                      "(default: the bundled colour-naming classifier)");
-  run->add_option("--task", r.task, "classify | detect (default: the sidecar's, else classify)");
+                                      "(default: the bundled COCO detector; with --task classify the bundled "
+                                      "colour-naming classifier)");
+  run->add_option("--task", r.task, "classify | detect (default: the sidecar's, else classify; no --model: detect)");
   run->add_option("--labels", r.labels, "Class names, one per line (line i = class id i)");
   run->add_option("-o,--out", r.out, "JSON Lines output file ('-': stdout)")->capture_default_str();
   run->add_option("--summary", r.summary, "Also write the run summary as JSON to this file");
@@ -299,7 +304,7 @@ int main(int argc, char** argv) {
   run->add_option("--max-detections", r.max_detections, "Detections per frame at most")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  run->add_option("--detect-layout", r.detect_layout, "boxes-scores-labels | dense (default boxes-scores-labels)");
+  run->add_option("--detect-layout", r.detect_layout, "boxes-scores-labels | dense | centernet (default boxes-scores-labels)");
   run->add_option("--box-format", r.box_format, "xyxy | xywh | cxcywh (default xyxy)");
   run->add_flag("--boxes-normalized", r.boxes_normalized, "Box coordinates are 0..1 of the model input");
   run->add_option("--score-activation", r.score_activation, "none | sigmoid | softmax on dense class scores");
@@ -321,6 +326,16 @@ int main(int argc, char** argv) {
   probe_cmd->add_option("inputs", probe_inputs, "Video files")->required();
   probe_cmd->add_flag("--json", probe_json, "One JSON object per input (JSON Lines)");
 
+  std::string import_json, import_out, import_provenance;
+  std::vector<std::string> import_outputs;
+  auto* import_cmd = app.add_subcommand("import-tfjs", "Convert a TensorFlow.js graph model (model.json + shards) "
+                                                      "to TorchScript");
+  import_cmd->add_option("model_json", import_json, "The TF.js model.json (weight shards next to it)")->required();
+  import_cmd->add_option("out", import_out, "The TorchScript file to write (.pt)")->required();
+  import_cmd->add_option("--output", import_outputs, "Node to cut the graph at (repeat; default: its signature "
+                                                     "outputs); returned in this order");
+  import_cmd->add_option("--provenance", import_provenance, "Text stored in the model (where it came from, licence)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -331,12 +346,25 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     std::fprintf(stderr, "vidinfer: error: %s\nRun 'vidinfer --help' or 'vidinfer %s --help' for usage.\n", e.what(),
-                 run->parsed() ? "run" : probe_cmd->parsed() ? "probe" : "COMMAND");
+                 run->parsed()          ? "run"
+                 : probe_cmd->parsed()  ? "probe"
+                 : import_cmd->parsed() ? "import-tfjs"
+                                        : "COMMAND");
     return kExitUsage;
   }
   if (verbose) av_log_set_level(AV_LOG_WARNING);
 
   if (run->parsed()) return do_run(r);
+  if (import_cmd->parsed()) {
+    try {
+      import_tfjs(import_json, import_out, import_outputs, import_provenance);
+      std::fprintf(stderr, "vidinfer: wrote %s\n", import_out.c_str());
+      return kExitOk;
+    } catch (const Error& e) {
+      std::fprintf(stderr, "vidinfer: error: %s\n", e.what());
+      return kExitInputsFailed;
+    }
+  }
 
   int failed = 0;
   for (const auto& in : probe_inputs) {

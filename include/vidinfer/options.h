@@ -21,7 +21,10 @@ enum class DType { Float32, Float16, BFloat16 };
 //    a dict with those keys, or a list of B such dicts (torchvision style).
 //  - Dense: a raw head, tuple (boxes [B,N,4], class scores [B,N,C]); thresholding and class-aware
 //    NMS are done here.
-enum class DetectLayout { BoxesScoresLabels, Dense };
+//  - CenterNet: tuple (heatmap [B,C,H,W] of per-class centre scores after their sigmoid, box map
+//    [B,4,H,W] of distances left, up, right, down from each cell's centre, in input pixels). Decoded
+//    here as CenterNet does: 3x3 max-pool peaks, top-k over cells and classes, score threshold; no NMS.
+enum class DetectLayout { BoxesScoresLabels, Dense, CenterNet };
 enum class BoxFormat { XYXY, XYWH, CXCYWH };
 enum class Activation { None, Sigmoid, Softmax };
 

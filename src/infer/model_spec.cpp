@@ -51,7 +51,7 @@ Task parse_task(const std::string& s) {
 }
 DetectLayout parse_detect_layout(const std::string& s) {
   return lookup<DetectLayout>(
-      s, {{"boxes-scores-labels", DetectLayout::BoxesScoresLabels}, {"dense", DetectLayout::Dense}},
+      s, {{"boxes-scores-labels", DetectLayout::BoxesScoresLabels}, {"dense", DetectLayout::Dense}, {"centernet", DetectLayout::CenterNet}},
       "detection layout");
 }
 BoxFormat parse_box_format(const std::string& s) {

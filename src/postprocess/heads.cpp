@@ -67,6 +67,49 @@ std::vector<Detection> to_frame(torch::Tensor boxes, torch::Tensor scores, torch
 
 bool is_tensor_of_rank(const torch::jit::IValue& v, int64_t rank) { return v.isTensor() && v.toTensor().dim() == rank; }
 
+// CenterNet decoding, batched on the output's device (the GPU on the GPU path): only the top-k rows
+// of (box, score, class) per frame are copied to the host, into pinned memory.
+std::vector<std::vector<Detection>> centernet_head(const torch::jit::IValue& out, const std::vector<Geometry>& geos,
+                                                   const DetectParams& p, const std::vector<std::string>& labels) {
+  const int64_t batch = static_cast<int64_t>(geos.size());
+  const std::string expected = "a tuple (heatmap [" + std::to_string(batch) + ", classes, H, W], box map [" +
+                               std::to_string(batch) + ", 4, H, W])";
+  if (!(out.isTuple() || out.isList())) throw misfit("detect", expected, out);
+  const auto e = out.isTuple() ? out.toTupleRef().elements().vec() : out.toListRef().vec();
+  if (e.size() != 2 || !is_tensor_of_rank(e[0], 4) || !is_tensor_of_rank(e[1], 4)) throw misfit("detect", expected, out);
+  const auto hm = e[0].toTensor().to(torch::kFloat), wh = e[1].toTensor().to(torch::kFloat);
+  const int64_t classes = hm.size(1), h = hm.size(2), w = hm.size(3);
+  if (hm.size(0) != batch || wh.size(0) != batch || wh.size(1) != 4 || wh.size(2) != h || wh.size(3) != w)
+    throw misfit("detect", expected, out);
+  std::vector<std::vector<Detection>> result(batch);
+  if (batch == 0) return result;
+  // Peaks: cells equal to the max of their 3x3 neighbourhood (padding never wins, as TF's SAME pool).
+  auto peaks = hm * (hm == torch::max_pool2d(hm, {3, 3}, {1, 1}, {1, 1})).to(torch::kFloat);
+  // Flatten in TensorFlow's NHWC order so that ties rank as in the original decoding.
+  auto flat = peaks.permute({0, 2, 3, 1}).reshape({batch, -1});
+  const int64_t k = std::min<int64_t>(p.max_detections, flat.size(1));
+  auto [scores, idx] = flat.topk(k, 1);
+  auto cls = idx.remainder(classes);
+  auto cell = idx.div(classes, "floor");
+  auto cy = cell.div(w, "floor").to(torch::kFloat), cx = cell.remainder(w).to(torch::kFloat);
+  auto d = wh.permute({0, 2, 3, 1}).reshape({batch, h * w, 4}).gather(1, cell.unsqueeze(-1).expand({batch, k, 4}));
+  const float sx = static_cast<float>(geos[0].dst_w) / static_cast<float>(w);
+  const float sy = static_cast<float>(geos[0].dst_h) / static_cast<float>(h);
+  auto rows = torch::stack({cx * sx - d.select(2, 0), cy * sy - d.select(2, 1), cx * sx + d.select(2, 2),
+                            cy * sy + d.select(2, 3), scores, cls.to(torch::kFloat)},
+                           2);
+  auto host = torch::empty(rows.sizes(), torch::TensorOptions().dtype(torch::kFloat).pinned_memory(rows.is_cuda()));
+  host.copy_(rows);
+  DetectParams xyxy = p;
+  xyxy.box_format = BoxFormat::XYXY;
+  xyxy.boxes_normalized = false;
+  for (int64_t i = 0; i < batch; ++i) {
+    auto r = host[i];
+    result[i] = to_frame(r.slice(1, 0, 4), r.select(1, 4), r.select(1, 5), geos[i], xyxy, labels);
+  }
+  return result;
+}
+
 }  // namespace
 
 std::string describe(const torch::jit::IValue& v) {
@@ -162,6 +205,8 @@ std::vector<std::vector<Detection>> detect_head(const torch::jit::IValue& out,
                                                 const DetectParams& p, const std::vector<std::string>& labels) {
   const int batch = static_cast<int>(geometries.size());
   std::vector<std::vector<Detection>> result(batch);
+
+  if (p.layout == DetectLayout::CenterNet) return centernet_head(out, geometries, p, labels);
 
   if (p.layout == DetectLayout::Dense) {
     const std::string expected = "a tuple (boxes [" + std::to_string(batch) + ", N, 4], scores [" +
