@@ -275,6 +275,40 @@ TEST(GpuPipeline, DetectionsAgreeWithTheCpuPath) {
   }
 }
 
+// The bundled CenterNet detector on the sample video (real photos): the GPU path (NVDEC, the fused
+// kernel's resize, CenterNet decoding on the device) finds what the CPU path finds.
+TEST(GpuPipeline, CenterNetDetectionsAgreeWithTheCpuPath) {
+  REQUIRE_GPU();
+  RunOptions o;
+  o.model_path = VIDINFER_DATA_DIR "/models/centernet.pt";
+  const Sidecar s = load_model_sidecar(o.model_path);
+  o.spec = s.spec;
+  o.labels = s.labels;
+  o.task = Task::Detect;
+  o.score_threshold = 0.3f;
+  const auto gpu = run(o, "cuda", {sample()});
+  const auto cpu = run(o, "cpu", {sample()});
+  ASSERT_EQ(gpu.frames.size(), 320u);
+  ASSERT_EQ(cpu.frames.size(), 320u);
+  int matched = 0, total = 0, gpu_total = 0;
+  for (size_t i = 0; i < cpu.frames.size(); ++i) {
+    gpu_total += static_cast<int>(gpu.frames[i].detections.size());
+    for (const auto& c : cpu.frames[i].detections) {
+      ++total;
+      for (const auto& g : gpu.frames[i].detections)
+        if (g.class_id == c.class_id && iou(g, c) >= 0.9) {
+          ++matched;
+          break;
+        }
+    }
+  }
+  std::printf("[ centernet] %d / %d CPU detections matched on the GPU path (same class, IoU >= 0.9); GPU found %d\n",
+              matched, total, gpu_total);
+  EXPECT_GT(total, 300);
+  EXPECT_GE(matched, static_cast<int>(std::ceil(0.98 * total)));
+  EXPECT_EQ(gpu.summary.host_to_device_bytes, 0);
+}
+
 TEST(GpuPipeline, StreamsNvdecCannotTakeFallBackToTheCpuDecoder) {
   const std::string clip = test::clip("h264-444", "mp4", "-f lavfi -i testsrc2=size=320x240:rate=30:duration=1 "
                                       "-c:v libx264 -preset ultrafast -pix_fmt yuv444p");

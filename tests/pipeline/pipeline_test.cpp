@@ -1,10 +1,13 @@
 // End to end through the library: generated clips with known content, models built in LibTorch.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "support.h"
 #include "vidinfer/error.h"
+#include "vidinfer/options.h"
 #include "vidinfer/pipeline.h"
 
 namespace vidinfer {
@@ -216,6 +219,63 @@ TEST_F(PipelineTest, ModelOutputThatDoesNotFitFailsEveryInputClearly) {
   for (const auto& in : c.summary.inputs)
     EXPECT_EQ(in.error, dir.file("id.pt") + ": model output does not fit task classify: expected a [8, classes] "
                                             "tensor, got Tensor[8, 3, 32, 32] Float");
+}
+
+// The default detector on the original photos at their own sizes, through the pipeline's own decode
+// and resize (not the reference's): what a person sees and TF.js also found at >= 0.3 must be there,
+// where TF.js put it (its 512x512 boxes scaled to the photo: IoU >= 0.7).
+TEST_F(PipelineTest, DefaultDetectorFindsWhatAPersonSeesInThePhotos) {
+  const std::string model = VIDINFER_SOURCE_DIR "/models/centernet/centernet.pt";
+  const std::string photos = VIDINFER_SOURCE_DIR "/tests/data/centernet/photos/";
+  const std::string ref = VIDINFER_SOURCE_DIR "/tests/data/centernet/";
+  const Sidecar side = load_model_sidecar(model);
+  RunOptions o;
+  o.model_path = model;
+  o.task = Task::Detect;
+  o.spec = side.spec;
+  o.spec.batch = 2;
+  o.labels = side.labels;
+  o.device = "cpu";
+  o.score_threshold = 0.3f;
+  const std::vector<std::pair<std::string, std::vector<std::string>>> cases = {
+      {"dog", {"bicycle", "dog"}}, {"horses", {"horse"}}, {"person", {"person"}}};
+  for (const auto& [photo, must] : cases) {
+    const std::string clip = test::clip("photo-" + photo, "mp4",
+                                        "-loop 1 -i " + test::q(photos + photo + ".jpg") +
+                                            " -frames:v 2 -vf 'scale=trunc(iw/2)*2:trunc(ih/2)*2' -c:v libx264 "
+                                            "-preset ultrafast -crf 10 -pix_fmt yuv420p");
+    const auto r = run(o, {clip});
+    ASSERT_EQ(r.frames.size(), 2u) << photo;
+    const auto& f = r.frames[0];
+    const auto bytes = test::read_bytes(ref + photo + ".detections.f32");
+    std::vector<float> det(bytes.size() / 4);
+    std::memcpy(det.data(), bytes.data(), bytes.size());
+    for (const auto& label : must) {
+      // The original's best box of this class, in photo pixels.
+      const int cls = static_cast<int>(std::find(o.labels.begin(), o.labels.end(), label) - o.labels.begin());
+      Detection want;
+      bool in_ref = false;
+      for (size_t i = 0; i + 6 <= det.size(); i += 6)
+        if (static_cast<int>(det[i + 5]) == cls && det[i + 4] >= 0.3f && !in_ref) {
+          in_ref = true;
+          want.x1 = det[i] * f.width / 512.f;
+          want.y1 = det[i + 1] * f.height / 512.f;
+          want.x2 = det[i + 2] * f.width / 512.f;
+          want.y2 = det[i + 3] * f.height / 512.f;
+        }
+      ASSERT_TRUE(in_ref) << photo << ": the original finds no " << label;
+      double best = 0;
+      for (const auto& d : f.detections)
+        if (d.label == label) {
+          const double iw = std::max(0.f, std::min(d.x2, want.x2) - std::max(d.x1, want.x1));
+          const double ih = std::max(0.f, std::min(d.y2, want.y2) - std::max(d.y1, want.y1));
+          const double inter = iw * ih;
+          best = std::max(best, inter / ((d.x2 - d.x1) * (d.y2 - d.y1) + (want.x2 - want.x1) * (want.y2 - want.y1) - inter));
+        }
+      std::printf("%s: %s, best IoU with the original's box %.3f\n", photo.c_str(), label.c_str(), best);
+      EXPECT_GE(best, 0.7) << photo << ": " << label;
+    }
+  }
 }
 
 TEST_F(PipelineTest, ConstructionErrors) {
