@@ -92,6 +92,7 @@ struct RunArgs {
   int64_t every = 1, max_frames = -1;
   double start = 0, end = -1;
   std::string device = "auto", decoder = "auto", on_error = "skip";
+  std::string annotate, annotate_frames;
   bool quiet = false, no_progress = false, skip_model = false;
 };
 
@@ -191,6 +192,18 @@ int do_run(RunArgs& a) {
       inputs.push_back((data_dir() / kSampleVideo).string());
       if (!a.quiet)
         std::fprintf(stderr, "vidinfer: no input given; running the bundled sample video %s\n", inputs.back().c_str());
+    }
+    opt.annotate_video = a.annotate;
+    opt.annotate_frames_dir = a.annotate_frames;
+    if (!a.annotate.empty() || !a.annotate_frames.empty()) {
+      if (opt.task != Task::Detect) throw Error("--annotate needs --task detect");
+      if (a.skip_model) throw Error("--annotate needs the model (not --no-model)");
+      if (!a.annotate.empty() && inputs.size() > 1 && a.annotate.find("{name}") == std::string::npos)
+        throw Error("invalid --annotate", a.annotate,
+                    std::to_string(inputs.size()) + " inputs need one video each: put {name} in the path");
+      std::error_code ec;
+      if (!a.annotate_frames.empty() && !fs::is_directory(a.annotate_frames, ec))
+        throw Error("invalid --annotate-frames", a.annotate_frames, "not a directory");
     }
   } catch (const Error& e) {
     std::fprintf(stderr, "vidinfer: error: %s\n", e.what());
@@ -315,6 +328,11 @@ int main(int argc, char** argv) {
   run->add_option("--on-error", r.on_error, "skip: a failed input is reported and the others run; fail: stop at the "
                                            "first failed input")
       ->capture_default_str();
+  run->add_option("--annotate", r.annotate, "Write a video with boxes and labels drawn (task detect); {name} in "
+                                            "the path: the input's file name without extension");
+  run->add_option("--annotate-frames", r.annotate_frames, "Write a PNG with boxes and labels of every processed frame "
+                                                          "into this directory (choose frames with --every, --start, "
+                                                          "--end, --max-frames)");
   run->add_flag("--no-model", r.skip_model, "Decode and preprocess only, write no results (to measure those stages)");
   run->add_option("--decode-threads", r.decode_threads, "Decoder threads (0: all cores)")->check(CLI::NonNegativeNumber);
   run->add_flag("-q,--quiet", r.quiet, "Print errors and warnings only");

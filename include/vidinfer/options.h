@@ -73,6 +73,10 @@ struct RunOptions {
                                 // cpu: always libavcodec; gpu: NVDEC or the input fails
   bool skip_model = false;      // decode and preprocess only (to measure those stages)
   bool stop_on_error = false;   // --on-error fail: stop at the first failed input (later ones are not run)
+  // Annotated output (task detect), made after each input's results by decoding it again:
+  std::string annotate_video;       // a video per input ("{name}": the input's file name without extension;
+                                    // required in the path when there are several inputs)
+  std::string annotate_frames_dir;  // a PNG still of every processed frame, DIR/<name>-<frame>.png
 };
 
 // Reads a model sidecar (JSON) over `base`; unknown keys and bad values throw vidinfer::Error naming

@@ -36,6 +36,8 @@ class Pipeline {
   Pipeline(const Pipeline&) = delete;
   Pipeline& operator=(const Pipeline&) = delete;
 
+  // With RunOptions::annotate_* set, each input that succeeded is then annotated; an annotation that
+  // fails marks its input failed (its results were already delivered).
   RunSummary run(const std::vector<std::string>& inputs, const FrameCallback& on_frame,
                  const ProgressCallback& on_progress = {});
 
@@ -49,6 +51,9 @@ class Pipeline {
   std::string device() const;
 
  private:
+  RunSummary run_frames(const std::vector<std::string>& inputs, const FrameCallback& on_frame,
+                        const ProgressCallback& on_progress);
+
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

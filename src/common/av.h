@@ -21,6 +21,13 @@ namespace vidinfer {
 struct AVFormatContextCloser {
   void operator()(AVFormatContext* c) const noexcept { avformat_close_input(&c); }
 };
+// An output (muxing) context: closes its file, then frees it.
+struct AVOutputContextCloser {
+  void operator()(AVFormatContext* c) const noexcept {
+    if (c && c->pb && !(c->oformat->flags & AVFMT_NOFILE)) avio_closep(&c->pb);
+    avformat_free_context(c);
+  }
+};
 struct AVCodecContextFreer {
   void operator()(AVCodecContext* c) const noexcept { avcodec_free_context(&c); }
 };
@@ -38,6 +45,7 @@ struct SwsContextFreer {
 };
 
 using UniqueAVFormatContext = std::unique_ptr<AVFormatContext, AVFormatContextCloser>;
+using UniqueAVOutputContext = std::unique_ptr<AVFormatContext, AVOutputContextCloser>;
 using UniqueAVCodecContext = std::unique_ptr<AVCodecContext, AVCodecContextFreer>;
 using UniqueAVFrame = std::unique_ptr<AVFrame, AVFrameFreer>;
 using UniqueAVPacket = std::unique_ptr<AVPacket, AVPacketFreer>;

@@ -22,6 +22,7 @@
 #include "demux/demuxer.h"
 #include "infer/model.h"
 #include "infer/model_stream.h"
+#include "pipeline/annotate_pass.h"
 #include "pipeline/bounded_queue.h"
 #include "postprocess/heads.h"
 #include "preprocess/cpu_preprocessor.h"
@@ -374,6 +375,44 @@ std::string Pipeline::device() const { return impl_->device.str(); }
 
 RunSummary Pipeline::run(const std::vector<std::string>& inputs, const FrameCallback& on_frame,
                          const ProgressCallback& on_progress) {
+  const RunOptions& o = impl_->opt;
+  if (o.annotate_video.empty() && o.annotate_frames_dir.empty()) return run_frames(inputs, on_frame, on_progress);
+  if (o.task != Task::Detect) throw Error("cannot annotate", "", "annotated output is for --task detect");
+  if (!o.annotate_video.empty() && inputs.size() > 1 && o.annotate_video.find("{name}") == std::string::npos)
+    throw Error("cannot annotate", o.annotate_video,
+                std::to_string(inputs.size()) + " inputs need one video each: put {name} in the path");
+  // Keep each input's detections (small) for the annotation pass.
+  std::map<std::string, std::map<int64_t, std::vector<Detection>>> found;
+  RunSummary summary = run_frames(
+      inputs,
+      [&](const FrameResult& r) {
+        found[r.input][r.frame_index] = r.detections;
+        on_frame(r);
+      },
+      on_progress);
+  for (auto& s : summary.inputs) {
+    if (s.status != InputStatus::Ok || summary.interrupted || impl_->cancelled) continue;
+    AnnotateTarget t;
+    t.input = s.input;
+    t.video = o.annotate_video;
+    if (const auto at = t.video.find("{name}"); at != std::string::npos) t.video.replace(at, 6, input_stem(s.input));
+    t.frames_dir = o.annotate_frames_dir;
+    t.gpu = impl_->device.is_cuda() && s.decoder.rfind("gpu", 0) == 0;
+    t.device = impl_->device.is_cuda() ? impl_->device.index() : 0;
+    t.decode_threads = o.decode_threads;
+    t.every = o.selection.every;
+    try {
+      annotate_input(t, found[s.input]);
+    } catch (const Error& e) {
+      s.status = InputStatus::Failed;
+      s.error = e.input().empty() ? e.with_input(s.input).what() : e.what();
+    }
+  }
+  return summary;
+}
+
+RunSummary Pipeline::run_frames(const std::vector<std::string>& inputs, const FrameCallback& on_frame,
+                                const ProgressCallback& on_progress) {
   RunSummary summary;
   summary.device = device();
   summary.model = impl_->opt.model_path;

@@ -204,6 +204,33 @@ TEST_F(Cli, DefaultModelOnTheBundledSample) {
   EXPECT_EQ(r.lines().at(0).at("classes").size(), 1u);
 }
 
+TEST_F(Cli, AnnotateUsageErrorsExitTwo) {
+  const std::string clip = test::q(test::media::h264_mp4());
+  auto r = vidinfer("run --annotate " + test::q(dir.file("a.mp4")) + " " + clip + " " + clip);
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("2 inputs need one video each: put {name} in the path"), std::string::npos) << r.err;
+  r = vidinfer("run --task classify --annotate " + test::q(dir.file("a.mp4")) + " " + clip);
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("--annotate needs --task detect"), std::string::npos) << r.err;
+  r = vidinfer("run --annotate-frames " + test::q(dir.file("nope")) + " " + clip);
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find(dir.file("nope") + ": invalid --annotate-frames: not a directory"), std::string::npos) << r.err;
+}
+
+// import-tfjs end to end: the bundled TF.js detector converts; a broken file fails with one clear line.
+TEST_F(Cli, ImportTfjs) {
+  const std::string tfjs = VIDINFER_SOURCE_DIR "/models/centernet/tfjs/centernet.json";
+  auto r = vidinfer("import-tfjs " + test::q(tfjs) + " " + test::q(dir.file("c.pt")) +
+                    " --output tower_0/keypoints --output tower_0/wh");
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_GT(test::read_bytes(dir.file("c.pt")).size(), 1000000u);
+  test::write_bytes(dir.file("broken.json"), {'{', '}'});
+  r = vidinfer("import-tfjs " + test::q(dir.file("broken.json")) + " " + test::q(dir.file("d.pt")));
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.err.find("vidinfer: error: " + dir.file("broken.json") + ": cannot import TF.js model: no modelTopology"),
+            std::string::npos) << r.err;
+}
+
 TEST_F(Cli, ProgressBarOnlyOnATerminal) {
   // util-linux `script` gives the command a pseudo-terminal.
   int rc = 0;

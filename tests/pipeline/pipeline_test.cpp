@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "preprocess/cpu_preprocessor.h"
 #include "support.h"
 #include "vidinfer/error.h"
 #include "vidinfer/options.h"
@@ -276,6 +277,52 @@ TEST_F(PipelineTest, DefaultDetectorFindsWhatAPersonSeesInThePhotos) {
       EXPECT_GE(best, 0.7) << photo << ": " << label;
     }
   }
+}
+
+// --annotate: every frame of the input, with its own timestamps, boxes where the detections are;
+// --annotate-frames: a PNG of each processed frame.
+TEST_F(PipelineTest, AnnotatedVideoAndStills) {
+  test::make_bright_box_detector(dir.file("d.pt"));
+  const std::string clip = square_clip();
+  RunOptions o = detect_options(dir.file("d.pt"), ResizeMode::Stretch);
+  o.annotate_video = dir.file("{name}.annotated.mp4");
+  o.annotate_frames_dir = dir.path();
+  o.selection.every = 10;
+  const auto c = run(o, {clip});
+  ASSERT_EQ(c.summary.inputs[0].status, InputStatus::Ok) << c.summary.inputs[0].error;
+  ASSERT_EQ(c.frames.size(), 5u);
+  std::string stem = clip.substr(clip.find_last_of('/') + 1);
+  stem = stem.substr(0, stem.find_last_of('.'));
+  const std::string out = dir.file(stem + ".annotated.mp4");
+  const auto in_frames = test::ffprobe_frames(clip), out_frames = test::ffprobe_frames(out);
+  ASSERT_EQ(out_frames.size(), in_frames.size()) << out;
+  for (size_t i = 0; i < in_frames.size(); ++i) EXPECT_NEAR(out_frames[i].pts, in_frames[i].pts, 1e-3) << i;
+  // Frame 10 was processed: the square at x 60..99, y 70..109, its box drawn in class 0's colour.
+  auto decoded = test::decode_all(out);
+  const auto rgb = frame_to_rgb24(decoded.frames[10].get(), 320, 180);
+  auto at = [&](int y, int x, int ch) { return static_cast<int>(rgb[(y * 320 + x) * 3 + ch]); };
+  ASSERT_EQ(c.frames[1].frame_index, 10);
+  ASSERT_EQ(c.frames[1].detections.size(), 1u);
+  const int top = static_cast<int>(c.frames[1].detections[0].y1);  // the outline's first row
+  EXPECT_GT(at(top, 80, 0), 170) << "row " << top;  // (230, 25, 75)
+  EXPECT_LT(at(top, 80, 1), 90) << "row " << top;
+  EXPECT_GT(at(90, 80, 1), 200) << "inside the box the white square is untouched";
+  EXPECT_LT(at(150, 200, 0), 40) << "the black background is untouched";
+  for (int f : {0, 10, 20, 30, 40}) {
+    char name[32];
+    std::snprintf(name, sizeof name, "-%06d.png", f);
+    EXPECT_FALSE(test::read_bytes(dir.file(stem + name)).empty()) << stem + name;
+  }
+  EXPECT_TRUE(test::read_bytes(dir.file(stem + "-000001.png")).empty());
+
+  // An annotation that cannot be written fails its input clearly; its results were still delivered.
+  o.annotate_video = dir.file("no/such/dir/{name}.mp4");
+  o.annotate_frames_dir.clear();
+  const auto bad = run(o, {clip});
+  EXPECT_EQ(bad.frames.size(), 5u);
+  EXPECT_EQ(bad.summary.inputs[0].status, InputStatus::Failed);
+  EXPECT_NE(bad.summary.inputs[0].error.find(dir.file("no/such/dir/" + stem + ".mp4")), std::string::npos)
+      << bad.summary.inputs[0].error;
 }
 
 TEST_F(PipelineTest, ConstructionErrors) {
