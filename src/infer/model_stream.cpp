@@ -26,4 +26,12 @@ ModelStream::ModelStream(torch::Device) {}
 
 ModelStream::~ModelStream() = default;
 
+uintptr_t current_cuda_stream(torch::Device device) {
+#ifdef VIDINFER_TORCH_CUDA
+  if (device.is_cuda()) return reinterpret_cast<uintptr_t>(c10::cuda::getCurrentCUDAStream(device.index()).stream());
+#endif
+  (void)device;
+  return 0;
+}
+
 }  // namespace vidinfer

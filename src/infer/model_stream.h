@@ -24,4 +24,8 @@ class ModelStream {
   uintptr_t handle_ = 0;
 };
 
+// The calling thread's current LibTorch CUDA stream on `device` (cudaStream_t as an integer), for
+// kernels of ours that work on LibTorch tensors; 0 without CUDA.
+uintptr_t current_cuda_stream(torch::Device device);
+
 }  // namespace vidinfer

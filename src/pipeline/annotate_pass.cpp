@@ -21,15 +21,10 @@ std::string input_stem(const std::string& path) {
   return name;
 }
 
-namespace {
+RgbSource::RgbSource(int device, uintptr_t stream) : device_(device), stream_(stream) {}
+RgbSource::~RgbSource() = default;
 
-// Full-size RGB of one decoded frame as a [H, W, 3] uint8 tensor: on the device for device frames
-// (the fused kernel at 1:1 scale, normalised to 0..255), else swscale on the host.
-class RgbSource {
- public:
-  RgbSource(int device, uintptr_t stream) : device_(device), stream_(stream) {}
-
-  torch::Tensor operator()(const AVFrame* f, int w, int h) {
+torch::Tensor RgbSource::operator()(const AVFrame* f, int w, int h) {
     if (!is_device_frame(f)) {
       auto v = frame_to_rgb24(f, w, h);
       return torch::from_blob(v.data(), {h, w, 3}, torch::kUInt8).clone();
@@ -53,17 +48,7 @@ class RgbSource {
     cuda::event_destroy(ev);
     if (e) throw Error("CUDA failed converting a frame for annotation", "", e);
     return planes_.round().clamp(0, 255).to(torch::kUInt8).permute({1, 2, 0}).contiguous();
-  }
-
- private:
-  int device_;
-  uintptr_t stream_;
-  ModelSpec spec_;
-  std::unique_ptr<GpuPreprocessor> gpu_;
-  torch::Tensor planes_;
-};
-
-}  // namespace
+}
 
 void annotate_input(const AnnotateTarget& t, const std::map<int64_t, std::vector<Detection>>& found) {
   if (found.empty() || (t.video.empty() && t.frames_dir.empty())) return;

@@ -9,6 +9,13 @@
 #include <string>
 #include <vector>
 
+#include <torch/torch.h>
+
+#include <memory>
+
+#include "common/av.h"
+#include "preprocess/gpu_preprocessor.h"
+#include "vidinfer/options.h"
 #include "vidinfer/results.h"
 
 namespace vidinfer {
@@ -23,6 +30,23 @@ struct AnnotateTarget {
   bool gpu = false;        // decode with NVDEC and draw on CUDA device `device` (when NVDEC takes it)
   int device = 0;
   int decode_threads = 0;
+};
+
+// Full-size RGB of decoded frames as [H, W, 3] uint8 tensors: for device frames on the GPU (the fused
+// kernel at 1:1 scale, normalised to 0..255; `stream` is the decoder's), else swscale on the host.
+// One instance per decoder; not thread-safe.
+class RgbSource {
+ public:
+  RgbSource(int device, uintptr_t stream);
+  ~RgbSource();
+  torch::Tensor operator()(const AVFrame* f, int w, int h);
+
+ private:
+  int device_;
+  uintptr_t stream_;
+  ModelSpec spec_;
+  std::unique_ptr<GpuPreprocessor> gpu_;
+  torch::Tensor planes_;
 };
 
 // `found`: processed frame index -> its detections (in frame pixels). Throws vidinfer::Error naming

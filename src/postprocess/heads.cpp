@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <sstream>
 
+#include "infer/model_stream.h"
+#include "postprocess/cuda_nms.h"
+#include "preprocess/cuda_preprocess.h"
 #include "vidinfer/error.h"
 
 namespace vidinfer {
@@ -164,10 +167,24 @@ std::vector<std::vector<ClassScore>> classify_head(const torch::jit::IValue& out
 }
 
 // Written here because LibTorch has no NMS of its own and torchvision's C++ ops are not packaged
-// for Debian. IoU is computed as a matrix on the tensors' device; the greedy pass runs on the host.
+// for Debian. On the GPU the whole pass runs there (postprocess/cuda_nms.cu); on the CPU the IoU
+// matrix is computed with tensor ops and the greedy pass walks it.
 torch::Tensor nms(const torch::Tensor& boxes, const torch::Tensor& scores, float iou) {
-  if (boxes.size(0) == 0) return torch::empty({0}, torch::kLong);
-  auto order = scores.argsort(0, /*descending=*/true);
+  if (boxes.size(0) == 0) return torch::empty({0}, torch::TensorOptions().dtype(torch::kLong).device(boxes.device()));
+  // Stable: equal scores keep their input order, the same on every device.
+  auto order = std::get<1>(scores.sort(/*stable=*/true, /*dim=*/0, /*descending=*/true));
+  if (boxes.is_cuda() && cuda::kernels_available() && boxes.size(0) <= cuda::kNmsMaxBoxes) {
+    const auto n = boxes.size(0);
+    auto sorted = boxes.index_select(0, order).to(torch::kFloat).contiguous();
+    auto mask = torch::empty({n * ((n + 63) / 64)}, sorted.options().dtype(torch::kLong));
+    auto keep = torch::empty({n}, sorted.options().dtype(torch::kByte));
+    if (const char* e = cuda::launch_nms(reinterpret_cast<uintptr_t>(sorted.data_ptr()), static_cast<int>(n), iou,
+                                         reinterpret_cast<uintptr_t>(mask.data_ptr()),
+                                         reinterpret_cast<uintptr_t>(keep.data_ptr()),
+                                         current_cuda_stream(boxes.device())))
+      throw Error("GPU NMS failed", "", e);
+    return order.masked_select(keep.to(torch::kBool));
+  }
   auto b = boxes.index_select(0, order).to(torch::kFloat);
   auto x1 = b.select(1, 0), y1 = b.select(1, 1), x2 = b.select(1, 2), y2 = b.select(1, 3);
   auto area = (x2 - x1).clamp_min(0) * (y2 - y1).clamp_min(0);
@@ -187,7 +204,7 @@ torch::Tensor nms(const torch::Tensor& boxes, const torch::Tensor& scores, float
       if (ov[i][j]) removed[j] = 1;
   }
   auto kept = torch::tensor(keep, torch::kLong).to(order.device());
-  return order.index_select(0, kept).to(torch::kCPU);
+  return order.index_select(0, kept);
 }
 
 torch::Tensor batched_nms(const torch::Tensor& boxes, const torch::Tensor& scores, const torch::Tensor& classes,

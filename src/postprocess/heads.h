@@ -46,8 +46,8 @@ std::vector<std::vector<Detection>> detect_head(const torch::jit::IValue& out,
                                                 const std::vector<Geometry>& geometries,
                                                 const DetectParams& p, const std::vector<std::string>& labels);
 
-// Greedy non-maximum suppression. boxes [N,4] xyxy, scores [N]. Returns the kept indices (int64),
-// highest score first. A box is dropped when its IoU with a kept, higher-scoring box is > iou.
+// Greedy non-maximum suppression. boxes [N,4] xyxy, scores [N]. Returns the kept indices (int64, on
+// the boxes' device: CUDA tensors are suppressed on the GPU), highest score first. A box is dropped when its IoU with a kept, higher-scoring box is > iou.
 torch::Tensor nms(const torch::Tensor& boxes, const torch::Tensor& scores, float iou);
 // Class-aware NMS: boxes of different classes never suppress each other.
 torch::Tensor batched_nms(const torch::Tensor& boxes, const torch::Tensor& scores, const torch::Tensor& classes,

@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <algorithm>
 #include <map>
 
@@ -14,6 +15,9 @@
 #include "demux/demuxer.h"
 #include "preprocess/cpu_preprocessor.h"
 #include "preprocess/gpu_preprocessor.h"
+#include "output/annotate.h"
+#include "postprocess/heads.h"
+#include "pipeline/annotate_pass.h"
 #include "support.h"
 #include "vidinfer/pipeline.h"
 
@@ -307,6 +311,73 @@ TEST(GpuPipeline, CenterNetDetectionsAgreeWithTheCpuPath) {
   EXPECT_GT(total, 300);
   EXPECT_GE(matched, static_cast<int>(std::ceil(0.98 * total)));
   EXPECT_EQ(gpu.summary.host_to_device_bytes, 0);
+}
+
+// Annotation on the GPU path: frames NVDEC decoded, converted at full size by the kernel and drawn on
+// the device give the picture the CPU path gives (libavcodec, swscale, drawing on the host).
+TEST(GpuPipeline, AnnotatedPicturesMatchTheCpuPath) {
+  REQUIRE_GPU();
+  const std::string clip = sample();
+  std::vector<Detection> dets(2);
+  dets[0].x1 = 100, dets[0].y1 = 60, dets[0].x2 = 300, dets[0].y2 = 200, dets[0].score = 0.9f, dets[0].label = "bicycle";
+  dets[1].x1 = 400, dets[1].y1 = 5, dets[1].x2 = 630, dets[1].y2 = 90, dets[1].score = 0.4f, dets[1].class_id = 2;
+  dets[1].label = "car";
+  auto pictures = [&](bool gpu) {
+    Demuxer demux(clip);
+    auto dec = gpu ? make_nvdec_decoder(demux.stream(), clip, 0) : make_cpu_decoder(demux.stream(), clip, 0);
+    RgbSource rgb(0, dec->cuda_stream());
+    std::vector<torch::Tensor> out;
+    auto pkt = make_av_packet();
+    auto frame = make_av_frame();
+    while (out.size() < 12 && demux.read(pkt.get())) {
+      dec->send(pkt.get());
+      while (out.size() < 12 && dec->receive(frame.get())) {
+        auto img = rgb(frame.get(), 640, 360);
+        EXPECT_EQ(img.is_cuda(), gpu);
+        draw_detections(img, dets);
+        out.push_back(img.to(torch::kCPU));
+      }
+    }
+    return out;
+  };
+  const auto g = pictures(true), c = pictures(false);
+  ASSERT_EQ(g.size(), 12u);
+  ASSERT_EQ(c.size(), 12u);
+  double worst_mean = 0, worst_max = 0;
+  for (size_t i = 0; i < g.size(); ++i) {
+    const auto d = (g[i].to(torch::kInt) - c[i].to(torch::kInt)).abs().to(torch::kFloat);
+    worst_mean = std::max(worst_mean, d.mean().item<double>());
+    worst_max = std::max(worst_max, d.max().item<double>());
+  }
+  if (const char* dump = std::getenv("VIDINFER_TEST_DUMP")) {  // the GPU picture, for a person to look at
+    auto p = g[0].contiguous();
+    test::write_bytes(std::string(dump) + "/gpu-annotated-640x360.rgb24",
+                      std::vector<uint8_t>(p.data_ptr<uint8_t>(), p.data_ptr<uint8_t>() + p.numel()));
+  }
+  std::printf("[ annotate ] GPU vs CPU annotated pictures: worst mean |diff| %.3f, max %.0f (0..255)\n", worst_mean,
+              worst_max);
+  EXPECT_LE(worst_mean, 1.0);
+  EXPECT_LE(worst_max, 4.0);
+}
+
+// NMS on the GPU (postprocess/cuda_nms.cu) keeps exactly what the host NMS keeps, on crowded random
+// boxes of several classes (more than one 64-box word, ties in score included).
+TEST(GpuPipeline, GpuNmsKeepsWhatTheHostNmsKeeps) {
+  REQUIRE_GPU();
+  torch::manual_seed(7);
+  for (int n : {1, 63, 64, 65, 500, 3000}) {
+    auto xy = torch::rand({n, 2}) * 600;
+    auto wh = torch::rand({n, 2}) * 120 + 4;
+    auto boxes = torch::cat({xy, xy + wh}, 1);
+    auto scores = (torch::rand({n}) * 50).round() / 50;  // many ties
+    auto classes = torch::randint(0, 3, {n});
+    const auto cpu = batched_nms(boxes, scores, classes, 0.5f);
+    const auto gpu = batched_nms(boxes.cuda(), scores.cuda(), classes.cuda(), 0.5f);
+    ASSERT_TRUE(gpu.is_cuda());
+    // Ties may sort differently on the two devices; compare the kept sets.
+    auto a = std::get<0>(cpu.sort()), b = std::get<0>(gpu.cpu().sort());
+    EXPECT_TRUE(torch::equal(a, b)) << "n=" << n << ": host kept " << a.size(0) << ", GPU kept " << b.size(0);
+  }
 }
 
 TEST(GpuPipeline, StreamsNvdecCannotTakeFallBackToTheCpuDecoder) {
