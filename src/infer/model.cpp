@@ -1,5 +1,6 @@
 #include "infer/model.h"
 
+#include <ATen/Context.h>
 #include <torch/cuda.h>
 
 #include <filesystem>
@@ -63,6 +64,16 @@ Model::Model(const std::string& path, torch::Device device, DType dtype)
   }
   module_.eval();
   if (dtype_ != torch::kFloat) module_.to(dtype_);
+  // float32 means float32 on the GPU too: LibTorch lets cuDNN convolutions use TF32 (10-bit
+  // mantissa) by default, which moves scores by ~1e-3 and makes the GPU path disagree with the CPU
+  // path near thresholds. Reduced precision is asked for with --dtype float16/bfloat16.
+  if (device_.is_cuda() && dtype_ == torch::kFloat) {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"  // newer LibTorch also has fp32_precision
+    at::globalContext().setAllowTF32CuDNN(false);
+    at::globalContext().setAllowTF32CuBLAS(false);
+#pragma GCC diagnostic pop
+  }
 }
 
 torch::jit::IValue Model::forward(const torch::Tensor& batch) {

@@ -42,11 +42,11 @@ torch::Tensor RgbSource::operator()(const AVFrame* f, int w, int h) {
     }
     gpu_->run(f, reinterpret_cast<uintptr_t>(planes_.data_ptr()), stream_);
     uintptr_t ev = 0;
-    if (const char* e = cuda::event_create(&ev)) throw Error("cannot create a CUDA event", "", e);
+    if (const char* e = cuda::event_create(&ev); *e) throw Error("cannot create a CUDA event", "", e);
     const char* e = cuda::event_record(ev, stream_);
-    if (!e) e = cuda::event_synchronize(ev);
+    if (!*e) e = cuda::event_synchronize(ev);
     cuda::event_destroy(ev);
-    if (e) throw Error("CUDA failed converting a frame for annotation", "", e);
+    if (*e) throw Error("CUDA failed converting a frame for annotation", "", e);
     return planes_.round().clamp(0, 255).to(torch::kUInt8).permute({1, 2, 0}).contiguous();
 }
 

@@ -53,7 +53,7 @@ __global__ void sweep_kernel(const unsigned long long* __restrict__ mask, int n,
 }  // namespace
 
 const char* launch_nms(uintptr_t boxes, int n, float iou, uintptr_t mask, uintptr_t keep, uintptr_t stream) {
-  if (n <= 0) return nullptr;
+  if (n <= 0) return "";
   if (n > kNmsMaxBoxes) return "too many boxes for the GPU NMS";
   const int words = (n + kBlock - 1) / kBlock;
   auto s = reinterpret_cast<cudaStream_t>(stream);
@@ -63,7 +63,7 @@ const char* launch_nms(uintptr_t boxes, int n, float iou, uintptr_t mask, uintpt
   sweep_kernel<<<1, 256, words * sizeof(unsigned long long), s>>>(reinterpret_cast<const unsigned long long*>(mask), n,
                                                                   words, reinterpret_cast<unsigned char*>(keep));
   if (cudaError_t e = cudaGetLastError(); e != cudaSuccess) return cudaGetErrorString(e);
-  return nullptr;
+  return "";
 }
 
 }  // namespace vidinfer::cuda

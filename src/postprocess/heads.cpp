@@ -181,7 +181,8 @@ torch::Tensor nms(const torch::Tensor& boxes, const torch::Tensor& scores, float
     if (const char* e = cuda::launch_nms(reinterpret_cast<uintptr_t>(sorted.data_ptr()), static_cast<int>(n), iou,
                                          reinterpret_cast<uintptr_t>(mask.data_ptr()),
                                          reinterpret_cast<uintptr_t>(keep.data_ptr()),
-                                         current_cuda_stream(boxes.device())))
+                                         current_cuda_stream(boxes.device()));
+        *e)
       throw Error("GPU NMS failed", "", e);
     return order.masked_select(keep.to(torch::kBool));
   }

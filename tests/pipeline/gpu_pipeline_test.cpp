@@ -290,20 +290,27 @@ TEST(GpuPipeline, CenterNetDetectionsAgreeWithTheCpuPath) {
   o.labels = s.labels;
   o.task = Task::Detect;
   o.score_threshold = 0.3f;
+  o.selection.every = 2;  // 160 frames: the CPU path of this model is slow
   const auto gpu = run(o, "cuda", {sample()});
   const auto cpu = run(o, "cpu", {sample()});
-  ASSERT_EQ(gpu.frames.size(), 320u);
-  ASSERT_EQ(cpu.frames.size(), 320u);
+  ASSERT_EQ(gpu.frames.size(), 160u);
+  ASSERT_EQ(cpu.frames.size(), 160u);
   int matched = 0, total = 0, gpu_total = 0;
   for (size_t i = 0; i < cpu.frames.size(); ++i) {
     gpu_total += static_cast<int>(gpu.frames[i].detections.size());
     for (const auto& c : cpu.frames[i].detections) {
       ++total;
+      bool found = false;
+      double best = 0, best_score = 0;
       for (const auto& g : gpu.frames[i].detections)
-        if (g.class_id == c.class_id && iou(g, c) >= 0.9) {
-          ++matched;
-          break;
+        if (g.class_id == c.class_id) {
+          if (iou(g, c) > best) best = iou(g, c), best_score = g.score;
+          found = found || iou(g, c) >= 0.9;
         }
+      matched += found;
+      if (!found)
+        std::printf("[ centernet] unmatched: frame %lld %s %.4f; best GPU same-class IoU %.3f (score %.4f)\n",
+                    static_cast<long long>(cpu.frames[i].frame_index), c.label.c_str(), c.score, best, best_score);
     }
   }
   std::printf("[ centernet] %d / %d CPU detections matched on the GPU path (same class, IoU >= 0.9); GPU found %d\n",
