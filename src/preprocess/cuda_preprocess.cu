@@ -104,7 +104,10 @@ __global__ void preprocess_kernel(const PreprocessParams p) {
   const float g = (yn - p.kr * r - p.kb * b) / (1.f - p.kr - p.kb);
   const float rgb[3] = {fminf(fmaxf(r, 0.f), 1.f), fminf(fmaxf(g, 0.f), 1.f), fminf(fmaxf(b, 0.f), 1.f)};
   for (int c = 0; c < 3; ++c) {
-    const float v = rgb[p.bgr ? 2 - c : c];
+    // Quantised to 8-bit levels, as the CPU path's swscale RGB24 is (and as models were trained on):
+    // without it the GPU input differs from the CPU path's by up to half a level everywhere, which
+    // is enough to move a detector's peaks between neighbouring cells on small objects.
+    const float v = floorf(rgb[p.bgr ? 2 - c : c] * 255.f + 0.5f) * (1.f / 255.f);
     out[c * plane + at] = convert<Out>((v - p.mean[c]) * p.inv_std[c]);
   }
 }
