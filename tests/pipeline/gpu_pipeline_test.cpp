@@ -57,13 +57,13 @@ struct Diff {
 };
 
 // Every frame through NVDEC + the kernel at full size (RGB on 0..255) against libavcodec + swscale.
-Diff compare_rgb(const std::string& path) {
+Diff compare_rgb(const std::string& path, int out_w = 0, int out_h = 0) {
   Demuxer demux(path);
   auto gpu = make_nvdec_decoder(demux.stream(), path, 0);
   const auto cpu = test::decode_all(path);
   ModelSpec spec;
-  spec.width = demux.stream().codecpar->width;
-  spec.height = demux.stream().codecpar->height;
+  spec.width = out_w ? out_w : demux.stream().codecpar->width;
+  spec.height = out_h ? out_h : demux.stream().codecpar->height;
   spec.mean = {0, 0, 0};
   spec.std = {1.f / 255, 1.f / 255, 1.f / 255};
   GpuPreprocessor pre(spec);
@@ -127,6 +127,17 @@ TEST_P(GpuColour, MatchesSwscaleWithinOneLevelOnAverage) {
   REQUIRE_GPU();
   const Diff d = compare_rgb(clip);
   std::printf("[ colour   ] %s: mean %.3f max %.1f (inner %.1f) over %d frames; worst: %s\n", GetParam().name, d.mean,
+              d.max, d.inner_max, d.frames, d.where.c_str());
+  EXPECT_LE(d.mean, 1.0);
+  EXPECT_LE(d.max, 4.0);
+}
+
+// The same with the resize the bundled detector uses (stretch to 512x512, a 1.25x downscale of the
+// 640x360 sample horizontally and a 1.4x upscale vertically).
+TEST(GpuColourResized, MatchesSwscaleWithinOneLevelOnAverage) {
+  REQUIRE_GPU();
+  const Diff d = compare_rgb(sample(), 512, 512);
+  std::printf("[ colour   ] resized to 512x512: mean %.3f max %.1f (inner %.1f) over %d frames; worst: %s\n", d.mean,
               d.max, d.inner_max, d.frames, d.where.c_str());
   EXPECT_LE(d.mean, 1.0);
   EXPECT_LE(d.max, 4.0);
@@ -293,6 +304,24 @@ TEST(GpuPipeline, CenterNetDetectionsAgreeWithTheCpuPath) {
   o.selection.every = 2;  // 160 frames: the CPU path of this model is slow
   const auto gpu = run(o, "cuda", {sample()});
   const auto cpu = run(o, "cpu", {sample()});
+  RunOptions cpu_decode = o;
+  cpu_decode.decoder = "cpu";  // libavcodec + swscale as on the CPU path, the model on the GPU
+  const auto mixed = run(cpu_decode, "cuda", {sample()});
+  auto agree = [&](const Runs& a, const Runs& b) {
+    int m = 0, t = 0;
+    for (size_t i = 0; i < a.frames.size() && i < b.frames.size(); ++i)
+      for (const auto& x : a.frames[i].detections) {
+        ++t;
+        for (const auto& y : b.frames[i].detections)
+          if (y.class_id == x.class_id && iou(x, y) >= 0.9) {
+            ++m;
+            break;
+          }
+      }
+    return std::to_string(m) + " / " + std::to_string(t);
+  };
+  std::printf("[ centernet] CPU path vs (CPU decode, model on GPU): %s; (CPU decode, model on GPU) vs GPU path: %s\n",
+              agree(cpu, mixed).c_str(), agree(mixed, gpu).c_str());
   ASSERT_EQ(gpu.frames.size(), 160u);
   ASSERT_EQ(cpu.frames.size(), 160u);
   int matched = 0, total = 0, gpu_total = 0;
