@@ -30,6 +30,8 @@ class Pipeline {
  public:
   using FrameCallback = std::function<void(const FrameResult&)>;
   using ProgressCallback = std::function<void(const Progress&)>;
+  // Once per input, after its last frame callback, with its final summary (status, counts, error).
+  using InputCallback = std::function<void(const InputSummary&)>;
 
   explicit Pipeline(RunOptions options);
   ~Pipeline();
@@ -37,7 +39,7 @@ class Pipeline {
   Pipeline& operator=(const Pipeline&) = delete;
 
   RunSummary run(const std::vector<std::string>& inputs, const FrameCallback& on_frame,
-                 const ProgressCallback& on_progress = {});
+                 const ProgressCallback& on_progress = {}, const InputCallback& on_input = {});
 
   // Asks a run in progress to stop: batches already queued are finished and delivered, the input
   // being decoded is marked interrupted, later inputs are not started, and run() returns a summary

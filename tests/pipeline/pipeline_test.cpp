@@ -228,5 +228,85 @@ TEST_F(PipelineTest, ConstructionErrors) {
   }
 }
 
+// --- Model-side failures ---
+
+// 64x48 black, 10 fps, 1 s: any model's output on it is finite.
+std::string dark_clip() {
+  return test::clip("dark", "mp4", "-f lavfi -i color=black:s=64x48:r=10:d=1 -c:v libx264 -preset ultrafast -pix_fmt yuv420p");
+}
+
+TEST_F(PipelineTest, NanInTheModelOutputFailsThatInputOnlyAndNamesTheFrame) {
+  // The counter clip's frame i is grey with luma 40 + 4i (limited range), so its value on the 0..1
+  // scale is (24 + 4i) / 219: above 0.5 from frame 22 on (0.511; frame 21 is 0.493).
+  test::make_nan_above_model(dir.file("m.pt"), 0.5);
+  RunOptions o = classify_options(dir.file("m.pt"));
+  o.spec.batch = 4;
+  const std::string clip = test::media::counter("h264");
+  const auto c = run(o, {clip, dark_clip()});
+  ASSERT_EQ(c.summary.inputs.size(), 2u);
+  EXPECT_EQ(c.summary.inputs[0].status, InputStatus::Failed);
+  EXPECT_EQ(c.summary.inputs[0].error, dir.file("m.pt") + ": model output has NaN: at frame 22 of " + clip);
+  EXPECT_EQ(c.summary.inputs[0].frames_processed, 20);  // the batches before frame 22's (20..23)
+  EXPECT_EQ(c.summary.inputs[1].status, InputStatus::Ok) << c.summary.inputs[1].error;  // the next input runs
+  EXPECT_EQ(c.summary.inputs[1].frames_processed, 10);
+  ASSERT_EQ(c.frames.size(), 30u);
+  EXPECT_EQ(c.frames[19].frame_index, 19);
+  for (const auto& f : c.frames)
+    for (const auto& k : f.classes) EXPECT_TRUE(std::isfinite(k.score));
+}
+
+TEST_F(PipelineTest, OutOfMemoryHalvesTheBatchOnceAndSaysSo) {
+  test::make_channel_mean_classifier(dir.file("ref.pt"));
+  test::make_oom_above_batch_model(dir.file("m.pt"), 4);
+  RunOptions o = classify_options(dir.file("m.pt"));
+  o.spec.batch = 8;
+  const std::string clip = rgb_clip();  // 75 frames: 9 batches of 8 and one of 3
+  const auto c = run(o, {clip, clip});
+  const auto ref = run(classify_options(dir.file("ref.pt")), {clip, clip});
+  ASSERT_EQ(c.summary.inputs.size(), 2u);
+  for (const auto& i : c.summary.inputs) {
+    EXPECT_EQ(i.status, InputStatus::Ok) << i.error;
+    EXPECT_EQ(i.frames_processed, 75);
+  }
+  EXPECT_EQ(c.summary.inputs[0].warning,
+            "model ran out of memory with a batch of 8 frames; batch halved to 4 for the rest of the run "
+            "(Exception: CUDA out of memory. Tried to allocate 2.00 GiB (simulated by the test model))");
+  EXPECT_EQ(c.summary.inputs[1].warning, "") << "said once, where it happened";
+  ASSERT_EQ(c.frames.size(), ref.frames.size());
+  for (size_t k = 0; k < c.frames.size(); ++k) {
+    EXPECT_EQ(c.frames[k].frame_index, ref.frames[k].frame_index);
+    ASSERT_EQ(c.frames[k].classes.size(), 1u);
+    EXPECT_EQ(c.frames[k].classes[0].class_id, ref.frames[k].classes[0].class_id);
+    EXPECT_FLOAT_EQ(c.frames[k].classes[0].score, ref.frames[k].classes[0].score);
+  }
+}
+
+TEST_F(PipelineTest, OutOfMemoryAgainAfterHalvingFailsClearly) {
+  test::make_oom_above_batch_model(dir.file("m.pt"), 2);
+  RunOptions o = classify_options(dir.file("m.pt"));
+  o.spec.batch = 8;
+  const auto c = run(o, {rgb_clip()});
+  ASSERT_EQ(c.summary.inputs.size(), 1u);
+  EXPECT_EQ(c.summary.inputs[0].status, InputStatus::Failed);
+  EXPECT_EQ(c.summary.inputs[0].error,
+            dir.file("m.pt") + ": model ran out of memory: batch of 4 frames after halving the batch from 8 "
+                               "(Exception: CUDA out of memory. Tried to allocate 2.00 GiB (simulated by the test model))");
+  EXPECT_EQ(c.frames.size(), 0u);
+}
+
+TEST_F(PipelineTest, WrongInputSizeFailsWithTheModelsOwnReason) {
+  test::make_fixed_size_model(dir.file("m.pt"), 16);
+  RunOptions o = classify_options(dir.file("m.pt"));  // 32x32 inputs
+  const auto c = run(o, {dark_clip()});
+  ASSERT_EQ(c.summary.inputs.size(), 1u);
+  EXPECT_EQ(c.summary.inputs[0].status, InputStatus::Failed);
+  const std::string& e = c.summary.inputs[0].error;
+  EXPECT_EQ(e.rfind(dir.file("m.pt") + ": model forward failed: ", 0), 0u) << e;
+  EXPECT_NE(e.find("is invalid for input of size"), std::string::npos) << e;  // LibTorch's reshape error
+  EXPECT_EQ(e.find('\n'), std::string::npos);
+  o.spec.width = o.spec.height = 16;  // the size it takes: it runs
+  EXPECT_EQ(run(o, {dark_clip()}).summary.inputs[0].status, InputStatus::Ok);
+}
+
 }  // namespace
 }  // namespace vidinfer
