@@ -67,7 +67,7 @@ TEST(ModelErrors, ErrorRaisedInTorchScriptGivesItsOwnLine) {
     err = e;
   }
   // Not TorchScript's "The following operation failed in the TorchScript interpreter." header.
-  EXPECT_EQ(std::string(err.what()), dir.file("m.pt") + ": model forward failed: Exception: CUDA out of memory. Tried "
+  EXPECT_EQ(std::string(err.what()), dir.file("m.pt") + ": model forward failed: RuntimeError: AssertionError: CUDA out of memory. Tried "
                                                          "to allocate 2.00 GiB (simulated by the test model)");
   EXPECT_TRUE(is_out_of_memory(err));
   EXPECT_FALSE(is_out_of_memory(Error("model forward failed", "m.pt", "shape '[2, 3]' is invalid")));

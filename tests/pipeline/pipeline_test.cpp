@@ -270,7 +270,7 @@ TEST_F(PipelineTest, OutOfMemoryHalvesTheBatchOnceAndSaysSo) {
   }
   EXPECT_EQ(c.summary.inputs[0].warning,
             "model ran out of memory with a batch of 8 frames; batch halved to 4 for the rest of the run "
-            "(Exception: CUDA out of memory. Tried to allocate 2.00 GiB (simulated by the test model))");
+            "(RuntimeError: AssertionError: CUDA out of memory. Tried to allocate 2.00 GiB (simulated by the test model))");
   EXPECT_EQ(c.summary.inputs[1].warning, "") << "said once, where it happened";
   ASSERT_EQ(c.frames.size(), ref.frames.size());
   for (size_t k = 0; k < c.frames.size(); ++k) {
@@ -290,7 +290,7 @@ TEST_F(PipelineTest, OutOfMemoryAgainAfterHalvingFailsClearly) {
   EXPECT_EQ(c.summary.inputs[0].status, InputStatus::Failed);
   EXPECT_EQ(c.summary.inputs[0].error,
             dir.file("m.pt") + ": model ran out of memory: batch of 4 frames after halving the batch from 8 "
-                               "(Exception: CUDA out of memory. Tried to allocate 2.00 GiB (simulated by the test model))");
+                               "(RuntimeError: AssertionError: CUDA out of memory. Tried to allocate 2.00 GiB (simulated by the test model))");
   EXPECT_EQ(c.frames.size(), 0u);
 }
 

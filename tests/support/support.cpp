@@ -240,8 +240,7 @@ void make_oom_above_batch_model(const std::string& path, int max_batch) {
   torch::jit::Module m("OomAbove");
   save(m, R"JIT(
 def forward(self, x):
-    if x.size(0) > )JIT" + std::to_string(max_batch) + R"JIT(:
-        raise Exception("CUDA out of memory. Tried to allocate 2.00 GiB (simulated by the test model)")
+    assert x.size(0) <= )JIT" + std::to_string(max_batch) + R"JIT(, "CUDA out of memory. Tried to allocate 2.00 GiB (simulated by the test model)"
     return x.float().mean(dim=[2, 3])
 )JIT", path);
 }
