@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
 
 #include "support.h"
 #include "vidinfer/error.h"
@@ -306,6 +307,37 @@ TEST_F(PipelineTest, WrongInputSizeFailsWithTheModelsOwnReason) {
   EXPECT_EQ(e.find('\n'), std::string::npos);
   o.spec.width = o.spec.height = 16;  // the size it takes: it runs
   EXPECT_EQ(run(o, {dark_clip()}).summary.inputs[0].status, InputStatus::Ok);
+}
+
+// The fuzzer's seed clips (fuzz/corpus/) and the inputs it once crashed on (fuzz/regressions/, kept
+// there when a crash is fixed) through the normal CPU path: the seeds decode to every frame ffprobe
+// sees; a crash input gives a clear outcome, never a crash (the sanitizer build runs this too).
+TEST_F(PipelineTest, FuzzCorpusAndCrashInputsGiveAClearOutcome) {
+  test::make_channel_mean_classifier(dir.file("m.pt"));
+  const RunOptions o = classify_options(dir.file("m.pt"));
+  int seeds = 0;
+  for (const char* sub : {"corpus", "regressions"}) {
+    const std::filesystem::path folder = std::filesystem::path(VIDINFER_SOURCE_DIR) / "fuzz" / sub;
+    if (!std::filesystem::is_directory(folder)) continue;
+    for (const auto& e : std::filesystem::directory_iterator(folder)) {
+      const std::string path = e.path().string();
+      const auto c = run(o, {path});
+      ASSERT_EQ(c.summary.inputs.size(), 1u);
+      const InputSummary& i = c.summary.inputs[0];
+      if (std::string(sub) == "corpus") {
+        ++seeds;
+        EXPECT_EQ(i.status, InputStatus::Ok) << path << ": " << i.error;
+        const std::string count = test::sh("ffprobe -v error -count_frames -select_streams v:0 -show_entries "
+                                           "stream=nb_read_frames -of csv=p=0 " + test::q(path));
+        EXPECT_EQ(i.frames_decoded, std::stoll(count)) << path;
+        EXPECT_EQ(i.frames_processed, i.frames_decoded) << path;
+      } else if (i.status == InputStatus::Failed) {
+        EXPECT_EQ(i.error.rfind(path + ": ", 0), 0u) << i.error;
+        EXPECT_EQ(i.error.find('\n'), std::string::npos) << i.error;
+      }
+    }
+  }
+  EXPECT_GE(seeds, 6);
 }
 
 }  // namespace
