@@ -254,6 +254,10 @@ TEST_F(PipelineTest, NanInTheModelOutputFailsThatInputOnlyAndNamesTheFrame) {
   EXPECT_EQ(c.frames[19].frame_index, 19);
   for (const auto& f : c.frames)
     for (const auto& k : f.classes) EXPECT_TRUE(std::isfinite(k.score));
+  test::make_nan_above_model(dir.file("inf.pt"), 0.5, "inf");
+  o.model_path = dir.file("inf.pt");
+  const auto inf = run(o, {clip});
+  EXPECT_EQ(inf.summary.inputs[0].error, dir.file("inf.pt") + ": model output has Inf: at frame 22 of " + clip);
 }
 
 TEST_F(PipelineTest, OutOfMemoryHalvesTheBatchOnceAndSaysSo) {

@@ -226,13 +226,13 @@ def forward(self, x):
 )JIT", path);
 }
 
-void make_nan_above_model(const std::string& path, double threshold) {
+void make_nan_above_model(const std::string& path, double threshold, const std::string& value) {
   torch::jit::Module m("NanAbove");
   save(m, R"JIT(
 def forward(self, x):
     out = x.float().mean(dim=[2, 3])
     bad = out.mean(dim=1, keepdim=True) > )JIT" + std::to_string(threshold) + R"JIT(
-    return torch.where(bad, torch.full_like(out, float('nan')), out)
+    return torch.where(bad, torch.full_like(out, float(')JIT" + value + R"JIT(')), out)
 )JIT", path);
 }
 
