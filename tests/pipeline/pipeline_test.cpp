@@ -7,6 +7,7 @@
 #include "support.h"
 #include "vidinfer/error.h"
 #include "vidinfer/pipeline.h"
+#include "vidinfer/probe.h"
 
 namespace vidinfer {
 namespace {
@@ -335,9 +336,16 @@ TEST_F(PipelineTest, FuzzCorpusAndCrashInputsGiveAClearOutcome) {
                                            "stream=nb_read_frames -of csv=p=0 " + test::q(path));
         EXPECT_EQ(i.frames_decoded, std::stoll(count)) << path;
         EXPECT_EQ(i.frames_processed, i.frames_decoded) << path;
-      } else if (i.status == InputStatus::Failed) {
-        EXPECT_EQ(i.error.rfind(path + ": ", 0), 0u) << i.error;
-        EXPECT_EQ(i.error.find('\n'), std::string::npos) << i.error;
+      } else {
+        if (i.status == InputStatus::Failed) {
+          EXPECT_EQ(i.error.rfind(path + ": ", 0), 0u) << i.error;
+          EXPECT_EQ(i.error.find('\n'), std::string::npos) << i.error;
+        }
+        try {  // probe reads the same stream facts (colour tags included)
+          (void)probe(path);
+        } catch (const Error& e) {
+          EXPECT_EQ(std::string(e.what()).rfind(path + ": ", 0), 0u) << e.what();
+        }
       }
     }
   }
