@@ -9,6 +9,9 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <iterator>
+#include <map>
+#include <set>
 #include <sstream>
 
 extern "C" {
@@ -93,22 +96,79 @@ struct RunArgs {
   double start = 0, end = -1;
   std::string device = "auto", decoder = "auto", on_error = "skip";
   std::string annotate, annotate_frames;
-  bool quiet = false, no_progress = false, skip_model = false;
+  bool quiet = false, no_progress = false, skip_model = false, resume = false;
 };
 
+// What an earlier run left in the output file, for --resume.
+struct Resumed {
+  std::vector<std::string> kept;      // the lines of complete inputs, verbatim, in file order
+  std::set<std::string> complete;     // inputs whose last end-of-input record says "ok"
+  std::string note;                   // a warning to print (a cut-off last line)
+};
+
+// Reads OUT for --resume. Absent: nothing is complete. A last line cut off (no newline, not JSON) is
+// ignored: the input it belongs to has no end-of-input record after it and is run again. Any other
+// line that is not a JSON object with an "input" is damage we cannot reason about: an error.
+Resumed read_resume(const std::string& path) {
+  Resumed r;
+  if (access(path.c_str(), F_OK) != 0) return r;  // (not std::filesystem: see output/json.h)
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error("cannot resume", path, "the file is unreadable");
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<std::pair<std::string, std::string>> lines;  // (input, line)
+  std::map<std::string, bool> last_status_ok;
+  size_t pos = 0, number = 0;
+  while (pos < text.size()) {
+    const size_t nl = text.find('\n', pos);
+    const bool has_newline = nl != std::string::npos;
+    std::string line = text.substr(pos, has_newline ? nl - pos : std::string::npos);
+    pos = has_newline ? nl + 1 : text.size();
+    ++number;
+    if (line.empty()) continue;
+    nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded()) {
+      if (!has_newline) {
+        r.note = "the last line of " + path + " (line " + std::to_string(number) +
+                 ") is cut off and was dropped; its input is run again";
+        break;
+      }
+      throw Error("cannot resume", path,
+                  "line " + std::to_string(number) + " is not valid JSON (the file is damaged; remove it to start over)");
+    }
+    if (!j.is_object() || !j.contains("input") || !j["input"].is_string())
+      throw Error("cannot resume", path,
+                  "line " + std::to_string(number) + " is not a vidinfer result (no \"input\")");
+    const std::string input = j["input"].get<std::string>();
+    if (j.value("end_of_input", false)) last_status_ok[input] = j.value("status", std::string()) == "ok";
+    lines.emplace_back(input, std::move(line));
+  }
+  for (const auto& [input, ok] : last_status_ok)
+    if (ok) r.complete.insert(input);
+  for (auto& [input, line] : lines)
+    if (r.complete.count(input)) r.kept.push_back(std::move(line));
+  return r;
+}
+
 void print_summary(const RunSummary& s, bool quiet) {
-  int failed = s.failed_inputs();
+  const int failed = s.failed_inputs();
+  int skipped = 0;
+  for (const auto& i : s.inputs) skipped += i.status == InputStatus::Skipped;
   for (const auto& i : s.inputs)
     if (i.status == InputStatus::Failed) std::fprintf(stderr, "vidinfer: error: %s\n", i.error.c_str());
   for (const auto& i : s.inputs)
     if (!i.warning.empty()) std::fprintf(stderr, "vidinfer: warning: %s: %s\n", i.input.c_str(), i.warning.c_str());
   if (quiet) return;
-  std::fprintf(stderr, "vidinfer: %zu input(s), %zu ok, %d failed; %lld frames in %.2f s = %.1f fps (model on %s)\n",
-               s.inputs.size(), s.inputs.size() - failed, failed, static_cast<long long>(s.frames), s.seconds, s.fps,
-               s.device.c_str());
+  std::fprintf(stderr, "vidinfer: %zu input(s), %zu ok, %d failed%s; %lld frames in %.2f s = %.1f fps (model on %s)\n",
+               s.inputs.size(), s.inputs.size() - failed - skipped, failed,
+               skipped ? (", " + std::to_string(skipped) + " skipped (--resume)").c_str() : "",
+               static_cast<long long>(s.frames), s.seconds, s.fps, s.device.c_str());
   std::fprintf(stderr, "  stage seconds: demux %.3f  decode %.3f  preprocess %.3f  infer %.3f  postprocess %.3f\n",
                s.stages.demux, s.stages.decode, s.stages.preprocess, s.stages.infer, s.stages.postprocess);
   for (const auto& i : s.inputs) {
+    if (i.status == InputStatus::Skipped) {
+      std::fprintf(stderr, "  %-6s %s: complete in the output already\n", "skip", i.input.c_str());
+      continue;
+    }
     std::fprintf(stderr, "  %-6s %s: %lld decoded, %lld processed, %lld corrupt packets%s%s\n",
                  i.status == InputStatus::Ok ? "ok" : "FAILED", i.input.c_str(),
                  static_cast<long long>(i.frames_decoded), static_cast<long long>(i.frames_processed),
@@ -120,6 +180,7 @@ int do_run(RunArgs& a) {
   RunOptions opt;
   // Configuration: any error here is a usage error (exit 2) and nothing runs.
   std::vector<std::string> inputs;
+  Resumed resumed;
   try {
     // No --model: the bundled COCO detector, or with --task classify the bundled colour classifier.
     const bool default_model = a.model.empty();
@@ -187,6 +248,8 @@ int do_run(RunArgs& a) {
       auto more = read_list(a.inputs_from);
       inputs.insert(inputs.end(), more.begin(), more.end());
     }
+    if (a.resume && (a.out.empty() || a.out == "-"))
+      throw Error("--resume needs -o FILE", "", "it resumes the results already in that file");
     if (inputs.empty()) {
       if (!a.inputs_from.empty()) throw Error("no inputs", a.inputs_from, "the list is empty");
       inputs.push_back((data_dir() / kSampleVideo).string());
@@ -205,10 +268,18 @@ int do_run(RunArgs& a) {
       if (!a.annotate_frames.empty() && !fs::is_directory(a.annotate_frames, ec))
         throw Error("invalid --annotate-frames", a.annotate_frames, "not a directory");
     }
+    if (a.resume) resumed = read_resume(a.out);
   } catch (const Error& e) {
     std::fprintf(stderr, "vidinfer: error: %s\n", e.what());
     return kExitUsage;
   }
+  std::vector<std::string> to_run;
+  for (const auto& in : inputs)
+    if (!resumed.complete.count(in)) to_run.push_back(in);
+  if (!resumed.note.empty()) std::fprintf(stderr, "vidinfer: warning: %s\n", resumed.note.c_str());
+  if (a.resume && !a.quiet)
+    std::fprintf(stderr, "vidinfer: resuming %s: %zu of %zu input(s) complete there already, %zu to run\n",
+                 a.out.c_str(), inputs.size() - to_run.size(), inputs.size(), to_run.size());
 
   std::unique_ptr<Pipeline> pipeline;
   try {
@@ -231,12 +302,36 @@ int do_run(RunArgs& a) {
     g_running = pipeline.get();
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
-    RunSummary summary = pipeline->run(
-        inputs, [&](const FrameResult& r) { out.write(to_json(r, opt.task)); },
-        [&](const Progress& p) {
-          if (show_progress) bar.update(p);
-        });
+    for (const auto& line : resumed.kept) out.write_line(line);
+    RunSummary ran;
+    if (!to_run.empty()) {
+      ran = pipeline->run(
+          to_run, [&](const FrameResult& r) { out.write(to_json(r, opt.task)); },
+          [&](const Progress& p) {
+            if (show_progress) bar.update(p);
+          },
+          [&](const InputSummary& s) {
+            if (!opt.skip_model) out.write(end_of_input_record(s));
+          });
+    } else {
+      ran.device = pipeline->device();
+      ran.model = opt.model_path;
+    }
     g_running = nullptr;
+    // The summary lists every input given, in order; those complete from an earlier run as skipped.
+    RunSummary summary = ran;
+    summary.inputs.clear();
+    size_t next = 0;
+    for (const auto& in : inputs) {
+      if (resumed.complete.count(in)) {
+        InputSummary skipped;
+        skipped.input = in;
+        skipped.status = InputStatus::Skipped;
+        summary.inputs.push_back(std::move(skipped));
+      } else {
+        summary.inputs.push_back(ran.inputs.at(next++));
+      }
+    }
     bar.finish();
     out.close();
     if (!a.summary.empty()) write_file_atomically(a.summary, to_json(summary).dump(2) + "\n");
@@ -335,6 +430,8 @@ int main(int argc, char** argv) {
                                                           "--end, --max-frames)");
   run->add_flag("--no-model", r.skip_model, "Decode and preprocess only, write no results (to measure those stages)");
   run->add_option("--decode-threads", r.decode_threads, "Decoder threads (0: all cores)")->check(CLI::NonNegativeNumber);
+  run->add_flag("--resume", r.resume, "With -o FILE: skip the inputs whose complete results FILE already holds "
+                                      "(from an earlier run), keep their lines, and run the others");
   run->add_flag("-q,--quiet", r.quiet, "Print errors and warnings only");
   run->add_flag("--no-progress", r.no_progress, "No progress bar");
 

@@ -30,16 +30,19 @@ class Pipeline {
  public:
   using FrameCallback = std::function<void(const FrameResult&)>;
   using ProgressCallback = std::function<void(const Progress&)>;
+  // Once per input, after its last frame callback, with its final summary (status, counts, error).
+  using InputCallback = std::function<void(const InputSummary&)>;
 
   explicit Pipeline(RunOptions options);
   ~Pipeline();
   Pipeline(const Pipeline&) = delete;
   Pipeline& operator=(const Pipeline&) = delete;
 
-  // With RunOptions::annotate_* set, each input that succeeded is then annotated; an annotation that
-  // fails marks its input failed (its results were already delivered).
+  // With RunOptions::annotate_* set, each input that succeeded is annotated once its last frame is
+  // in (before its input callback); an annotation that fails marks the input failed (its frame
+  // results were already delivered).
   RunSummary run(const std::vector<std::string>& inputs, const FrameCallback& on_frame,
-                 const ProgressCallback& on_progress = {});
+                 const ProgressCallback& on_progress = {}, const InputCallback& on_input = {});
 
   // Asks a run in progress to stop: batches already queued are finished and delivered, the input
   // being decoded is marked interrupted, later inputs are not started, and run() returns a summary
@@ -52,7 +55,7 @@ class Pipeline {
 
  private:
   RunSummary run_frames(const std::vector<std::string>& inputs, const FrameCallback& on_frame,
-                        const ProgressCallback& on_progress);
+                        const ProgressCallback& on_progress, const InputCallback& on_input);
 
   struct Impl;
   std::unique_ptr<Impl> impl_;

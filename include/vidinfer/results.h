@@ -34,7 +34,8 @@ struct StageTimes {
   double demux = 0, decode = 0, preprocess = 0, infer = 0, postprocess = 0;  // seconds
 };
 
-enum class InputStatus { Ok, Failed };
+// Skipped: not run, because `--resume` found its complete results in the output file already.
+enum class InputStatus { Ok, Failed, Skipped };
 
 struct InputSummary {
   std::string input;

@@ -11,8 +11,11 @@ extern "C" {
 #include <libswscale/swscale.h>
 }
 
+#include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
+#include <type_traits>
 
 #include "vidinfer/error.h"
 
@@ -67,6 +70,29 @@ inline std::string av_error_text(int code) {
   char buf[AV_ERROR_MAX_STRING_SIZE] = {};
   av_strerror(code, buf, sizeof buf);
   return buf;
+}
+
+// FFmpeg copies a bitstream's colour description into its enum fields (AVFrame::colorspace,
+// AVCodecParameters::color_primaries, ...) without checking it: an MPEG-4, H.264 or HEVC header may
+// carry any byte there. In C++, loading an enum that holds a value outside its range is undefined
+// behaviour (the fuzzer found an MPEG-4 stream with matrix 127). Read such fields through this: the
+// field's raw value when it is below `count` (the enum's *_NB), else `fallback`.
+template <typename E>
+E read_av_enum(const E& field, E count, E fallback) {
+  static_assert(std::is_enum_v<E>);
+  std::underlying_type_t<E> raw;
+  static_assert(sizeof raw == sizeof field);
+  std::memcpy(&raw, &field, sizeof raw);  // no load of the enum type itself
+  const auto v = static_cast<int64_t>(raw);
+  return v >= 0 && v < static_cast<int64_t>(count) ? static_cast<E>(raw) : fallback;
+}
+inline AVColorSpace read_color_space(const AVColorSpace& f) { return read_av_enum(f, AVCOL_SPC_NB, AVCOL_SPC_UNSPECIFIED); }
+inline AVColorRange read_color_range(const AVColorRange& f) { return read_av_enum(f, AVCOL_RANGE_NB, AVCOL_RANGE_UNSPECIFIED); }
+inline AVColorPrimaries read_color_primaries(const AVColorPrimaries& f) {
+  return read_av_enum(f, AVCOL_PRI_NB, AVCOL_PRI_UNSPECIFIED);
+}
+inline AVColorTransferCharacteristic read_color_trc(const AVColorTransferCharacteristic& f) {
+  return read_av_enum(f, AVCOL_TRC_NB, AVCOL_TRC_UNSPECIFIED);
 }
 
 // Throws vidinfer::Error("<call> failed", input, "<FFmpeg's text> (at file:line)") on a negative code.

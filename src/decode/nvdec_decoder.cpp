@@ -336,11 +336,14 @@ class NvdecDecoder final : public Decoder {
     coded_h_ = f.coded_height;
     // The bitstream's colour description wins over the container's, as in libavcodec.
     const auto& vs = f.video_signal_description;
-    colorspace_ = vs.matrix_coefficients != AVCOL_SPC_UNSPECIFIED && vs.matrix_coefficients != AVCOL_SPC_RESERVED
+    // (The bitstream's byte may be any value: one beyond AVColorSpace's range counts as unspecified.)
+    colorspace_ = vs.matrix_coefficients != AVCOL_SPC_UNSPECIFIED && vs.matrix_coefficients != AVCOL_SPC_RESERVED &&
+                          vs.matrix_coefficients < AVCOL_SPC_NB
                       ? static_cast<AVColorSpace>(vs.matrix_coefficients)
-                      : codecpar_->color_space;
+                      : read_color_space(codecpar_->color_space);
     color_range_ = vs.video_full_range_flag ? AVCOL_RANGE_JPEG
-                   : codecpar_->color_range == AVCOL_RANGE_JPEG && vs.matrix_coefficients == AVCOL_SPC_UNSPECIFIED
+                   : read_color_range(codecpar_->color_range) == AVCOL_RANGE_JPEG &&
+                           vs.matrix_coefficients == AVCOL_SPC_UNSPECIFIED
                        ? AVCOL_RANGE_JPEG
                        : AVCOL_RANGE_MPEG;
     return static_cast<int>(surfaces);

@@ -1,6 +1,8 @@
 #include "demux/demuxer.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -26,16 +28,89 @@ void check_input_file(const std::string& path) {
   }
 }
 
+namespace {
+
+// The in-memory input's AVIOContext callbacks: plain arithmetic, nothing that throws across C code.
+struct MemoryIo {
+  static int read(void* opaque, uint8_t* buf, int size) {
+    auto* m = static_cast<Demuxer::MemoryInput*>(opaque);
+    const size_t left = m->data.size() - m->pos;
+    if (left == 0) return AVERROR_EOF;
+    const size_t n = std::min(left, static_cast<size_t>(std::max(size, 0)));
+    std::memcpy(buf, m->data.data() + m->pos, n);
+    m->pos += n;
+    return static_cast<int>(n);
+  }
+  static int64_t seek(void* opaque, int64_t offset, int whence) {
+    auto* m = static_cast<Demuxer::MemoryInput*>(opaque);
+    const auto size = static_cast<int64_t>(m->data.size());
+    int64_t base = 0;
+    switch (whence & ~AVSEEK_FORCE) {
+      case AVSEEK_SIZE: return size;
+      case SEEK_SET: base = 0; break;
+      case SEEK_CUR: base = static_cast<int64_t>(m->pos); break;
+      case SEEK_END: base = size; break;
+      default: return AVERROR(EINVAL);
+    }
+    if (offset > size - base || offset < -base) return AVERROR(EINVAL);  // no overflow in base + offset
+    m->pos = static_cast<size_t>(base + offset);
+    return base + offset;
+  }
+};
+
+// An input in memory is one self-contained file: it may not make libavformat open others (an HLS
+// playlist's segments, a concat list's files, an image sequence), which would read from disk or network.
+int refuse_nested_open(AVFormatContext*, AVIOContext**, const char*, int, AVDictionary**) { return AVERROR(EPERM); }
+
+}  // namespace
+
+void Demuxer::AVIOContextFreer::operator()(AVIOContext* c) const noexcept {
+  if (!c) return;
+  av_freep(&c->buffer);  // libavformat may have replaced the buffer we gave it; free the current one
+  avio_context_free(&c);
+}
+
 Demuxer::Demuxer(std::string path) : path_(std::move(path)) {
   check_input_file(path_);
   AVFormatContext* raw = nullptr;
-  int rc = avformat_open_input(&raw, path_.c_str(), nullptr, nullptr);
+  const int rc = avformat_open_input(&raw, path_.c_str(), nullptr, nullptr);
   if (rc < 0) {
     const std::string cause = rc == AVERROR_INVALIDDATA ? "not a recognised media file" : av_error_text(rc);
     throw Error("cannot open input", path_, cause);
   }
-  fmt_.reset(raw);
-  rc = avformat_find_stream_info(fmt_.get(), nullptr);
+  open(raw);
+}
+
+Demuxer::Demuxer(std::string name, std::span<const uint8_t> data)
+    : path_(std::move(name)), memory_(std::make_unique<MemoryInput>()) {
+  if (data.empty()) throw Error("cannot open input", path_, "empty file (0 bytes)");
+  memory_->data = data;
+  constexpr int kBufferSize = 32 * 1024;
+  auto* buffer = static_cast<uint8_t*>(av_malloc(kBufferSize));
+  if (!buffer) throw Error("out of memory opening an input", path_);
+  avio_.reset(avio_alloc_context(buffer, kBufferSize, 0, memory_.get(), &MemoryIo::read, nullptr,
+                                 &MemoryIo::seek));
+  if (!avio_) {
+    av_free(buffer);
+    throw Error("out of memory opening an input", path_);
+  }
+  AVFormatContext* raw = avformat_alloc_context();
+  if (!raw) throw Error("out of memory opening an input", path_);
+  raw->pb = avio_.get();
+  raw->flags |= AVFMT_FLAG_CUSTOM_IO;
+  raw->io_open = &refuse_nested_open;
+  // avformat_open_input frees the context (not our AVIOContext) when it fails.
+  const int rc = avformat_open_input(&raw, path_.c_str(), nullptr, nullptr);
+  if (rc < 0) {
+    const std::string cause = rc == AVERROR_INVALIDDATA ? "not a recognised media file" : av_error_text(rc);
+    throw Error("cannot open input", path_, cause);
+  }
+  open(raw);
+}
+
+void Demuxer::open(AVFormatContext* ctx) {
+  fmt_.reset(ctx);
+  int rc = avformat_find_stream_info(fmt_.get(), nullptr);
   if (rc < 0) throw Error("cannot read stream information", path_, av_error_text(rc));
 
   rc = av_find_best_stream(fmt_.get(), AVMEDIA_TYPE_VIDEO, -1, -1, nullptr, 0);

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <span>
 #include <string>
 
 #include "common/av.h"
@@ -27,6 +29,11 @@ class Demuxer {
   // or no video stream.
   explicit Demuxer(std::string path);
 
+  // Reads an input held in memory (an upload, a fuzzer's bytes): libavformat reads `data` through a
+  // custom AVIOContext, which can seek, so every container works as it does from a file. `data` is
+  // not copied and must outlive the Demuxer. `name` names the input in errors. Throws as above.
+  Demuxer(std::string name, std::span<const uint8_t> data);
+
   const std::string& path() const { return path_; }
   const StreamInfo& stream() const { return info_; }
 
@@ -39,8 +46,23 @@ class Demuxer {
   // Seconds of a timestamp in this stream's time base (relative to nothing: the container's time).
   double to_seconds(int64_t ts) const;
 
+  // What the in-memory input's AVIOContext callbacks read from (an implementation detail).
+  struct MemoryInput {
+    std::span<const uint8_t> data;
+    size_t pos = 0;
+  };
+
  private:
+  struct AVIOContextFreer {
+    void operator()(AVIOContext* c) const noexcept;
+  };
+  void open(AVFormatContext* ctx);  // takes ownership of ctx; opens and picks the video stream
+
   std::string path_;
+  // Destroyed in reverse order: the format context first (it reads through avio_), then the
+  // AVIOContext and its buffer, then the memory it reads from.
+  std::unique_ptr<MemoryInput> memory_;
+  std::unique_ptr<AVIOContext, AVIOContextFreer> avio_;
   UniqueAVFormatContext fmt_;
   StreamInfo info_;
   std::string read_error_;

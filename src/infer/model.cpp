@@ -18,6 +18,23 @@ std::string first_line(const std::string& text) {
   return line;
 }
 
+std::string forward_error_cause(const std::string& text) {
+  if (text.find("Traceback of TorchScript") == std::string::npos) return first_line(text);
+  size_t end = text.size();
+  while (end > 0) {
+    const size_t start = text.rfind('\n', end - 1);
+    const size_t from = start == std::string::npos ? 0 : start + 1;
+    std::string line = text.substr(from, end - from);
+    if (line.find_first_not_of(" \t\r") != std::string::npos)
+      return line.rfind("builtins.", 0) == 0 ? line.substr(9) : line;  // "builtins.Exception: ..."
+    if (start == std::string::npos) break;
+    end = start;
+  }
+  return first_line(text);
+}
+
+bool is_out_of_memory(const Error& e) { return e.cause().find("out of memory") != std::string::npos; }
+
 torch::Device resolve_device(const std::string& name) {
   if (name == "cpu") return torch::kCPU;
   const bool have_cuda = torch::cuda::is_available();
@@ -82,9 +99,9 @@ torch::jit::IValue Model::forward(const torch::Tensor& batch) {
     auto input = batch.to(device_, dtype_, /*non_blocking=*/true);
     return module_.forward({input});
   } catch (const c10::Error& e) {
-    throw Error("model forward failed", path_, first_line(e.what_without_backtrace()));
+    throw Error("model forward failed", path_, forward_error_cause(e.what_without_backtrace()));
   } catch (const std::exception& e) {
-    throw Error("model forward failed", path_, first_line(e.what()));
+    throw Error("model forward failed", path_, forward_error_cause(e.what()));
   }
 }
 

@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "vidinfer/error.h"
 #include "vidinfer/options.h"
 
 namespace vidinfer {
@@ -36,5 +37,14 @@ class Model {
 
 // First line of a c10::Error message (LibTorch's messages carry stack traces below it).
 std::string first_line(const std::string& text);
+
+// The line of a forward-pass error that says what went wrong: the first line of a plain LibTorch
+// error; for an error raised inside TorchScript, whose first line is only "The following operation
+// failed in the TorchScript interpreter." above a traceback, the exception line at its end.
+std::string forward_error_cause(const std::string& text);
+
+// Whether a forward-pass error (from Model::forward) was the device running out of memory
+// ("CUDA out of memory. Tried to allocate ...", "CUDA error: out of memory", ...).
+bool is_out_of_memory(const Error& e);
 
 }  // namespace vidinfer

@@ -22,7 +22,25 @@ nlohmann::ordered_json label_or_null(const std::string& s) { return s.empty() ? 
 
 }  // namespace
 
-std::string to_string(InputStatus s) { return s == InputStatus::Ok ? "ok" : "failed"; }
+std::string to_string(InputStatus s) {
+  switch (s) {
+    case InputStatus::Ok: return "ok";
+    case InputStatus::Skipped: return "skipped";
+    default: return "failed";
+  }
+}
+
+nlohmann::ordered_json end_of_input_record(const InputSummary& s) {
+  nlohmann::ordered_json j{{"input", s.input},
+                           {"end_of_input", true},
+                           {"status", to_string(s.status)},
+                           {"frames_decoded", s.frames_decoded},
+                           {"frames_processed", s.frames_processed},
+                           {"packets_corrupt", s.packets_corrupt}};
+  if (!s.error.empty()) j["error"] = s.error;
+  if (!s.warning.empty()) j["warning"] = s.warning;
+  return j;
+}
 
 nlohmann::ordered_json to_json(const FrameResult& r, Task task) {
   nlohmann::ordered_json j;
@@ -120,7 +138,11 @@ JsonlWriter::~JsonlWriter() {
 }
 
 void JsonlWriter::write(const nlohmann::ordered_json& line) {
-  const std::string s = line.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
+  write_line(line.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
+}
+
+void JsonlWriter::write_line(const std::string& line) {
+  const std::string s = line + "\n";
   if (std::fwrite(s.data(), 1, s.size(), f_) != s.size()) throw Error("cannot write output", path_, std::strerror(errno));
 }
 

@@ -19,6 +19,11 @@ nlohmann::ordered_json to_json(const FrameResult& r, Task task);
 nlohmann::ordered_json to_json(const RunSummary& s);
 nlohmann::ordered_json to_json(const ProbeInfo& p);
 std::string to_string(InputStatus s);
+// The end-of-input record written to the JSON Lines after an input's frame lines:
+// {"input":..., "end_of_input":true, "status":"ok"|"failed", "frames_decoded", "frames_processed",
+//  "packets_corrupt"[, "error"][, "warning"]}. `vidinfer run --resume` trusts an input's lines only
+// when this record says "ok".
+nlohmann::ordered_json end_of_input_record(const InputSummary& s);
 
 // Writes one JSON object per line to a file (through PATH.tmp, renamed on close()) or to stdout
 // when the path is "" or "-". Not thread-safe.
@@ -30,6 +35,7 @@ class JsonlWriter {
   JsonlWriter& operator=(const JsonlWriter&) = delete;
 
   void write(const nlohmann::ordered_json& line);
+  void write_line(const std::string& line);  // one line of JSON, as is (without its newline)
   void close();  // flushes and renames into place; throws vidinfer::Error on failure
 
  private:

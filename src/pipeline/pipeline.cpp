@@ -16,7 +16,9 @@
 #include <cstdlib>
 #include <chrono>
 #include <cmath>
+#include <optional>
 #include <thread>
+#include <utility>
 #include <variant>
 
 #include "common/timer.h"
@@ -76,6 +78,37 @@ struct DevicePool {
     for (auto e : done) cuda::event_destroy(e);
   }
 };
+
+// The first frame (row of the batch) whose model output holds a NaN or an infinity, and which of the
+// two, or nothing when every floating-point value is finite. Walks tensors inside tuples, lists and
+// dicts; a list of `n` per-image results (torchvision style) gives the row by its position.
+std::optional<std::pair<int, const char*>> non_finite_output(const torch::jit::IValue& v, int n) {
+  if (v.isTensor()) {
+    const torch::Tensor& t = v.toTensor();
+    if (!t.is_floating_point() || t.numel() == 0) return std::nullopt;
+    const torch::Tensor bad = ~torch::isfinite(t);
+    if (!bad.any().item<bool>()) return std::nullopt;
+    const char* kind = torch::isnan(t).any().item<bool>() ? "NaN" : "Inf";
+    int row = 0;
+    if (t.dim() >= 1 && t.size(0) == n) row = static_cast<int>(bad.reshape({n, -1}).any(1).to(torch::kInt).argmax().item<int64_t>());
+    return std::make_pair(row, kind);
+  }
+  std::vector<torch::jit::IValue> items;
+  if (v.isTuple()) {
+    for (const auto& e : v.toTupleRef().elements()) items.push_back(e);
+  } else if (v.isList()) {
+    for (const auto& e : v.toListRef()) items.push_back(e);
+  } else if (v.isGenericDict()) {
+    for (const auto& e : v.toGenericDict()) items.push_back(e.value());
+  }
+  const bool per_image = v.isList() && static_cast<int>(items.size()) == n;
+  for (size_t i = 0; i < items.size(); ++i)
+    if (auto bad = non_finite_output(items[i], n)) {
+      if (per_image && !items[i].isTensor()) bad->first = static_cast<int>(i);
+      return bad;
+    }
+  return std::nullopt;
+}
 
 void cuda_check(const char* err, const char* what) {
   if (*err) throw Error(what, "", err);
@@ -382,45 +415,60 @@ const RunOptions& Pipeline::options() const { return impl_->opt; }
 std::string Pipeline::device() const { return impl_->device.str(); }
 
 RunSummary Pipeline::run(const std::vector<std::string>& inputs, const FrameCallback& on_frame,
-                         const ProgressCallback& on_progress) {
+                         const ProgressCallback& on_progress, const InputCallback& on_input) {
   const RunOptions& o = impl_->opt;
-  if (o.annotate_video.empty() && o.annotate_frames_dir.empty()) return run_frames(inputs, on_frame, on_progress);
+  if (o.annotate_video.empty() && o.annotate_frames_dir.empty())
+    return run_frames(inputs, on_frame, on_progress, on_input);
   if (o.task != Task::Detect) throw Error("cannot annotate", "", "annotated output is for --task detect");
   if (!o.annotate_video.empty() && inputs.size() > 1 && o.annotate_video.find("{name}") == std::string::npos)
     throw Error("cannot annotate", o.annotate_video,
                 std::to_string(inputs.size()) + " inputs need one video each: put {name} in the path");
-  // Keep each input's detections (small) for the annotation pass.
+  // Each input's detections (small) are kept until its last frame is in, then it is annotated, before
+  // its input callback: an annotation that fails makes the input failed in what the caller sees.
   std::map<std::string, std::map<int64_t, std::vector<Detection>>> found;
+  std::map<std::string, std::string> failures;
   RunSummary summary = run_frames(
       inputs,
       [&](const FrameResult& r) {
         found[r.input][r.frame_index] = r.detections;
         on_frame(r);
       },
-      on_progress);
+      on_progress,
+      [&](const InputSummary& done) {
+        InputSummary s = done;
+        if (s.status == InputStatus::Ok && !impl_->cancelled) {
+          AnnotateTarget t;
+          t.input = s.input;
+          t.video = o.annotate_video;
+          if (const auto at = t.video.find("{name}"); at != std::string::npos)
+            t.video.replace(at, 6, input_stem(s.input));
+          t.frames_dir = o.annotate_frames_dir;
+          t.gpu = impl_->device.is_cuda() && s.decoder.rfind("gpu", 0) == 0;
+          t.device = impl_->device.is_cuda() ? impl_->device.index() : 0;
+          t.decode_threads = o.decode_threads;
+          t.every = o.selection.every;
+          try {
+            annotate_input(t, found[s.input]);
+          } catch (const Error& e) {
+            s.status = InputStatus::Failed;
+            s.error = e.input().empty() ? e.with_input(s.input).what() : e.what();
+            failures[s.input] = s.error;
+          }
+        }
+        found.erase(s.input);
+        if (on_input) on_input(s);
+      });
   for (auto& s : summary.inputs) {
-    if (s.status != InputStatus::Ok || summary.interrupted || impl_->cancelled) continue;
-    AnnotateTarget t;
-    t.input = s.input;
-    t.video = o.annotate_video;
-    if (const auto at = t.video.find("{name}"); at != std::string::npos) t.video.replace(at, 6, input_stem(s.input));
-    t.frames_dir = o.annotate_frames_dir;
-    t.gpu = impl_->device.is_cuda() && s.decoder.rfind("gpu", 0) == 0;
-    t.device = impl_->device.is_cuda() ? impl_->device.index() : 0;
-    t.decode_threads = o.decode_threads;
-    t.every = o.selection.every;
-    try {
-      annotate_input(t, found[s.input]);
-    } catch (const Error& e) {
+    if (const auto f = failures.find(s.input); f != failures.end() && s.status == InputStatus::Ok) {
       s.status = InputStatus::Failed;
-      s.error = e.input().empty() ? e.with_input(s.input).what() : e.what();
+      s.error = f->second;
     }
   }
   return summary;
 }
 
 RunSummary Pipeline::run_frames(const std::vector<std::string>& inputs, const FrameCallback& on_frame,
-                                const ProgressCallback& on_progress) {
+                                const ProgressCallback& on_progress, const InputCallback& on_input) {
   RunSummary summary;
   summary.device = device();
   summary.model = impl_->opt.model_path;
@@ -436,10 +484,14 @@ RunSummary Pipeline::run_frames(const std::vector<std::string>& inputs, const Fr
   ModelStream model_stream(impl_->device);  // this thread's LibTorch work goes on its own stream
   const uintptr_t ms = model_stream.handle();
   std::string model_error;  // set once the model fails: it would fail on every input alike
+  std::vector<std::string> input_error(inputs.size());     // the model failed on this input only (NaN/Inf)
+  std::vector<std::string> model_warnings(inputs.size());  // the out-of-memory back-off, where it happened
+  int model_batch = impl_->opt.spec.batch;  // frames per model call; halved once on out-of-memory
+  bool backed_off = false;
   std::vector<int64_t> processed(inputs.size(), 0);
   while (auto item = queue.pop()) {
     if (auto* b = std::get_if<Batch>(&*item)) {
-      if (!model_error.empty()) continue;
+      if (!model_error.empty() || !input_error[b->input].empty()) continue;
       const int n = static_cast<int>(b->slots.size());
       try {
         if (impl_->opt.skip_model) {  // measuring decode + preprocess: wait for the batch, emit nothing
@@ -450,7 +502,6 @@ RunSummary Pipeline::run_frames(const std::vector<std::string>& inputs, const Fr
             on_progress(Progress{b->input, inputs.size(), inputs[b->input], b->fraction, summary.frames});
           continue;
         }
-        torch::jit::IValue out;
         {
           ScopedTimer timer(summary.stages.infer);
           // Order the model after the batch's kernels (on the decoder's stream).
@@ -458,18 +509,54 @@ RunSummary Pipeline::run_frames(const std::vector<std::string>& inputs, const Fr
             cuda_check(cuda::stream_wait_event(ms, impl_->pool.ready[b->pool_index]), "cannot order CUDA work");
           else if (impl_->device.is_cuda())
             summary.host_to_device_bytes += b->data.element_size() * b->data[0].numel() * n;
-          out = impl_->model.forward(n == b->data.size(0) ? b->data : b->data.narrow(0, 0, n));
-          if (b->pool_index >= 0)
-            cuda_check(cuda::event_record(impl_->pool.done[b->pool_index], ms), "cannot record a CUDA event");
         }
-        std::vector<FrameResult> results;
-        {
-          ScopedTimer timer(summary.stages.postprocess);
-          results = impl_->postprocess(out, *b, inputs[b->input]);
+        // The batch goes through the model in chunks of model_batch frames (the whole batch unless an
+        // out-of-memory error has lowered it).
+        for (int off = 0; off < n && input_error[b->input].empty();) {
+          const int len = std::min(model_batch, n - off);
+          torch::jit::IValue out;
+          try {
+            ScopedTimer timer(summary.stages.infer);
+            out = impl_->model.forward(off == 0 && len == b->data.size(0) ? b->data : b->data.narrow(0, off, len));
+          } catch (const Error& e) {
+            if (!is_out_of_memory(e)) throw;
+            if (backed_off || len == 1)
+              throw Error("model ran out of memory", impl_->opt.model_path,
+                          "batch of " + std::to_string(len) + " frames" +
+                              (backed_off ? " after halving the batch from " + std::to_string(impl_->opt.spec.batch) : "") +
+                              " (" + e.cause() + ")");
+            backed_off = true;
+            model_batch = std::max(1, len / 2);
+            model_warnings[b->input] = "model ran out of memory with a batch of " + std::to_string(len) +
+                                       " frames; batch halved to " + std::to_string(model_batch) +
+                                       " for the rest of the run (" + e.cause() + ")";
+            std::fprintf(stderr, "vidinfer: warning: %s: %s\n", inputs[b->input].c_str(), model_warnings[b->input].c_str());
+            continue;  // the same frames again, in smaller chunks
+          }
+          Batch chunk;
+          chunk.input = b->input;
+          chunk.slots.assign(b->slots.begin() + off, b->slots.begin() + off + len);
+          if (const auto bad = non_finite_output(out, len)) {
+            // Fails this input (its later batches are dropped), not the run: NaNs often depend on the
+            // frames (a black frame and a division), so the next input may well be fine.
+            input_error[b->input] = Error(std::string("model output has ") + bad->second, impl_->opt.model_path,
+                                          "at frame " + std::to_string(chunk.slots[bad->first].frame_index) + " of " +
+                                              inputs[b->input])
+                                        .what();
+            break;
+          }
+          std::vector<FrameResult> results;
+          {
+            ScopedTimer timer(summary.stages.postprocess);
+            results = impl_->postprocess(out, chunk, inputs[b->input]);
+          }
+          for (const auto& r : results) on_frame(r);
+          processed[b->input] += len;
+          summary.frames += len;
+          off += len;
         }
-        for (const auto& r : results) on_frame(r);
-        processed[b->input] += n;
-        summary.frames += n;
+        if (b->pool_index >= 0)
+          cuda_check(cuda::event_record(impl_->pool.done[b->pool_index], ms), "cannot record a CUDA event");
       } catch (const Error& e) {
         model_error = e.input().empty() ? e.with_input(impl_->opt.model_path).what() : e.what();
         stop = true;
@@ -481,10 +568,17 @@ RunSummary Pipeline::run_frames(const std::vector<std::string>& inputs, const Fr
       InputSummary& s = summary.inputs[done.input];
       s = std::move(done.summary);
       s.frames_processed = processed[done.input];
+      if (!model_warnings[done.input].empty())
+        s.warning = s.warning.empty() ? model_warnings[done.input] : s.warning + "; " + model_warnings[done.input];
+      if (!input_error[done.input].empty() && s.status == InputStatus::Ok) {
+        s.status = InputStatus::Failed;
+        s.error = input_error[done.input];
+      }
       if (!model_error.empty() && (s.status == InputStatus::Ok || done.halted)) {
         s.status = InputStatus::Failed;
         s.error = model_error;
       }
+      if (on_input) on_input(s);
       if (on_progress) on_progress(Progress{done.input, inputs.size(), s.input, 1.0, summary.frames});
     }
   }
@@ -500,6 +594,7 @@ RunSummary Pipeline::run_frames(const std::vector<std::string>& inputs, const Fr
                                 : impl_->opt.stop_on_error
                                     ? inputs[i] + ": not processed: stopped after an earlier failure (--on-error fail)"
                                     : inputs[i] + ": not processed";
+      if (on_input) on_input(summary.inputs[i]);
     }
   }
   summary.stages.demux = producer_times.demux;

@@ -32,11 +32,11 @@ ProbeInfo probe(const std::string& path) {
   }
   p.frame_rate = st.frame_rate.den ? av_q2d(st.frame_rate) : 0.0;
   p.duration = st.duration;
-  p.color_matrix = av_color_space_name(par->color_space) ? av_color_space_name(par->color_space) : "unknown";
-  p.color_range = av_color_range_name(par->color_range) ? av_color_range_name(par->color_range) : "unknown";
-  p.color_primaries =
-      av_color_primaries_name(par->color_primaries) ? av_color_primaries_name(par->color_primaries) : "unknown";
-  p.color_transfer = av_color_transfer_name(par->color_trc) ? av_color_transfer_name(par->color_trc) : "unknown";
+  auto name = [](const char* n) { return std::string(n ? n : "unknown"); };
+  p.color_matrix = name(av_color_space_name(read_color_space(par->color_space)));
+  p.color_range = name(av_color_range_name(read_color_range(par->color_range)));
+  p.color_primaries = name(av_color_primaries_name(read_color_primaries(par->color_primaries)));
+  p.color_transfer = name(av_color_transfer_name(read_color_trc(par->color_trc)));
   p.rotation = st.rotation;
   if (st.nb_frames > 0) {
     p.frame_count = st.nb_frames;

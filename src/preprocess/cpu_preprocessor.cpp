@@ -27,7 +27,8 @@ AVPixelFormat unjpeg(AVPixelFormat f, bool& full) {
 SwsContext* prepare_sws(SwsContext* cached, const AVFrame* frame, int out_w, int out_h, AVPixelFormat out_fmt,
                         bool& changed, std::array<int, 4>& last) {
   const auto src_fmt = static_cast<AVPixelFormat>(frame->format);
-  const ColourSpec cs = resolve_colour(frame->colorspace, frame->color_range, src_fmt, frame->height);
+  const ColourSpec cs =
+      resolve_colour(read_color_space(frame->colorspace), read_color_range(frame->color_range), src_fmt, frame->height);
   bool full_dummy = false;
   const AVPixelFormat fmt = unjpeg(src_fmt, full_dummy);
   SwsContext* ctx = sws_getCachedContext(cached, frame->width, frame->height, fmt, out_w, out_h, out_fmt,

@@ -30,7 +30,7 @@ cuda::PreprocessParams GpuPreprocessor::params(const AVFrame* frame, const Geome
   p.src_w = frame->width;
   p.src_h = frame->height;
   p.sixteen_bit = frame->format == AV_PIX_FMT_P016LE;
-  const ColourSpec cs = resolve_colour(frame->colorspace, frame->color_range,
+  const ColourSpec cs = resolve_colour(read_color_space(frame->colorspace), read_color_range(frame->color_range),
                                        static_cast<AVPixelFormat>(frame->format), frame->height);
   matrix_weights(cs.sws_matrix, p.kr, p.kb);
   // Code values in the sample's own scale: 8-bit, or 16-bit with 10-bit data in the high bits.

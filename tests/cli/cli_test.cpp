@@ -15,11 +15,25 @@ namespace {
 struct Result {
   int rc = -1;
   std::string out, err;
-  std::vector<nlohmann::json> lines() const {
+  // Every line, parsed.
+  std::vector<nlohmann::json> all_lines() const {
     std::vector<nlohmann::json> v;
     std::istringstream in(out);
     std::string l;
     while (std::getline(in, l)) v.push_back(nlohmann::json::parse(l));
+    return v;
+  }
+  // The frame lines (what probe --json prints, too), without the end-of-input records.
+  std::vector<nlohmann::json> lines() const {
+    std::vector<nlohmann::json> v;
+    for (auto& j : all_lines())
+      if (!j.contains("end_of_input")) v.push_back(std::move(j));
+    return v;
+  }
+  std::vector<nlohmann::json> records() const {
+    std::vector<nlohmann::json> v;
+    for (auto& j : all_lines())
+      if (j.contains("end_of_input")) v.push_back(std::move(j));
     return v;
   }
 };
@@ -105,6 +119,12 @@ TEST_F(Cli, RunWritesOneLinePerFrameAndExitsZero) {
   EXPECT_EQ(summary.at("inputs").at(0).at("frames_decoded"), 60);
   EXPECT_NE(r.err.find("30 frames"), std::string::npos) << r.err;
   EXPECT_EQ(r.err.find("\r"), std::string::npos) << "no progress bar when stderr is not a terminal";
+  // After the input's frame lines, its end-of-input record.
+  const auto all = r.all_lines();
+  ASSERT_EQ(all.size(), 31u);
+  EXPECT_EQ(all.back(), nlohmann::json::parse(R"({"input":)" + nlohmann::json(clip).dump() +
+                                              R"(,"end_of_input":true,"status":"ok","frames_decoded":60,)"
+                                              R"("frames_processed":30,"packets_corrupt":0})"));
 }
 
 TEST_F(Cli, SomeInputsFailExitOneAndTheRestAreWritten) {
@@ -127,6 +147,113 @@ TEST_F(Cli, SomeInputsFailExitOneAndTheRestAreWritten) {
   EXPECT_EQ(lines[0].at("input"), test::media::vp9_webm());  // positional inputs first, then the list
   EXPECT_EQ(lines[5].at("input"), test::media::h264_ts());
   EXPECT_FALSE(std::filesystem::exists(dir.file("out.jsonl.tmp")));
+  const auto records = f.records();  // one per input, in order, failed ones too
+  ASSERT_EQ(records.size(), 4u);
+  EXPECT_EQ(records[0].at("status"), "ok");
+  EXPECT_EQ(records[0].at("frames_processed"), 5);
+  EXPECT_EQ(records[2].at("input"), dir.file("missing.mp4"));
+  EXPECT_EQ(records[2].at("status"), "failed");
+  EXPECT_EQ(records[2].at("error"), dir.file("missing.mp4") + ": cannot open input: file not found");
+  EXPECT_EQ(records[3].at("status"), "failed");
+}
+
+// --- --resume ---
+
+TEST_F(Cli, ResumeRunsOnlyTheInputsNotCompleteInTheOutput) {
+  const std::string a = test::media::h264_mp4(), b = test::media::vp9_webm(), c = test::media::h264_ts();
+  const std::string m = model() + " --max-frames 5 ";
+  const std::string out = dir.file("out.jsonl"), ref = dir.file("ref.jsonl");
+  ASSERT_EQ(vidinfer("run " + m + "-o " + test::q(ref) + " " + test::q(a) + " " + test::q(b) + " " + test::q(c)).rc, 0);
+  auto r = vidinfer("run " + m + "-o " + test::q(out) + " " + test::q(a) + " " + test::q(b));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const std::string first = slurp(out);
+  r = vidinfer("run " + m + "--resume -o " + test::q(out) + " --summary " + test::q(dir.file("s.json")) + " " +
+               test::q(a) + " " + test::q(b) + " " + test::q(c));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.err.find("vidinfer: resuming " + out + ": 2 of 3 input(s) complete there already, 1 to run\n"),
+            std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("vidinfer: 3 input(s), 1 ok, 0 failed, 2 skipped (--resume); 5 frames"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("  skip   " + a + ": complete in the output already\n"), std::string::npos) << r.err;
+  std::ifstream sf(dir.file("s.json"));
+  const auto summary = nlohmann::json::parse(sf);
+  EXPECT_EQ(summary.at("frames"), 5);
+  ASSERT_EQ(summary.at("inputs").size(), 3u);
+  EXPECT_EQ(summary.at("inputs")[0].at("status"), "skipped");
+  EXPECT_EQ(summary.at("inputs")[1].at("status"), "skipped");
+  EXPECT_EQ(summary.at("inputs")[2].at("status"), "ok");
+  EXPECT_EQ(summary.at("inputs")[2].at("input"), c);
+  const std::string resumed = slurp(out);
+  EXPECT_EQ(resumed.substr(0, first.size()), first) << "the earlier lines are kept as they were";
+  EXPECT_EQ(resumed, slurp(ref)) << "the same as one run over the three inputs";
+  // Everything complete: nothing runs, the file stays the same.
+  r = vidinfer("run " + m + "--resume -o " + test::q(out) + " " + test::q(a) + " " + test::q(c));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.err.find("2 of 2 input(s) complete there already, 0 to run"), std::string::npos) << r.err;
+  EXPECT_EQ(slurp(out), slurp(ref));
+}
+
+TEST_F(Cli, ResumeRunsFailedInputsAgainAndNeedsAnOutputFile) {
+  const std::string a = test::media::h264_mp4(), missing = dir.file("later.mp4");
+  const std::string m = model() + " --max-frames 3 ";
+  const std::string out = dir.file("out.jsonl");
+  auto r = vidinfer("run " + m + "-o " + test::q(out) + " " + test::q(a) + " " + test::q(missing));
+  EXPECT_EQ(r.rc, 1);
+  std::filesystem::copy_file(test::media::h264_ts(), missing);  // the missing input is there now
+  r = vidinfer("run " + m + "--resume -o " + test::q(out) + " " + test::q(a) + " " + test::q(missing));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.err.find("1 of 2 input(s) complete there already, 1 to run"), std::string::npos) << r.err;
+  Result f;
+  f.out = slurp(out);
+  const auto records = f.records();
+  ASSERT_EQ(records.size(), 2u);  // the failed record is gone, replaced by the new run's
+  EXPECT_EQ(records[0].at("input"), a);
+  EXPECT_EQ(records[1].at("input"), missing);
+  EXPECT_EQ(records[1].at("status"), "ok");
+  EXPECT_EQ(f.lines().size(), 6u);
+
+  r = vidinfer("run " + m + "--resume " + test::q(a));
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "vidinfer: error: --resume needs -o FILE: it resumes the results already in that file\n");
+  EXPECT_EQ(vidinfer("run " + m + "--resume -o - " + test::q(a)).rc, 2);
+}
+
+TEST_F(Cli, ResumeFromATruncatedOrDamagedOutput) {
+  const std::string a = test::media::h264_mp4(), b = test::media::vp9_webm();
+  const std::string m = model() + " --max-frames 4 ";
+  const std::string out = dir.file("out.jsonl"), ref = dir.file("ref.jsonl");
+  ASSERT_EQ(vidinfer("run " + m + "-o " + test::q(ref) + " " + test::q(a) + " " + test::q(b)).rc, 0);
+  const std::string whole = slurp(ref);
+  // Cut in the middle of b's third line: a is complete (its record is there), b is not.
+  size_t cut = 0;
+  for (int i = 0; i < 5 + 2; ++i) cut = whole.find('\n', cut) + 1;
+  cut += 20;
+  test::write_bytes(out, std::vector<uint8_t>(whole.begin(), whole.begin() + cut));
+  auto r = vidinfer("run " + m + "--resume -o " + test::q(out) + " " + test::q(a) + " " + test::q(b));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.err.find("vidinfer: warning: the last line of " + out + " (line 8) is cut off and was dropped; its "
+                       "input is run again\n"),
+            std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("1 of 2 input(s) complete there already, 1 to run"), std::string::npos) << r.err;
+  EXPECT_EQ(slurp(out), whole);
+
+  // A damaged line in the middle: nothing runs and the file is left alone.
+  std::string damaged = whole;
+  damaged.replace(damaged.find('\n') + 1, 10, "\x01garbage\x02");
+  test::write_bytes(out, std::vector<uint8_t>(damaged.begin(), damaged.end()));
+  r = vidinfer("run " + m + "--resume -o " + test::q(out) + " " + test::q(a) + " " + test::q(b));
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("vidinfer: error: " + out + ": cannot resume: line 2 is not valid JSON (the file is damaged; "
+                       "remove it to start over)\n"),
+            std::string::npos) << r.err;
+  EXPECT_EQ(slurp(out), damaged);
+
+  // Only a half-written OUT.tmp from a run that never finished: nothing to skip.
+  std::filesystem::remove(out);
+  test::write_bytes(out + ".tmp", std::vector<uint8_t>(whole.begin(), whole.begin() + cut));
+  r = vidinfer("run " + m + "--resume -o " + test::q(out) + " " + test::q(a) + " " + test::q(b));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.err.find("0 of 2 input(s) complete there already, 2 to run"), std::string::npos) << r.err;
+  EXPECT_EQ(slurp(out), whole);
 }
 
 TEST_F(Cli, OnErrorFailStopsAtTheFirstFailedInput) {

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 #include "common/av.h"
 #include "vidinfer/error.h"
 
@@ -34,6 +36,23 @@ TEST(Error, AvCheckTranslatesFfmpegCodes) {
         << msg;
     EXPECT_NE(msg.find("error_test.cpp:"), std::string::npos) << msg;
   }
+}
+
+// FFmpeg stores a stream's colour bytes unchecked (the fuzzer found matrix 127 in an MPEG-4 header).
+TEST(Av, OutOfRangeColourEnumsReadAsUnspecified) {
+  auto frame = make_av_frame();
+  const int bad = 127, good = AVCOL_SPC_BT470BG;
+  std::memcpy(&frame->colorspace, &bad, sizeof bad);  // as FFmpeg's C code leaves it
+  EXPECT_EQ(read_color_space(frame->colorspace), AVCOL_SPC_UNSPECIFIED);
+  std::memcpy(&frame->colorspace, &good, sizeof good);
+  EXPECT_EQ(read_color_space(frame->colorspace), AVCOL_SPC_BT470BG);
+  const int range = 3, primaries = 200, trc = -1;
+  std::memcpy(&frame->color_range, &range, sizeof range);
+  std::memcpy(&frame->color_primaries, &primaries, sizeof primaries);
+  std::memcpy(&frame->color_trc, &trc, sizeof trc);
+  EXPECT_EQ(read_color_range(frame->color_range), AVCOL_RANGE_UNSPECIFIED);
+  EXPECT_EQ(read_color_primaries(frame->color_primaries), AVCOL_PRI_UNSPECIFIED);
+  EXPECT_EQ(read_color_trc(frame->color_trc), AVCOL_TRC_UNSPECIFIED);
 }
 
 }  // namespace

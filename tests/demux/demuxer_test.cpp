@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <filesystem>
+#include <span>
 
 #include "demux/demuxer.h"
 #include "support.h"
@@ -154,6 +156,57 @@ TEST(DemuxErrors, TruncatedTsEndsEarlyWithoutError) {
   while (d.read(pkt.get())) ++n;
   EXPECT_GT(n, 10);
   EXPECT_LT(n, 60);
+}
+
+// The in-memory path reads the same stream facts and the same packets as the file path, for a
+// container that needs seeking (mp4 with B-frames) and one that is read straight through (MPEG-TS).
+TEST(DemuxMemory, SamePacketsAsFromTheFile) {
+  for (const std::string& path : {media::h264_mp4(), media::h264_ts(), media::audio_first()}) {
+    const auto bytes = test::read_bytes(path);
+    Demuxer from_file(path);
+    Demuxer from_memory("upload.bin", bytes);
+    EXPECT_EQ(from_memory.path(), "upload.bin");
+    EXPECT_EQ(from_memory.stream().index, from_file.stream().index) << path;
+    EXPECT_EQ(from_memory.stream().container, from_file.stream().container) << path;
+    EXPECT_DOUBLE_EQ(from_memory.stream().duration, from_file.stream().duration) << path;
+    auto a = make_av_packet(), b = make_av_packet();
+    int n = 0;
+    while (from_file.read(a.get())) {
+      ASSERT_TRUE(from_memory.read(b.get())) << path << " packet " << n;
+      EXPECT_EQ(a->pts, b->pts);
+      EXPECT_EQ(a->dts, b->dts);
+      ASSERT_EQ(a->size, b->size);
+      EXPECT_EQ(std::memcmp(a->data, b->data, a->size), 0);
+      ++n;
+    }
+    EXPECT_FALSE(from_memory.read(b.get()));
+    EXPECT_GT(n, 50) << path;
+  }
+}
+
+TEST(DemuxMemory, ErrorsNameTheInput) {
+  EXPECT_EQ(error_of([] { Demuxer d("upload.mp4", std::span<const uint8_t>()); }),
+            "upload.mp4: cannot open input: empty file (0 bytes)");
+  std::vector<uint8_t> text(4000);
+  for (size_t i = 0; i < text.size(); ++i) text[i] = "this is not a video, just text.\n"[i % 32];
+  EXPECT_EQ(error_of([&] { Demuxer d("upload.mp4", text); }), "upload.mp4: cannot open input: not a recognised media file");
+  const auto audio = test::read_bytes(media::audio_only());
+  EXPECT_EQ(error_of([&] { Demuxer d("upload.m4a", audio); }), "upload.m4a: no video stream: the file has audio only");
+}
+
+// A playlist in memory must not make libavformat open the files it names (from disk, the same
+// playlist opens: checked first, so the refusal is what the second half sees).
+TEST(DemuxMemory, DoesNotOpenOtherFiles) {
+  test::TempDir dir;
+  const std::string playlist = "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:3\n#EXTINF:2.0,\n" +
+                               media::h264_ts() + "\n#EXT-X-ENDLIST\n";
+  const std::vector<uint8_t> bytes(playlist.begin(), playlist.end());
+  test::write_bytes(dir.file("list.m3u8"), bytes);
+  Demuxer from_disk(dir.file("list.m3u8"));
+  EXPECT_EQ(from_disk.stream().container, "hls");
+  const std::string msg = error_of([&] { Demuxer d("list.m3u8", bytes); });
+  EXPECT_EQ(msg.rfind("list.m3u8: ", 0), 0u) << msg;
+  EXPECT_NE(msg, "(no error)");
 }
 
 }  // namespace

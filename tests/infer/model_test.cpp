@@ -55,6 +55,24 @@ TEST(ModelErrors, ForwardFailureIsOneLine) {
   EXPECT_EQ(msg.find('\n'), std::string::npos);
 }
 
+TEST(ModelErrors, ErrorRaisedInTorchScriptGivesItsOwnLine) {
+  test::TempDir dir;
+  test::make_oom_above_batch_model(dir.file("m.pt"), 1);
+  Model m(dir.file("m.pt"), torch::kCPU, DType::Float32);
+  EXPECT_NO_THROW(m.forward(torch::zeros({1, 3, 4, 4})));
+  Error err("none");
+  try {
+    m.forward(torch::zeros({2, 3, 4, 4}));
+  } catch (const Error& e) {
+    err = e;
+  }
+  // Not TorchScript's "The following operation failed in the TorchScript interpreter." header.
+  EXPECT_EQ(std::string(err.what()), dir.file("m.pt") + ": model forward failed: RuntimeError: AssertionError: CUDA out of memory. Tried "
+                                                         "to allocate 2.00 GiB (simulated by the test model)");
+  EXPECT_TRUE(is_out_of_memory(err));
+  EXPECT_FALSE(is_out_of_memory(Error("model forward failed", "m.pt", "shape '[2, 3]' is invalid")));
+}
+
 TEST(Device, AutoAndCpu) {
   EXPECT_TRUE(resolve_device("cpu").is_cpu());
   EXPECT_EQ(resolve_device("auto").is_cuda(), torch::cuda::is_available());

@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "output/json.h"
 #include "support.h"
@@ -47,6 +48,35 @@ TEST(Json, SummarySchema) {
   EXPECT_FALSE(j.at("inputs").at(0).contains("error"));
   for (const char* k : {"demux", "decode", "preprocess", "infer", "postprocess"})
     EXPECT_TRUE(j.at("stages_seconds").contains(k)) << k;
+}
+
+TEST(Json, EndOfInputRecordSchema) {
+  const InputSummary ok{"a.mp4", InputStatus::Ok, "", "", "cpu (libavcodec h264, 2 threads)", 60, 30, 1, 0.5};
+  EXPECT_EQ(end_of_input_record(ok).dump(), R"({"input":"a.mp4","end_of_input":true,"status":"ok",)"
+                                            R"("frames_decoded":60,"frames_processed":30,"packets_corrupt":1})");
+  const InputSummary bad{"b.mp4", InputStatus::Failed, "b.mp4: decoding failed: no frame could be decoded",
+                         "read error after frame 0: End of file", "", 0, 0, 0, 0};
+  EXPECT_EQ(end_of_input_record(bad).dump(),
+            R"({"input":"b.mp4","end_of_input":true,"status":"failed","frames_decoded":0,"frames_processed":0,)"
+            R"("packets_corrupt":0,"error":"b.mp4: decoding failed: no frame could be decoded",)"
+            R"("warning":"read error after frame 0: End of file"})");
+  RunSummary s;
+  s.inputs.push_back({"c.mp4", InputStatus::Skipped, "", "", "", 0, 0, 0, 0});
+  EXPECT_EQ(to_json(s).at("inputs").at(0).at("status"), "skipped");
+  EXPECT_EQ(to_json(s).at("inputs_failed"), 0);
+}
+
+TEST(JsonlWriter, WritesLinesAsGiven) {
+  test::TempDir dir;
+  const std::string path = dir.file("out.jsonl");
+  JsonlWriter w(path);
+  w.write_line(R"({"input":"a.mp4", "kept": 1.50})");
+  w.write({{"b", 2}});
+  w.close();
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  EXPECT_EQ(ss.str(), "{\"input\":\"a.mp4\", \"kept\": 1.50}\n{\"b\":2}\n");
 }
 
 TEST(JsonlWriter, AppearsUnderItsNameOnlyWhenClosed) {

@@ -226,6 +226,34 @@ def forward(self, x):
 )JIT", path);
 }
 
+void make_nan_above_model(const std::string& path, double threshold, const std::string& value) {
+  torch::jit::Module m("NanAbove");
+  save(m, R"JIT(
+def forward(self, x):
+    out = x.float().mean(dim=[2, 3])
+    bad = out.mean(dim=1, keepdim=True) > )JIT" + std::to_string(threshold) + R"JIT(
+    return torch.where(bad, torch.full_like(out, float(')JIT" + value + R"JIT(')), out)
+)JIT", path);
+}
+
+void make_oom_above_batch_model(const std::string& path, int max_batch) {
+  torch::jit::Module m("OomAbove");
+  save(m, R"JIT(
+def forward(self, x):
+    assert x.size(0) <= )JIT" + std::to_string(max_batch) + R"JIT(, "CUDA out of memory. Tried to allocate 2.00 GiB (simulated by the test model)"
+    return x.float().mean(dim=[2, 3])
+)JIT", path);
+}
+
+void make_fixed_size_model(const std::string& path, int size) {
+  torch::jit::Module m("FixedSize");
+  save(m, R"JIT(
+def forward(self, x):
+    flat = x.float().reshape([x.size(0), )JIT" + std::to_string(3 * size * size) + R"JIT(])
+    return flat.reshape([x.size(0), 3, -1]).mean(dim=2)
+)JIT", path);
+}
+
 void make_identity_model(const std::string& path) {
   torch::jit::Module m("Identity");
   save(m, R"JIT(

@@ -73,6 +73,15 @@ void make_bright_box_detector(const std::string& path, int label = 0);
 void make_bright_box_dense_detector(const std::string& path);
 // Returns its input unchanged ([B,3,H,W]): fits no task.
 void make_identity_model(const std::string& path);
+// The channel-mean classifier, except that a frame whose mean over all channels is above
+// `threshold` gets `value` ("nan" or "inf") for every class.
+void make_nan_above_model(const std::string& path, double threshold, const std::string& value = "nan");
+// The channel-mean classifier, except that a batch of more than `max_batch` frames raises the
+// message LibTorch gives when CUDA runs out of memory (so the back-off can be tested on the CPU).
+void make_oom_above_batch_model(const std::string& path, int max_batch);
+// Flattens its input to [B, 3*size*size] (fails inside forward for any other input size), then the
+// per-channel mean: a model that only takes size x size inputs.
+void make_fixed_size_model(const std::string& path, int size);
 
 }  // namespace vidinfer::test
 
