@@ -78,7 +78,7 @@ __global__ void preprocess_kernel(const PreprocessParams p) {
   const int cw = (p.src_w + 1) / 2, ch = (p.src_h + 1) / 2;
   const Taps cx = taps(sx, 2.f * scale_x, p.chroma_shift_x, cw);
   Taps cy = taps(sy, 2.f * scale_y, p.chroma_shift_y, ch);
-  if (ch >= 2 && cy.centre > ch - 1.5f) {  // swscale keeps the last rows' chroma window inside the plane
+  if (p.chroma_clamp_last && ch >= 2 && cy.centre > ch - 1.5f) {  // swscale keeps the last rows' chroma window inside the plane
     cy.centre = ch - 1.5f;
     cy.first = static_cast<int>(ceilf(cy.centre - cy.radius + 1e-4f));
     cy.last = static_cast<int>(floorf(cy.centre + cy.radius - 1e-4f));

@@ -22,6 +22,7 @@ struct PreprocessParams {
   // Where 4:2:0 chroma samples sit, as offsets (in chroma pixels) of the chroma sampling position from
   // the centred one. swscale (the CPU reference) uses (0, -0.25); see GpuPreprocessor.
   float chroma_shift_x = 0.f, chroma_shift_y = -0.25f;
+  bool chroma_clamp_last = true;       // keep the last rows' chroma window inside the plane
   // Geometry.
   int dst_w = 0, dst_h = 0;            // model input
   int scaled_w = 0, scaled_h = 0;      // frame after resize

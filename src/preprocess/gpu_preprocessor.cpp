@@ -47,8 +47,14 @@ cuda::PreprocessParams GpuPreprocessor::params(const AVFrame* frame, const Geome
     p.c_off = 128.f * unit;
     p.c_scale = 1.f / (224.f * unit);
   }
+  // swscale converts a frame kept at its own size with its unscaled path (each chroma row serving two
+  // luma rows), which the shifted tent approximates; any resize goes through its filters, which
+  // site 4:2:0 chroma centred. Measured against swscale: 1:1 mean 0.005 max 1 level with the shift,
+  // 640x360 -> 512x512 mean 0.003 max 1 without it (46 with).
+  const bool same_size = g.scaled_w == frame->width && g.scaled_h == frame->height;
   p.chroma_shift_x = chroma_shift_x;
-  p.chroma_shift_y = chroma_shift_y;
+  p.chroma_shift_y = same_size ? chroma_shift_y : 0.f;
+  p.chroma_clamp_last = same_size;
   p.dst_w = g.dst_w;
   p.dst_h = g.dst_h;
   p.scaled_w = g.scaled_w;

@@ -23,9 +23,11 @@ class GpuPreprocessor {
   // The kernel's parameters for a frame (exposed for tests).
   cuda::PreprocessParams params(const AVFrame* frame, const Geometry& g, uintptr_t out) const;
 
-  // Chroma sampling position for 4:2:0, as offsets from the centred position in chroma pixels. The
-  // defaults reproduce swscale (the CPU path, and the reference the GPU path is held to): centred
-  // horizontally, a quarter chroma row up vertically, measured on real content to within 0.5 levels.
+  // Chroma sampling position for 4:2:0 when the frame keeps its size, as offsets from the centred
+  // position in chroma pixels. The defaults reproduce swscale's unscaled path (the CPU path, and the
+  // reference the GPU path is held to): centred horizontally, a quarter chroma row up vertically,
+  // measured on real content to within 1 level. With any resize chroma is sited centred, as
+  // swscale's filters do.
   float chroma_shift_x = 0.f, chroma_shift_y = -0.25f;
 
  private:
