@@ -28,13 +28,14 @@ torch::Tensor read_f32(const std::string& path, std::vector<int64_t> shape) {
   return t;
 }
 
-// The reference input: 512x512 RGB bytes -> [1,3,512,512] float 0..255 (the graph's NHWC input, as NCHW).
-torch::Tensor read_input(const std::string& name) {
-  const auto bytes = test::read_bytes(kRef + name + ".512x512.rgb24");
+// 512x512 RGB bytes -> [1,3,512,512] float 0..255 (the graph's NHWC input, as NCHW).
+torch::Tensor read_rgb(const std::string& path) {
+  const auto bytes = test::read_bytes(path);
   EXPECT_EQ(bytes.size(), 512u * 512 * 3);
   auto t = torch::from_blob(const_cast<uint8_t*>(bytes.data()), {512, 512, 3}, torch::kUInt8).clone();
   return t.to(torch::kFloat).permute({2, 0, 1}).unsqueeze(0).contiguous();
 }
+torch::Tensor read_input(const std::string& name) { return read_rgb(kRef + name + ".512x512.rgb24"); }
 
 class CenterNetImport : public ::testing::Test {
  protected:
@@ -125,6 +126,44 @@ TEST_F(CenterNetImport, SameDetectionsAsTfjsAboveScore03) {
       EXPECT_TRUE(found) << name << ": class " << w[5] << " score " << w[4] << " at " << w[0] << "," << w[1];
     }
   }
+}
+
+// TF.js itself (where node and @tensorflow/tfjs are installed: scripts/install-tfjs) on an input the
+// stored references do not have: a frame of the sample video (people and kites on a beach).
+TEST_F(CenterNetImport, MatchesTfjsItselfOnANewInput) {
+  const std::string modules = std::string(VIDINFER_TFJS_DIR) + "/node_modules";
+  int rc = 0;
+  test::sh("command -v node", &rc);
+  if (rc != 0) GTEST_SKIP() << "node is not installed";
+  if (test::read_bytes(modules + "/@tensorflow/tfjs/package.json").empty())
+    GTEST_SKIP() << "@tensorflow/tfjs is not installed in " << modules << " (scripts/install-tfjs)";
+  test::TempDir dir;
+  const std::string in = dir.file("kites.rgb");
+  test::sh("ffmpeg -v error -y -i " + test::q(std::string(VIDINFER_SOURCE_DIR) + "/data/sample.mp4") +
+               " -vf 'select=eq(n\\,200),scale=512:512:flags=bilinear' -frames:v 1 -f rawvideo -pix_fmt rgb24 " +
+               test::q(in),
+           &rc);
+  ASSERT_EQ(rc, 0);
+  const std::string log = test::sh("NODE_PATH=" + test::q(modules) + " node " +
+                                       test::q(std::string(VIDINFER_SOURCE_DIR) + "/tests/infer/tfjs_reference.js") +
+                                       " " + test::q(kTfjs) + " " + test::q(in) + " 512 512 " + test::q(dir.file("out")) +
+                                       " tower_0/keypoints tower_0/wh",
+                                   &rc);
+  ASSERT_EQ(rc, 0) << log;
+  c10::InferenceMode guard;
+  auto out = module_->forward({read_rgb(in)}).toTuple();
+  auto hm = out->elements()[0].toTensor().permute({0, 2, 3, 1}).squeeze(0);
+  auto wh = out->elements()[1].toTensor().permute({0, 2, 3, 1}).squeeze(0);
+  const auto ref_hm = read_f32(dir.file("out.0.f32"), {128, 128, 80});
+  const auto ref_wh = read_f32(dir.file("out.1.f32"), {128, 128, 4});
+  const double hm_max = (hm - ref_hm).abs().max().item<double>();
+  const auto d = (wh - ref_wh).abs();
+  std::printf("new input vs TF.js: heatmap max |diff| %.3g; box map max %.3g, mean %.3g\n", hm_max,
+              d.max().item<double>(), d.mean().item<double>());
+  EXPECT_GT(ref_hm.max().item<double>(), 0.3) << "the frame has objects the model finds";
+  EXPECT_LE(hm_max, 1e-4);
+  EXPECT_LE(d.max().item<double>(), 5e-3);
+  EXPECT_LE(d.mean().item<double>(), 1e-4);
 }
 
 // The committed model (models/centernet/centernet.pt) is what the importer makes from the committed
