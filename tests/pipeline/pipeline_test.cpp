@@ -330,6 +330,24 @@ TEST_F(PipelineTest, AnnotatedVideoAndStills) {
       << bad.summary.inputs[0].error;
 }
 
+// Variable frame rate: 1 s at 10 fps then 1 s at 30 fps in one stream. Timestamps come from the
+// container (as ffprobe reads them), not from a nominal rate.
+TEST_F(PipelineTest, VariableFrameRateKeepsTheContainersTimestamps) {
+  test::make_channel_mean_classifier(dir.file("m.pt"));
+  const std::string clip = test::clip("vfr-10-30", "mkv",
+                                      "-f lavfi -i testsrc2=size=160x120:rate=10:duration=1 "
+                                      "-f lavfi -i testsrc2=size=160x120:rate=30:duration=1 "
+                                      "-filter_complex concat=n=2:v=1:a=0 -fps_mode vfr -c:v libx264 "
+                                      "-preset ultrafast -pix_fmt yuv420p");
+  const auto ref = test::ffprobe_frames(clip);
+  ASSERT_EQ(ref.size(), 40u);
+  EXPECT_NEAR(ref[1].pts - ref[0].pts, 0.1, 2e-3);     // the slow part
+  EXPECT_NEAR(ref[39].pts - ref[38].pts, 1 / 30.0, 2e-3);  // the fast part
+  const auto c = run(classify_options(dir.file("m.pt")), {clip});
+  ASSERT_EQ(c.frames.size(), ref.size());
+  for (size_t i = 0; i < ref.size(); ++i) EXPECT_NEAR(c.frames[i].pts, ref[i].pts, 1e-6) << "frame " << i;
+}
+
 TEST_F(PipelineTest, ConstructionErrors) {
   RunOptions o = classify_options(dir.file("none.pt"));
   try {
