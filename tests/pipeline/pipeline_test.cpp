@@ -348,6 +348,27 @@ TEST_F(PipelineTest, VariableFrameRateKeepsTheContainersTimestamps) {
   for (size_t i = 0; i < ref.size(); ++i) EXPECT_NEAR(c.frames[i].pts, ref[i].pts, 1e-6) << "frame " << i;
 }
 
+// Very large and extreme dimensions (20000x32 and 16x20000, beyond what NVDEC or libx264 take; FFV1
+// here): every frame is processed in every resize mode, and the output keeps the frame's size.
+TEST_F(PipelineTest, ExtremeDimensionsAreProcessedInEveryResizeMode) {
+  test::make_channel_mean_classifier(dir.file("m.pt"));
+  for (const char* size : {"20000x32", "16x20000"}) {
+    const std::string clip = test::clip(std::string("huge-") + size, "mkv",
+                                        std::string("-f lavfi -i color=red:s=") + size +
+                                            ":r=5:d=1 -c:v ffv1 -pix_fmt yuv420p");
+    for (ResizeMode mode : {ResizeMode::Stretch, ResizeMode::Letterbox, ResizeMode::CenterCrop}) {
+      RunOptions o = classify_options(dir.file("m.pt"));
+      o.spec.resize = mode;
+      o.spec.letterbox_fill = 0;
+      const auto c = run(o, {clip});
+      ASSERT_EQ(c.summary.inputs[0].status, InputStatus::Ok) << size << ": " << c.summary.inputs[0].error;
+      ASSERT_EQ(c.frames.size(), 5u) << size;
+      EXPECT_EQ(std::to_string(c.frames[0].width) + "x" + std::to_string(c.frames[0].height), size);
+      EXPECT_EQ(c.frames[0].classes.at(0).label, "red") << size << " " << to_string(mode);
+    }
+  }
+}
+
 TEST_F(PipelineTest, ConstructionErrors) {
   RunOptions o = classify_options(dir.file("none.pt"));
   try {
