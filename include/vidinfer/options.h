@@ -72,6 +72,15 @@ struct RunOptions {
   std::string decoder = "auto"; // auto: NVDEC when the model is on a GPU and NVDEC takes the stream;
                                 // cpu: always libavcodec; gpu: NVDEC or the input fails
   bool skip_model = false;      // decode and preprocess only (to measure those stages)
+  bool skip_preprocess = false; // decode only (frames are decoded, and on the GPU mapped, then dropped;
+                                // implies skip_model): the decoders' ceiling
+  // Concurrency. Up to `streams` decode jobs run at once, each on its own decoder and thread, and
+  // all feed one batcher that fills model batches across inputs. A job is an input, or a segment of
+  // one: an input split at keyframes into segments decoded at once, whose results are re-ordered so
+  // each input's frames still come in frame order.
+  int streams = 0;   // 0: auto (GPU path: the NVDEC engine count; CPU path: 1, libavcodec threads instead)
+  int segments = 0;  // per input: 0: auto (GPU path: enough to keep `streams` decoders busy when there
+                     // are fewer inputs than streams); 1: never split; N: at most N segments
   bool stop_on_error = false;   // --on-error fail: stop at the first failed input (later ones are not run)
   // Annotated output (task detect), made after each input's results by decoding it again:
   std::string annotate_video;       // a video per input ("{name}": the input's file name without extension;
