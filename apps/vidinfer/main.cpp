@@ -89,14 +89,14 @@ struct RunArgs {
   std::vector<std::string> inputs;
   std::string input_size, resize, mean, std_, channels, dtype, detect_layout, box_format, score_activation,
       class_activation;
-  int batch = 0, topk = 5, max_detections = 100, decode_threads = 0, letterbox_fill = -1;
+  int batch = 0, topk = 5, max_detections = 100, decode_threads = 0, letterbox_fill = -1, streams = 0, segments = 0;
   bool boxes_normalized = false;
   float score_threshold = 0.3f, iou_threshold = 0.5f;
   int64_t every = 1, max_frames = -1;
   double start = 0, end = -1;
   std::string device = "auto", decoder = "auto", on_error = "skip";
   std::string annotate, annotate_frames;
-  bool quiet = false, no_progress = false, skip_model = false, resume = false;
+  bool quiet = false, no_progress = false, skip_model = false, decode_only = false, resume = false;
 };
 
 // What an earlier run left in the output file, for --resume.
@@ -237,8 +237,11 @@ int do_run(RunArgs& a) {
     opt.selection.max_frames = a.max_frames;
     opt.device = a.device;
     opt.decode_threads = a.decode_threads;
+    opt.streams = a.streams;
+    opt.segments = a.segments;
     opt.decoder = a.decoder;
-    opt.skip_model = a.skip_model;
+    opt.skip_model = a.skip_model || a.decode_only;
+    opt.skip_preprocess = a.decode_only;
     if (a.on_error != "skip" && a.on_error != "fail")
       throw Error("invalid --on-error '" + a.on_error + "'", "", "expected skip or fail");
     opt.stop_on_error = a.on_error == "fail";
@@ -429,7 +432,15 @@ int main(int argc, char** argv) {
                                                           "into this directory (choose frames with --every, --start, "
                                                           "--end, --max-frames)");
   run->add_flag("--no-model", r.skip_model, "Decode and preprocess only, write no results (to measure those stages)");
+  run->add_flag("--decode-only", r.decode_only, "Decode only (no preprocessing, no model), write no results (to measure the decoders)");
   run->add_option("--decode-threads", r.decode_threads, "Decoder threads (0: all cores)")->check(CLI::NonNegativeNumber);
+  run->add_option("--streams", r.streams, "Inputs (or segments) decoded at once, each on its own decoder, all filling "
+                  "the same model batches (0: auto: NVDEC engines + 1 on the GPU path, 1 on the CPU path)")
+      ->check(CLI::Range(0, 64));
+  run->add_option("--segments", r.segments, "Split each input at keyframes into at most N segments decoded at once "
+                  "(results stay in frame order; 0: auto: when there are fewer inputs than --streams, on the GPU "
+                  "path; 1: never)")
+      ->check(CLI::NonNegativeNumber);
   run->add_flag("--resume", r.resume, "With -o FILE: skip the inputs whose complete results FILE already holds "
                                       "(from an earlier run), keep their lines, and run the others");
   run->add_flag("-q,--quiet", r.quiet, "Print errors and warnings only");

@@ -68,4 +68,25 @@ GpuDecodeSupport nvdec_supports(AVCodecID codec, AVPixelFormat format, int width
   return {true, "NVDEC on " + driver->device_name(device) + " (" + std::to_string(caps.nNumNVDECs) + " engines)"};
 }
 
+int nvdec_engine_count(int device) {
+  if (!nvdec_supports(AV_CODEC_ID_H264, AV_PIX_FMT_YUV420P, 64, 64, device).supported) return 0;
+  static std::mutex mu;
+  static std::map<int, int> cache;
+  std::lock_guard lock(mu);
+  if (auto it = cache.find(device); it != cache.end()) return it->second;
+  int n = 0;
+  if (nvdec::Driver* driver = nvdec::Driver::get(nullptr)) {
+    CUVIDDECODECAPS caps{};
+    caps.eCodecType = cudaVideoCodec_H264;
+    caps.eChromaFormat = cudaVideoChromaFormat_420;
+    try {
+      nvdec::ContextScope scope(driver->primary_context(device));
+      if (driver->cv()->cuvidGetDecoderCaps(&caps) == CUDA_SUCCESS && caps.bIsSupported) n = caps.nNumNVDECs;
+    } catch (const std::exception&) {
+    }
+  }
+  cache[device] = n;
+  return n;
+}
+
 }  // namespace vidinfer

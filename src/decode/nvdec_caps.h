@@ -21,4 +21,8 @@ struct GpuDecodeSupport {
 // Asked of CUDA device `device`.
 GpuDecodeSupport nvdec_supports(AVCodecID codec, AVPixelFormat format, int width, int height, int device = 0);
 
+// How many NVDEC engines CUDA device `device` has (the driver's nNumNVDECs for 8-bit 4:2:0 H.264);
+// 0 when there is no driver or it does not say.
+int nvdec_engine_count(int device = 0);
+
 }  // namespace vidinfer

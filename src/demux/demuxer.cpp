@@ -127,6 +127,7 @@ void Demuxer::open(AVFormatContext* ctx) {
 
   info_.index = rc;
   info_.container = fmt_->iformat->name;
+  index_is_dts_ = std::string(fmt_->iformat->name).find("matroska") == std::string::npos;
   info_.time_base = st->time_base;
   info_.frame_rate = st->avg_frame_rate.den ? st->avg_frame_rate : st->r_frame_rate;
   info_.start_time = st->start_time != AV_NOPTS_VALUE ? st->start_time * av_q2d(st->time_base) : 0.0;
@@ -158,5 +159,29 @@ bool Demuxer::read(AVPacket* pkt) {
 }
 
 double Demuxer::to_seconds(int64_t ts) const { return ts * av_q2d(info_.time_base); }
+
+std::vector<int64_t> Demuxer::keyframe_index() {
+  std::vector<int64_t> out;
+  const std::string name = fmt_->iformat->name;
+  const bool mov = name.find("mp4") != std::string::npos || name.find("mov") != std::string::npos;
+  const bool mkv = name.find("matroska") != std::string::npos;
+  if (!mov && !mkv) return out;
+  AVStream* st = fmt_->streams[info_.index];
+  // FFmpeg's Matroska demuxer reads the cues on the first seek.
+  if (mkv) av_seek_frame(fmt_.get(), info_.index, 0, AVSEEK_FLAG_BACKWARD);
+  const int n = avformat_index_get_entries_count(st);
+  for (int i = 0; i < n; ++i) {
+    const AVIndexEntry* e = avformat_index_get_entry(st, i);
+    if (e && (e->flags & AVINDEX_KEYFRAME) && e->timestamp != AV_NOPTS_VALUE) out.push_back(e->timestamp);
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+void Demuxer::seek_keyframe(int64_t ts) {
+  const int rc = av_seek_frame(fmt_.get(), info_.index, ts, AVSEEK_FLAG_BACKWARD);
+  if (rc < 0) throw Error("cannot seek", path_, "to timestamp " + std::to_string(ts) + ": " + av_error_text(rc));
+}
 
 }  // namespace vidinfer

@@ -6,6 +6,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "common/av.h"
 
@@ -46,6 +47,18 @@ class Demuxer {
   // Seconds of a timestamp in this stream's time base (relative to nothing: the container's time).
   double to_seconds(int64_t ts) const;
 
+  // Random access, for decoding an input in segments. The container's index of keyframes (sync
+  // samples), as timestamps in the stream's time base, ascending; empty when the container has no
+  // index we trust for this (only mp4/mov, whose index holds decode timestamps, and Matroska, whose
+  // cues hold presentation timestamps, are used). key_timestamp() is the packet's timestamp of the
+  // same kind, to compare packets against index entries.
+  // (Reading Matroska's cues seeks; call before reading packets.)
+  std::vector<int64_t> keyframe_index();
+  int64_t key_timestamp(const AVPacket* pkt) const { return index_is_dts_ ? pkt->dts : pkt->pts; }
+  // Positions the reader at the keyframe whose index timestamp is `ts` (or the last before it).
+  // Throws vidinfer::Error naming the input on failure.
+  void seek_keyframe(int64_t ts);
+
   // What the in-memory input's AVIOContext callbacks read from (an implementation detail).
   struct MemoryInput {
     std::span<const uint8_t> data;
@@ -66,6 +79,7 @@ class Demuxer {
   UniqueAVFormatContext fmt_;
   StreamInfo info_;
   std::string read_error_;
+  bool index_is_dts_ = true;
 };
 
 // Throws if `path` is not a regular, readable, non-empty file (clear messages before FFmpeg's).

@@ -1,21 +1,33 @@
-// The pipeline: one producer thread demuxes, decodes (NVDEC or libavcodec) and preprocesses frames
-// (CUDA kernel into a device batch, or swscale into a host batch) into model batches; the calling
-// thread runs the model and the task head and hands results to the callback. A bounded queue between
-// them keeps at most kQueueDepth batches in flight.
+// The pipeline. Up to `streams` worker threads each take a job (an input, or a keyframe-aligned
+// segment of one), demux, decode (NVDEC or libavcodec) and preprocess its frames (CUDA kernel into a
+// device batch, or swscale into a host batch) into slots of the batch being filled; one batcher fills
+// model batches across all jobs, each slot carrying its provenance (input, segment, frame, pts).
+// The calling thread runs the model and the task head, puts each input's results back in frame order
+// (segments finish out of order) and hands them to the callbacks. A bounded queue between the
+// batcher and the model keeps at most kQueueDepth full batches waiting: back-pressure, no drops.
 //
-//   producer: Demuxer -> Decoder -> selection -> CpuPreprocessor -> Batch ─┐
-//                                                                          │ BoundedQueue<Item>
-//   caller:   Model::forward -> classify_head / detect_head -> on_frame <──┘
+//   worker 1..N: Demuxer -> Decoder -> selection -> preprocess -> slot ─┐
+//                                                                      │ Batcher -> BoundedQueue<Item>
+//   caller:     Model::forward -> classify_head / detect_head -> re-order -> on_frame <──┘
+//
+// Ordering on the GPU: a worker's kernel writes its slot on its decoder's stream and records its own
+// event for that batch tensor; the model's stream waits for the events of every worker that wrote
+// into the batch. A batch tensor goes back to the free list only after the model's stream has
+// recorded "done" on it, and a worker's stream waits for that before writing into it again.
 #include "vidinfer/pipeline.h"
 
 #include <atomic>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
-#include <cstdio>
-#include <cstdlib>
+#include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <deque>
+#include <map>
+#include <mutex>
 #include <optional>
 #include <thread>
 #include <utility>
@@ -38,60 +50,72 @@ namespace vidinfer {
 namespace {
 
 constexpr size_t kQueueDepth = 2;
+constexpr int kMaxStreams = 64;              // workers; a batch records its writers in a 64-bit mask
+constexpr double kMinSegmentSeconds = 4.0;   // shorter segments cost more in decoder start-up than they gain
+constexpr double kMaxSegmentSeconds = 120.0; // longer ones hold more results back for re-ordering
+
+// What a job decodes: a whole input, or the frames of one segment of it. Segment k starts at the
+// keyframe whose index timestamp is start_key and owns the frames whose presentation time is at or
+// after that keyframe's and before the next segment's keyframe's.
+struct Job {
+  size_t input = 0;
+  int segment = 0, segments = 1;
+  int64_t start_key = AV_NOPTS_VALUE;  // none: from the start of the input
+  int64_t end_key = AV_NOPTS_VALUE;    // none: to its end
+};
 
 struct Slot {
-  int64_t frame_index = 0;
+  size_t input = 0;
+  int segment = 0;
+  int64_t frame_index = 0;  // within the job's frames (the whole input's index when not segmented)
   double pts = 0;
   Geometry geometry;
+  double expected_frames = 0;  // of the input (for progress); 0 if unknown
+  bool valid = true;           // false: the slot's write failed; its row is ignored
 };
 
 struct Batch {
-  size_t input = 0;
   // [capacity, 3, H, W]: float32 in (pinned) host memory from the CPU path, or a tensor of the
   // device pool, already in the model's dtype, from the GPU path. The first slots.size() are used.
   torch::Tensor data;
-  int pool_index = -1;  // >= 0: device batch; its kernels are done when the pool's ready event is
+  int pool_index = -1;  // >= 0: device batch, ready once every writer's event has passed
   std::vector<Slot> slots;
-  double fraction = 0;  // of the input, by time, at the last slot
+  uint64_t writers = 0;  // device batch: the workers whose events to wait for
 };
 
-// Sent once per input after its last batch.
-struct InputDone {
-  size_t input = 0;
+// Sent once per job, after every batch holding its frames.
+struct JobDone {
+  Job job;
   InputSummary summary;
-  bool halted = false;  // cut short because the run was stopping
+  int64_t selected = 0;  // frames selected (what decode-only runs count)
+  bool halted = false;   // cut short because the run was stopping
+  double t_start = 0, t_end = 0;  // seconds since the run started
 };
 
-using Item = std::variant<Batch, InputDone>;
+using Item = std::variant<Batch, JobDone>;
 
-// The device batches: a fixed ring of batch tensors on the GPU, each with an event for "kernels done"
-// (recorded by the producer on the decoder's stream) and one for "model done with it" (recorded by
-// the consumer on the model's stream). kPoolSize = queue depth + one being filled + one in the model,
-// so a tensor is never refilled before the model has read it.
-constexpr int kPoolSize = static_cast<int>(kQueueDepth) + 2;
-struct DevicePool {
-  std::vector<torch::Tensor> tensors;
-  std::vector<uintptr_t> ready, done;
-  int next = 0;
-  ~DevicePool() {
-    for (auto e : ready) cuda::event_destroy(e);
-    for (auto e : done) cuda::event_destroy(e);
-  }
-};
-
-// The first frame (row of the batch) whose model output holds a NaN or an infinity, and which of the
-// two, or nothing when every floating-point value is finite. Walks tensors inside tuples, lists and
-// dicts; a list of `n` per-image results (torchvision style) gives the row by its position.
-std::optional<std::pair<int, const char*>> non_finite_output(const torch::jit::IValue& v, int n) {
+// Marks, per row (frame) of a batch of `n`, whether the model's output for it holds a NaN or an
+// infinity: rows[r] becomes "NaN" or "Inf" (the first found). Walks tensors inside tuples, lists and
+// dicts; a tensor whose first dimension is not the batch marks every row; a list of `n` per-image
+// results (torchvision style) marks the row by its position.
+void non_finite_rows(const torch::jit::IValue& v, int n, std::vector<const char*>& rows) {
   if (v.isTensor()) {
     const torch::Tensor& t = v.toTensor();
-    if (!t.is_floating_point() || t.numel() == 0) return std::nullopt;
+    if (!t.is_floating_point() || t.numel() == 0) return;
     const torch::Tensor bad = ~torch::isfinite(t);
-    if (!bad.any().item<bool>()) return std::nullopt;
-    const char* kind = torch::isnan(t).any().item<bool>() ? "NaN" : "Inf";
-    int row = 0;
-    if (t.dim() >= 1 && t.size(0) == n) row = static_cast<int>(bad.reshape({n, -1}).any(1).to(torch::kInt).argmax().item<int64_t>());
-    return std::make_pair(row, kind);
+    if (!bad.any().item<bool>()) return;
+    const torch::Tensor nan = torch::isnan(t);
+    if (t.dim() >= 1 && t.size(0) == n) {
+      const torch::Tensor b = bad.reshape({n, -1}).any(1).cpu(), na = nan.reshape({n, -1}).any(1).cpu();
+      const auto ba = b.accessor<bool, 1>(), nn = na.accessor<bool, 1>();
+      for (int r = 0; r < n; ++r)
+        if (ba[r] && !rows[r]) rows[r] = nn[r] ? "NaN" : "Inf";
+    } else {
+      const char* kind = nan.any().item<bool>() ? "NaN" : "Inf";
+      for (auto& r : rows)
+        if (!r) r = kind;
+    }
+    return;
   }
   std::vector<torch::jit::IValue> items;
   if (v.isTuple()) {
@@ -102,17 +126,172 @@ std::optional<std::pair<int, const char*>> non_finite_output(const torch::jit::I
     for (const auto& e : v.toGenericDict()) items.push_back(e.value());
   }
   const bool per_image = v.isList() && static_cast<int>(items.size()) == n;
-  for (size_t i = 0; i < items.size(); ++i)
-    if (auto bad = non_finite_output(items[i], n)) {
-      if (per_image && !items[i].isTensor()) bad->first = static_cast<int>(i);
-      return bad;
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (per_image && !items[i].isTensor()) {
+      std::vector<const char*> sub(n, nullptr);
+      non_finite_rows(items[i], n, sub);
+      for (const char* k : sub)
+        if (k && !rows[i]) rows[i] = k;
+    } else {
+      non_finite_rows(items[i], n, rows);
     }
-  return std::nullopt;
+  }
 }
 
 void cuda_check(const char* err, const char* what) {
   if (*err) throw Error(what, "", err);
 }
+
+// The device batch tensors and their events, for one run. `done[p]` is recorded by the model's
+// stream when it has read tensor p; `written[w][p]` by worker w after its last write into p.
+struct DevicePool {
+  std::vector<torch::Tensor> tensors;
+  std::vector<uintptr_t> done;
+  std::vector<std::vector<uintptr_t>> written;
+  BoundedQueue<int> free;
+  explicit DevicePool(size_t n) : free(n) {}
+  DevicePool(const DevicePool&) = delete;
+  DevicePool& operator=(const DevicePool&) = delete;
+  ~DevicePool() {
+    for (auto e : done) cuda::event_destroy(e);
+    for (auto& w : written)
+      for (auto e : w) cuda::event_destroy(e);
+  }
+};
+
+// Fills batches from the slots of many jobs at once and hands them, in the order they were started,
+// to the queue; a job's completion goes into the queue after every batch that holds its frames.
+// Two lanes: device batches (NVDEC-decoded frames) and host batches (libavcodec-decoded frames).
+class Batcher {
+ public:
+  enum Lane { kDevice = 0, kHost = 1, kNone = 2 };
+  struct Open {
+    Batch batch;
+    int claimed = 0, committed = 0;
+    bool sealed = false;      // no more claims: full, or flushed at the end
+    std::vector<Item> after;  // job completions to deliver right after this batch
+  };
+  struct Claim {
+    Open* open = nullptr;
+    int k = 0;
+  };
+
+  Batcher(BoundedQueue<Item>& queue, DevicePool* pool, int capacity, int workers, std::function<torch::Tensor()> host_tensor)
+      : queue_(queue), pool_(pool), capacity_(capacity), active_(workers), host_tensor_(std::move(host_tensor)) {}
+
+  // A slot of the lane's batch being filled; blocks while every device tensor is in use.
+  Claim claim(Lane lane) {
+    std::unique_lock lock(mu_);
+    auto& open = open_[lane];
+    while (true) {
+      if (!open.empty() && !open.back()->sealed) {
+        Open* o = open.back().get();
+        const int k = o->claimed++;
+        if (o->claimed == capacity_) o->sealed = true;
+        return {o, k};
+      }
+      lock.unlock();
+      auto fresh = std::make_unique<Open>();
+      if (lane == kDevice) {
+        auto p = pool_->free.pop();
+        if (!p) throw Error("pipeline stopped");
+        fresh->batch.pool_index = *p;
+        fresh->batch.data = pool_->tensors[*p];
+      } else {
+        fresh->batch.data = host_tensor_();
+      }
+      fresh->batch.slots.resize(capacity_);
+      lock.lock();
+      if (!open.empty() && !open.back()->sealed) {  // another worker started one meanwhile
+        if (lane == kDevice) pool_->free.push(fresh->batch.pool_index);
+        continue;
+      }
+      open.push_back(std::move(fresh));
+    }
+  }
+
+  // The slot's content is written (device: the kernel is queued and the worker's event recorded).
+  void commit(Lane lane, const Claim& c, const Slot& slot, int worker) {
+    {
+      std::lock_guard lock(mu_);
+      c.open->batch.slots[c.k] = slot;
+      if (lane == kDevice) c.open->batch.writers |= uint64_t{1} << worker;
+      ++c.open->committed;
+      release_ready(lane);
+    }
+    drain();
+  }
+
+  // A job is over; `lane` is where its frames went (kNone: it produced none).
+  void job_done(Lane lane, JobDone d) {
+    {
+      std::lock_guard lock(mu_);
+      auto& open = open_[lane == kNone ? kDevice : lane];
+      Open* last = nullptr;
+      if (lane != kNone && !open.empty()) last = open.back().get();
+      if (last) {
+        last->after.emplace_back(std::move(d));
+      } else {
+        outbox_.emplace_back(std::move(d));
+      }
+    }
+    drain();
+  }
+
+  // A worker has no more jobs; the last one out sends the partly filled batches and closes the queue.
+  void worker_exit() {
+    bool last;
+    {
+      std::lock_guard lock(mu_);
+      last = --active_ == 0;
+      if (last)
+        for (int lane : {kDevice, kHost}) {
+          for (auto& o : open_[lane]) o->sealed = true;
+          release_ready(static_cast<Lane>(lane));
+        }
+    }
+    drain();
+    if (last) queue_.close();
+  }
+
+ private:
+  // Under mu_: moves the lane's leading batches that are sealed and fully written to the outbox.
+  void release_ready(Lane lane) {
+    auto& open = open_[lane];
+    while (!open.empty() && open.front()->sealed && open.front()->committed == open.front()->claimed) {
+      Open& o = *open.front();
+      if (o.claimed == 0) {
+        if (lane == kDevice) pool_->free.push(o.batch.pool_index);
+      } else {
+        o.batch.slots.resize(o.claimed);
+        outbox_.emplace_back(std::move(o.batch));
+      }
+      for (auto& a : o.after) outbox_.push_back(std::move(a));
+      open.pop_front();
+    }
+  }
+
+  // Pushes the outbox to the queue in order (blocking while the queue is full), outside mu_ so that
+  // other workers keep committing meanwhile.
+  void drain() {
+    std::lock_guard push_lock(push_mu_);
+    std::deque<Item> items;
+    {
+      std::lock_guard lock(mu_);
+      items.swap(outbox_);
+    }
+    for (auto& it : items) queue_.push(std::move(it));
+  }
+
+  BoundedQueue<Item>& queue_;
+  DevicePool* pool_;
+  const int capacity_;
+  int active_;
+  std::function<torch::Tensor()> host_tensor_;
+  std::mutex mu_, push_mu_;
+  std::deque<std::unique_ptr<Open>> open_[2];
+  std::deque<Item> outbox_;
+};
 
 }  // namespace
 
@@ -121,8 +300,10 @@ struct Pipeline::Impl {
   torch::Device device;
   Model model;
   bool gpu_path;  // NVDEC + kernels available for this run
-  DevicePool pool;
-  std::atomic<bool> stop{false};       // the producer stops at the next packet
+  int streams;    // decode jobs at once
+  int pool_size;  // device batch tensors
+  std::vector<torch::Tensor> pool_tensors;
+  std::atomic<bool> stop{false};       // the workers stop at the next packet
   std::atomic<bool> cancelled{false};  // cancel() was called
 
   explicit Impl(RunOptions o)
@@ -135,18 +316,20 @@ struct Pipeline::Impl {
     if (opt.decoder == "gpu" && !gpu_path)
       throw Error("decoder 'gpu' is not available", "",
                   device.is_cuda() ? "this build has no CUDA kernels" : "the model is not on a GPU (--device)");
+    if (opt.streams < 0 || opt.streams > kMaxStreams)
+      throw Error("invalid --streams " + std::to_string(opt.streams), "", "expected 0 (auto) to " + std::to_string(kMaxStreams));
+    if (opt.segments < 0) throw Error("invalid --segments " + std::to_string(opt.segments), "", "expected 0 (auto) or more");
+    if (opt.skip_preprocess) opt.skip_model = true;
+    // Auto: one decoder per NVDEC engine and one more, so that an engine never waits while its
+    // thread does CPU work (demux, parse); libavcodec already uses every core for one input.
+    const int engines = gpu_path ? nvdec_engine_count(device.index()) : 0;
+    streams = opt.streams > 0 ? opt.streams : engines > 0 ? std::min(kMaxStreams, engines + 1) : 1;
+    pool_size = static_cast<int>(kQueueDepth) + 2 + (streams > 1 ? 2 : 0);
     if (device.is_cuda()) warm_up();
-    if (gpu_path) {
-      for (int i = 0; i < kPoolSize; ++i) {
-        pool.tensors.push_back(torch::empty({opt.spec.batch, 3, opt.spec.height, opt.spec.width},
+    if (gpu_path)
+      for (int i = 0; i < pool_size; ++i)
+        pool_tensors.push_back(torch::empty({opt.spec.batch, 3, opt.spec.height, opt.spec.width},
                                             torch::TensorOptions().device(device).dtype(to_scalar_type(opt.spec.dtype))));
-        uintptr_t e = 0;
-        cuda_check(cuda::event_create(&e), "cannot create a CUDA event");
-        pool.ready.push_back(e);
-        cuda_check(cuda::event_create(&e), "cannot create a CUDA event");
-        pool.done.push_back(e);
-      }
-    }
   }
 
   // TorchScript's profiling executor optimises a graph over its first runs, and CUDA libraries load
@@ -168,6 +351,81 @@ struct Pipeline::Impl {
     }
   }
 
+  // The jobs of a run, handed out in input order; an input is split into segments when it is taken.
+  struct JobSource {
+    std::mutex mu;
+    const std::vector<std::string>* inputs = nullptr;
+    size_t next_input = 0;
+    std::deque<Job> pending;
+  };
+
+  // How many segments input `path` should be decoded in (1: whole).
+  int segment_target(size_t n_inputs, double duration) const {
+    const FrameSelection& sel = opt.selection;
+    // Segments need the frames' indices and times only from the segment itself; a selection that
+    // counts frames from the input's start (--every, --max-frames) or skips to a time does not split.
+    if (sel.every != 1 || sel.max_frames >= 0 || sel.start > 0 || std::isfinite(sel.end)) return 1;
+    if (opt.segments == 1 || duration <= 0) return 1;
+    int k;
+    if (opt.segments > 1) {
+      k = opt.segments;
+    } else {
+      if (!gpu_path || n_inputs >= static_cast<size_t>(streams)) return 1;
+      k = static_cast<int>((streams + n_inputs - 1) / n_inputs);
+      k = std::max(k, static_cast<int>(std::ceil(duration / kMaxSegmentSeconds)));
+      k = std::min(k, static_cast<int>(duration / kMinSegmentSeconds));
+    }
+    return std::max(1, k);
+  }
+
+  // The keyframe-aligned segments of input i (one job for the whole input when it is not split, or
+  // cannot be: no index, too few keyframes, or it does not open, which its job then reports).
+  std::vector<Job> plan(size_t i, const std::vector<std::string>& inputs) {
+    Job whole;
+    whole.input = i;
+    try {
+      Demuxer d(inputs[i]);
+      const int k = segment_target(inputs.size(), d.stream().duration);
+      if (k <= 1) return {whole};
+      const std::vector<int64_t> keys = d.keyframe_index();
+      if (keys.size() < 2) return {whole};
+      const double span = static_cast<double>(keys.back() - keys.front()) * k / std::max(1, k - 1);
+      std::vector<int64_t> cuts;  // keyframes nearest to the even split points, first one excluded
+      for (int j = 1; j < k; ++j) {
+        const double target = keys.front() + span * j / k;
+        auto it = std::lower_bound(keys.begin() + 1, keys.end(), static_cast<int64_t>(target));
+        if (it == keys.end()) --it;
+        if (it != keys.begin() + 1 && target - *(it - 1) < *it - target) --it;
+        if (cuts.empty() || *it > cuts.back()) cuts.push_back(*it);
+      }
+      if (cuts.empty()) return {whole};
+      std::vector<Job> jobs;
+      for (size_t j = 0; j <= cuts.size(); ++j) {
+        Job job = whole;
+        job.segment = static_cast<int>(j);
+        job.segments = static_cast<int>(cuts.size() + 1);
+        job.start_key = j == 0 ? AV_NOPTS_VALUE : cuts[j - 1];
+        job.end_key = j == cuts.size() ? AV_NOPTS_VALUE : cuts[j];
+        jobs.push_back(job);
+      }
+      return jobs;
+    } catch (const std::exception&) {
+      return {whole};
+    }
+  }
+
+  std::optional<Job> next_job(JobSource& src) {
+    std::lock_guard lock(src.mu);
+    while (src.pending.empty()) {
+      if (stop || src.next_input >= src.inputs->size()) return std::nullopt;
+      for (const Job& j : plan(src.next_input++, *src.inputs)) src.pending.push_back(j);
+    }
+    if (stop) return std::nullopt;
+    Job j = src.pending.front();
+    src.pending.pop_front();
+    return j;
+  }
+
   // The decoder for one input: NVDEC when this run is on the GPU and NVDEC takes the stream, else
   // libavcodec, with the reason in its name.
   std::unique_ptr<Decoder> open_decoder(const StreamInfo& st, const std::string& path, std::string& note) {
@@ -183,192 +441,213 @@ struct Pipeline::Impl {
     return make_cpu_decoder(st, path, opt.decode_threads);
   }
 
-  // Producer: all inputs, in order. Returns when done or when `stop` is set.
-  void produce(const std::vector<std::string>& inputs, BoundedQueue<Item>& queue, StageTimes& times) {
-    CpuPreprocessor pre(opt.spec);
-    GpuPreprocessor gpre(opt.spec);
-    bool on_device = false;  // the current input decodes on the GPU
-    uintptr_t stream = 0;    // its decoder's CUDA stream
-    const int64_t slot_bytes = 3 * static_cast<int64_t>(opt.spec.height) * opt.spec.width *
-                               torch::elementSize(to_scalar_type(opt.spec.dtype));
-    auto new_batch = [&](size_t input) {
-      Batch b;
-      b.input = input;
-      if (on_device) {
-        b.pool_index = pool.next;
-        pool.next = (pool.next + 1) % kPoolSize;
-        b.data = pool.tensors[b.pool_index];
-        // Do not overwrite the tensor before the model has finished reading it.
-        cuda_check(cuda::stream_wait_event(stream, pool.done[b.pool_index]), "cannot order CUDA work");
-      } else {
-        b.data = torch::empty({opt.spec.batch, 3, opt.spec.height, opt.spec.width}, torch::kFloat);
-        if (device.is_cuda()) b.data = b.data.pin_memory();
-      }
-      b.slots.reserve(opt.spec.batch);
-      return b;
-    };
-    auto push = [&](Batch&& b) {
-      if (b.pool_index >= 0)
-        cuda_check(cuda::event_record(pool.ready[b.pool_index], stream), "cannot record a CUDA event");
-      return queue.push(std::move(b));
-    };
-    // VIDINFER_TRACE=1: one line per input on stderr with the times of its phases (for measuring).
+  // What one worker thread carries from job to job.
+  struct WorkerState {
+    int id = 0;
+    CpuPreprocessor pre;
+    GpuPreprocessor gpre;
+    StageTimes times;
+    std::thread reaper;  // closes the last job's decoder and demuxer beside the next job's work
+    WorkerState(int i, const ModelSpec& spec) : id(i), pre(spec), gpre(spec) {}
+    ~WorkerState() {
+      if (reaper.joinable()) reaper.join();
+    }
+  };
+
+  // One job, start to end; its completion goes to the batcher. Never throws.
+  void run_job(const Job& job, const std::string& path, WorkerState& w, Batcher& batcher, DevicePool& pool,
+               std::chrono::steady_clock::time_point run_t0) {
+    // VIDINFER_TRACE=1: one line per job on stderr with the times of its phases (for measuring).
     static const bool trace = [] {
       const char* v = std::getenv("VIDINFER_TRACE");
       return v && *v && std::string(v) != "0";
     }();
-    std::thread reaper;
-    for (size_t i = 0; i < inputs.size() && !stop; ++i) {
-      const std::string& path = inputs[i];
-      double t_open = 0, t_first = -1, t_last = 0;
-      InputDone done;
-      done.input = i;
-      done.summary.input = path;
-      const auto t0 = std::chrono::steady_clock::now();
-      on_device = false;
-      Batch batch;
-      std::unique_ptr<Demuxer> demuxer;
-      std::unique_ptr<Decoder> decoder;
-      try {
-        demuxer = std::make_unique<Demuxer>(path);
-        Demuxer& demux = *demuxer;
-        std::string note;
-        decoder = open_decoder(demux.stream(), path, note);
-        done.summary.decoder = decoder->name() + note;
-        stream = decoder->cuda_stream();
-        on_device = stream != 0;
-        t_open = seconds_since(t0);
-        batch = new_batch(i);
-        const StreamInfo& st = demux.stream();
-        const double frame_dur = st.frame_rate.num ? av_q2d(av_inv_q(st.frame_rate)) : 0.0;
-        auto pkt = make_av_packet();
-        auto frame = make_av_frame();
-        int64_t index = 0, in_range = 0, processed = 0;
-        double last_pts = st.start_time - frame_dur;
-        bool finished = false;
-        // Handles one decoded frame; false once the selection is exhausted.
-        auto take = [&]() -> bool {
-          const int64_t ts = frame->best_effort_timestamp;
-          const double pts = ts != AV_NOPTS_VALUE ? demux.to_seconds(ts) : last_pts + frame_dur;
-          last_pts = pts;
-          const int64_t this_index = index++;
-          if (t_first < 0) t_first = seconds_since(t0);
-          ++done.summary.frames_decoded;
-          const double t = pts - st.start_time;
-          const FrameSelection& sel = opt.selection;
-          if (t < sel.start - 1e-9) return true;
-          if (t >= sel.end - 1e-9) return false;
-          if (in_range++ % sel.every != 0) return true;
-          {
-            ScopedTimer timer(times.preprocess);
-            Slot s;
-            s.frame_index = this_index;
-            s.pts = pts;
-            const auto k = static_cast<int64_t>(batch.slots.size());
+    StageTimes& times = w.times;
+    double t_open = 0, t_first = -1, t_last = 0;
+    JobDone done;
+    done.job = job;
+    done.summary.input = path;
+    const auto t0 = std::chrono::steady_clock::now();
+    done.t_start = std::chrono::duration<double>(t0 - run_t0).count();
+    Batcher::Lane lane = Batcher::kNone;
+    std::unique_ptr<Demuxer> demuxer;
+    std::unique_ptr<Decoder> decoder;
+    const int64_t slot_bytes = 3 * static_cast<int64_t>(opt.spec.height) * opt.spec.width *
+                               torch::elementSize(to_scalar_type(opt.spec.dtype));
+    const bool segmented = job.segments > 1;
+    try {
+      demuxer = std::make_unique<Demuxer>(path);
+      Demuxer& demux = *demuxer;
+      std::string note;
+      decoder = open_decoder(demux.stream(), path, note);
+      done.summary.decoder = decoder->name() + note;
+      const uintptr_t stream = decoder->cuda_stream();
+      const bool on_device = stream != 0;
+      t_open = seconds_since(t0);
+      const StreamInfo& st = demux.stream();
+      const double frame_dur = st.frame_rate.num ? av_q2d(av_inv_q(st.frame_rate)) : 0.0;
+      const double expected = st.nb_frames > 0 ? static_cast<double>(st.nb_frames) : st.duration * av_q2d(st.frame_rate);
+      auto pkt = make_av_packet();
+      auto frame = make_av_frame();
+      int64_t index = 0, in_range = 0, processed = 0;
+      double last_pts = st.start_time - frame_dur;
+      bool finished = false;
+      // A segment's range of presentation timestamps, [start_pts, end_pts), in the stream's time base;
+      // end_pts is known once the next segment's keyframe has been read.
+      int64_t start_pts = AV_NOPTS_VALUE, end_pts = AV_NOPTS_VALUE;
+      bool past_end_key = false;
+      if (job.start_key != AV_NOPTS_VALUE) demux.seek_keyframe(job.start_key);
+      // Handles one decoded frame; false once the selection is exhausted.
+      auto take = [&]() -> bool {
+        const int64_t ts = frame->best_effort_timestamp;
+        if (segmented && ts != AV_NOPTS_VALUE &&
+            ((start_pts != AV_NOPTS_VALUE && ts < start_pts) || (end_pts != AV_NOPTS_VALUE && ts >= end_pts)))
+          return true;  // another segment's frame (leading pictures of an open GOP, decoded for reference)
+        const double pts = ts != AV_NOPTS_VALUE ? demux.to_seconds(ts) : last_pts + frame_dur;
+        last_pts = pts;
+        const int64_t this_index = index++;
+        if (t_first < 0) t_first = seconds_since(t0);
+        ++done.summary.frames_decoded;
+        const double t = pts - st.start_time;
+        const FrameSelection& sel = opt.selection;
+        if (t < sel.start - 1e-9) return true;
+        if (t >= sel.end - 1e-9) return false;
+        if (in_range++ % sel.every != 0) return true;
+        ++done.selected;
+        if (!opt.skip_preprocess) {
+          ScopedTimer timer(times.preprocess);
+          Slot s;
+          s.input = job.input;
+          s.segment = job.segment;
+          s.frame_index = this_index;
+          s.pts = pts;
+          s.expected_frames = expected;
+          lane = on_device ? Batcher::kDevice : Batcher::kHost;
+          const Batcher::Claim c = batcher.claim(lane);
+          try {
             if (on_device) {
-              s.geometry = gpre.run(frame.get(), reinterpret_cast<uintptr_t>(batch.data.data_ptr()) + k * slot_bytes, stream);
+              const int p = c.open->batch.pool_index;
+              // Do not overwrite the tensor before the model has finished reading it.
+              cuda_check(cuda::stream_wait_event(stream, pool.done[p]), "cannot order CUDA work");
+              s.geometry = w.gpre.run(frame.get(), reinterpret_cast<uintptr_t>(c.open->batch.data.data_ptr()) + c.k * slot_bytes, stream);
+              cuda_check(cuda::event_record(pool.written[w.id][p], stream), "cannot record a CUDA event");
             } else {
-              s.geometry = pre.run(frame.get(), batch.data[k].data_ptr<float>());
+              s.geometry = w.pre.run(frame.get(), c.open->batch.data[c.k].data_ptr<float>());
             }
-            batch.slots.push_back(s);
+          } catch (...) {
+            s.valid = false;
+            batcher.commit(lane, c, s, w.id);
+            throw;
           }
-          batch.fraction = st.duration > 0 ? std::clamp(t / st.duration, 0.0, 1.0) : 0.0;
-          ++processed;
-          if (static_cast<int>(batch.slots.size()) == opt.spec.batch) {
-            if (!push(std::move(batch))) return false;
-            batch = new_batch(i);
-          }
-          return sel.max_frames < 0 || processed < sel.max_frames;
-        };
-        auto drain = [&]() {
-          while (!finished && !stop) {
-            bool got;
-            {
-              ScopedTimer timer(times.decode);
-              got = decoder->receive(frame.get());
-            }
-            if (!got) break;
-            finished = !take();
-          }
-        };
-        bool eof = false;
+          batcher.commit(lane, c, s, w.id);
+        }
+        ++processed;
+        return sel.max_frames < 0 || processed < sel.max_frames;
+      };
+      auto drain = [&]() {
         while (!finished && !stop) {
-          bool more;
+          bool got;
           {
-            ScopedTimer timer(times.demux);
-            more = demux.read(pkt.get());
+            ScopedTimer timer(times.decode);
+            got = decoder->receive(frame.get());
           }
-          if (!more) {
+          if (!got) break;
+          finished = !take();
+        }
+      };
+      bool eof = false;
+      while (!finished && !stop) {
+        bool more;
+        {
+          ScopedTimer timer(times.demux);
+          more = demux.read(pkt.get());
+        }
+        if (!more) {
+          eof = true;
+          break;
+        }
+        if (job.start_key != AV_NOPTS_VALUE && start_pts == AV_NOPTS_VALUE) {
+          // The seek may land on an earlier keyframe: the segment starts at its own.
+          if (!(pkt->flags & AV_PKT_FLAG_KEY) || demux.key_timestamp(pkt.get()) < job.start_key) continue;
+          if (pkt->pts == AV_NOPTS_VALUE) throw Error("cannot decode in segments", path, "keyframe without a timestamp");
+          start_pts = pkt->pts;
+        }
+        if (job.end_key != AV_NOPTS_VALUE) {
+          if (!past_end_key && (pkt->flags & AV_PKT_FLAG_KEY) && demux.key_timestamp(pkt.get()) >= job.end_key) {
+            // The next segment's keyframe: it is decoded here too, with the pictures that follow it
+            // in decode order but come before it (open GOP), and then this segment is complete.
+            past_end_key = true;
+            end_pts = pkt->pts;
+            if (end_pts == AV_NOPTS_VALUE) throw Error("cannot decode in segments", path, "keyframe without a timestamp");
+          } else if (past_end_key && (pkt->pts == AV_NOPTS_VALUE || pkt->pts >= end_pts)) {
             eof = true;
             break;
           }
-          {
-            ScopedTimer timer(times.decode);
-            decoder->send(pkt.get());
-          }
-          drain();
         }
-        if (!finished && !stop) {
-          {
-            ScopedTimer timer(times.decode);
-            decoder->send(nullptr);
-          }
-          drain();
+        {
+          ScopedTimer timer(times.decode);
+          decoder->send(pkt.get());
         }
-        const bool halted = !finished && (!eof || stop);  // cut short by cancel() or --on-error fail
-        done.summary.packets_corrupt = decoder->packets_corrupt();
-        t_last = seconds_since(t0);
-        if (halted) {
-          done.halted = true;
-          if (!batch.slots.empty()) push(std::move(batch));  // what was decoded is still delivered
-          throw Error(cancelled ? "interrupted" : "stopped after an earlier failure (--on-error fail)", path,
-                      std::to_string(index) + " frames decoded");
-        }
-        if (!demux.read_error().empty())
-          done.summary.warning = "read error after frame " + std::to_string(index) + ": " + demux.read_error() +
-                                 " (file truncated or damaged; frames before it were kept)";
-        if (done.summary.frames_decoded == 0) {
-          std::string cause = "no frame could be decoded";
-          if (done.summary.packets_corrupt) cause += " (" + std::to_string(done.summary.packets_corrupt) + " corrupt packets)";
-          if (!demux.read_error().empty()) cause += " (read error: " + demux.read_error() + ")";
-          throw Error("decoding failed", path, cause);
-        }
-        if (!batch.slots.empty()) push(std::move(batch));
-      } catch (const Error& e) {
-        done.summary.status = InputStatus::Failed;
-        done.summary.error = e.input().empty() ? e.with_input(path).what() : e.what();
-      } catch (const std::exception& e) {
-        done.summary.status = InputStatus::Failed;
-        done.summary.error = Error("failed", path, e.what()).what();
+        drain();
       }
-      // --on-error fail: decided here, where the failure is seen, so later inputs are never started.
-      if (done.summary.status == InputStatus::Failed && opt.stop_on_error) stop = true;
-      done.summary.seconds = seconds_since(t0);
-      // Closing a hardware decoder takes up to ~0.2 s: do it beside the next input's work.
-      if (reaper.joinable()) reaper.join();
-      reaper = std::thread([d = std::move(decoder), m = std::move(demuxer)]() mutable {
-        d.reset();
-        m.reset();
-#ifdef __GLIBC__
-        // Hand the input's freed buffers back to the system, so that host memory stays flat over
-        // long runs of many inputs instead of creeping up with heap fragmentation.
-        malloc_trim(0);
-#endif
-      });
-      if (trace)
-        std::fprintf(stderr, "vidinfer trace: %s: opened %.1f ms, first frame %.1f ms, last frame %.1f ms, finished %.1f ms\n",
-                     path.c_str(), t_open * 1e3, t_first * 1e3, t_last * 1e3, done.summary.seconds * 1e3);
-      queue.push(std::move(done));
+      if (!finished && !stop) {
+        {
+          ScopedTimer timer(times.decode);
+          decoder->send(nullptr);
+        }
+        drain();
+      }
+      const bool halted = !finished && (!eof || stop);  // cut short by cancel() or --on-error fail
+      done.summary.packets_corrupt = decoder->packets_corrupt();
+      t_last = seconds_since(t0);
+      if (halted) {
+        done.halted = true;
+        throw Error(cancelled ? "interrupted" : "stopped after an earlier failure (--on-error fail)", path,
+                    std::to_string(index) + " frames decoded");
+      }
+      if (!demux.read_error().empty())
+        done.summary.warning = "read error after frame " + std::to_string(index) + ": " + demux.read_error() +
+                               " (file truncated or damaged; frames before it were kept)";
+      if (done.summary.frames_decoded == 0) {
+        std::string cause = "no frame could be decoded";
+        if (done.summary.packets_corrupt) cause += " (" + std::to_string(done.summary.packets_corrupt) + " corrupt packets)";
+        if (!demux.read_error().empty()) cause += " (read error: " + demux.read_error() + ")";
+        throw Error("decoding failed", path, cause);
+      }
+    } catch (const Error& e) {
+      done.summary.status = InputStatus::Failed;
+      done.summary.error = e.input().empty() ? e.with_input(path).what() : e.what();
+    } catch (const std::exception& e) {
+      done.summary.status = InputStatus::Failed;
+      done.summary.error = Error("failed", path, e.what()).what();
     }
-    queue.close();
-    if (reaper.joinable()) reaper.join();
+    // --on-error fail: decided here, where the failure is seen, so later inputs are never started.
+    if (done.summary.status == InputStatus::Failed && opt.stop_on_error) stop = true;
+    done.summary.seconds = seconds_since(t0);
+    done.t_end = done.t_start + done.summary.seconds;
+    // Closing a hardware decoder takes up to ~0.2 s: do it beside the next job's work.
+    if (w.reaper.joinable()) w.reaper.join();
+    w.reaper = std::thread([d = std::move(decoder), m = std::move(demuxer)]() mutable {
+      d.reset();
+      m.reset();
+#ifdef __GLIBC__
+      // Hand the input's freed buffers back to the system, so that host memory stays flat over
+      // long runs of many inputs instead of creeping up with heap fragmentation.
+      malloc_trim(0);
+#endif
+    });
+    if (trace)
+      std::fprintf(stderr, "vidinfer trace: %s [%d/%d]: opened %.1f ms, first frame %.1f ms, last frame %.1f ms, finished %.1f ms\n",
+                   path.c_str(), job.segment + 1, job.segments, t_open * 1e3, t_first * 1e3, t_last * 1e3,
+                   done.summary.seconds * 1e3);
+    batcher.job_done(lane, std::move(done));
   }
 
-  std::vector<FrameResult> postprocess(const torch::jit::IValue& out, const Batch& b, const std::string& input) {
+  std::vector<FrameResult> postprocess(const torch::jit::IValue& out, const Batch& b, const std::vector<std::string>& inputs) {
     const int n = static_cast<int>(b.slots.size());
     std::vector<FrameResult> results(n);
     for (int k = 0; k < n; ++k) {
-      results[k].input = input;
+      results[k].input = inputs[b.slots[k].input];
       results[k].frame_index = b.slots[k].frame_index;
       results[k].pts = b.slots[k].pts;
       results[k].width = b.slots[k].geometry.src_w;
@@ -469,139 +748,269 @@ RunSummary Pipeline::run(const std::vector<std::string>& inputs, const FrameCall
 
 RunSummary Pipeline::run_frames(const std::vector<std::string>& inputs, const FrameCallback& on_frame,
                                 const ProgressCallback& on_progress, const InputCallback& on_input) {
+  Impl& m = *impl_;
+  const RunOptions& opt = m.opt;
   RunSummary summary;
   summary.device = device();
-  summary.model = impl_->opt.model_path;
+  summary.model = opt.model_path;
   summary.inputs.resize(inputs.size());
   const auto t0 = std::chrono::steady_clock::now();
+  std::atomic<bool>& stop = m.stop;
+  stop = m.cancelled.load();
 
+  // The device batch tensors (shared by every run of this pipeline) and this run's events.
+  DevicePool pool(static_cast<size_t>(m.pool_size));
+  if (m.gpu_path) {
+    pool.tensors = m.pool_tensors;
+    pool.written.resize(m.streams);
+    for (int p = 0; p < m.pool_size; ++p) {
+      uintptr_t e = 0;
+      cuda_check(cuda::event_create(&e), "cannot create a CUDA event");
+      pool.done.push_back(e);
+      for (int w = 0; w < m.streams; ++w) {
+        cuda_check(cuda::event_create(&e), "cannot create a CUDA event");
+        pool.written[w].push_back(e);
+      }
+      pool.free.push(p);
+    }
+  }
+  const auto host_tensor = [&] {
+    auto t = torch::empty({opt.spec.batch, 3, opt.spec.height, opt.spec.width}, torch::kFloat);
+    return m.device.is_cuda() ? t.pin_memory() : t;
+  };
   BoundedQueue<Item> queue(kQueueDepth);
-  std::atomic<bool>& stop = impl_->stop;
-  stop = impl_->cancelled.load();
-  StageTimes producer_times;
-  std::thread producer([&] { impl_->produce(inputs, queue, producer_times); });
+  Batcher batcher(queue, &pool, opt.spec.batch, m.streams, host_tensor);
+  Impl::JobSource source;
+  source.inputs = &inputs;
+  std::vector<std::unique_ptr<Impl::WorkerState>> workers;
+  for (int w = 0; w < m.streams; ++w) workers.push_back(std::make_unique<Impl::WorkerState>(w, opt.spec));
+  std::vector<std::thread> threads;
+  for (int w = 0; w < m.streams; ++w)
+    threads.emplace_back([&, w] {
+      while (auto job = m.next_job(source)) m.run_job(*job, inputs[job->input], *workers[w], batcher, pool, t0);
+      batcher.worker_exit();
+    });
 
-  ModelStream model_stream(impl_->device);  // this thread's LibTorch work goes on its own stream
+  // Per input: its segments' results are put back in frame order. Segment `next` is delivered as it
+  // comes; later segments' results wait in `held` until the segments before them are complete (frame
+  // indices are then known: `offset` frames come before segment `next`).
+  struct InputState {
+    int segments = 0, next = 0;
+    int64_t offset = 0;
+    std::map<int, std::vector<FrameResult>> held;
+    std::map<int, JobDone> done;
+    InputSummary merged;
+    bool any_done = false, finished = false, halted = false, broken = false;
+    double t_start = 1e300, t_end = 0, expected = 0;
+  };
+  std::vector<InputState> state(inputs.size());
+  size_t inputs_done = 0;
+  std::string last_input;
+
+  ModelStream model_stream(m.device);  // this thread's LibTorch work goes on its own stream
   const uintptr_t ms = model_stream.handle();
   std::string model_error;  // set once the model fails: it would fail on every input alike
   std::vector<std::string> input_error(inputs.size());     // the model failed on this input only (NaN/Inf)
   std::vector<std::string> model_warnings(inputs.size());  // the out-of-memory back-off, where it happened
-  int model_batch = impl_->opt.spec.batch;  // frames per model call; halved once on out-of-memory
+  int model_batch = opt.spec.batch;  // frames per model call; halved once on out-of-memory
   bool backed_off = false;
   std::vector<int64_t> processed(inputs.size(), 0);
+
+  const auto progress = [&] {
+    if (!on_progress || inputs.empty()) return;
+    double in_flight = 0;
+    for (size_t i = 0; i < inputs.size(); ++i)
+      if (!state[i].finished && state[i].expected > 0) in_flight += std::min(1.0, processed[i] / state[i].expected);
+    const size_t idx = std::min(inputs_done, inputs.size() - 1);
+    on_progress(Progress{idx, inputs.size(), last_input, static_cast<double>(inputs_done - idx) + in_flight, summary.frames});
+  };
+  const auto deliver = [&](FrameResult& r, InputState& st) {
+    r.frame_index += st.offset;
+    on_frame(r);
+  };
+  const auto route = [&](FrameResult& r, const Slot& s) {
+    InputState& st = state[s.input];
+    if (!input_error[s.input].empty() || st.broken) return;
+    if (s.segment == st.next) deliver(r, st);
+    else st.held[s.segment].push_back(std::move(r));
+  };
+  // The input's final summary, from its segments' (`complete`: every segment ran to its end).
+  const auto finish_input = [&](size_t i, bool complete) {
+    InputState& st = state[i];
+    InputSummary s = st.merged;
+    if (!st.any_done) s.input = inputs[i];
+    if (st.segments > 1) s.decoder += "; " + std::to_string(st.segments) + " segments decoded at once";
+    s.frames_processed = processed[i];
+    if (!model_warnings[i].empty()) s.warning = s.warning.empty() ? model_warnings[i] : s.warning + "; " + model_warnings[i];
+    if (!input_error[i].empty() && s.status == InputStatus::Ok) {
+      s.status = InputStatus::Failed;
+      s.error = input_error[i];
+    }
+    if (!model_error.empty() && (s.status == InputStatus::Ok || st.halted || !complete)) {
+      s.status = InputStatus::Failed;
+      s.error = model_error;
+    }
+    if (!complete && s.status == InputStatus::Ok) {
+      s.status = InputStatus::Failed;
+      s.error = inputs[i] + (st.any_done ? ": not complete: " : ": not processed: ") +
+                (m.cancelled           ? "interrupted"
+                 : opt.stop_on_error ? "stopped after an earlier failure (--on-error fail)"
+                                     : "stopped");
+    }
+    summary.inputs[i] = s;
+    st.finished = true;
+    st.held.clear();
+    ++inputs_done;
+    if (on_input) on_input(s);
+    progress();
+  };
+  const auto job_done = [&](JobDone& d) {
+    const size_t i = d.job.input;
+    InputState& st = state[i];
+    if (opt.skip_model) {  // decode-only runs send no batches: count what was selected
+      if (opt.skip_preprocess) {
+        processed[i] += d.selected;
+        summary.frames += d.selected;
+      }
+    }
+    st.segments = d.job.segments;
+    st.done.emplace(d.job.segment, std::move(d));
+    while (st.done.count(st.next)) {
+      JobDone& x = st.done.at(st.next);
+      InputSummary& mg = st.merged;
+      if (!st.any_done) {
+        mg.input = x.summary.input;
+        mg.decoder = x.summary.decoder;
+        st.any_done = true;
+      }
+      mg.frames_decoded += x.summary.frames_decoded;
+      mg.packets_corrupt += x.summary.packets_corrupt;
+      if (x.summary.status == InputStatus::Failed && mg.status != InputStatus::Failed) {
+        mg.status = InputStatus::Failed;
+        mg.error = x.summary.error;
+      }
+      if (!x.summary.warning.empty()) mg.warning = mg.warning.empty() ? x.summary.warning : mg.warning + "; " + x.summary.warning;
+      st.t_start = std::min(st.t_start, x.t_start);
+      st.t_end = std::max(st.t_end, x.t_end);
+      mg.seconds = st.t_end - st.t_start;
+      st.halted |= x.halted;
+      // After a segment that failed, later segments' frame indices are unknown: their results are dropped.
+      if (x.summary.status == InputStatus::Failed) st.broken = true;
+      st.offset += x.summary.frames_decoded;
+      st.done.erase(st.next);
+      ++st.next;
+      if (auto h = st.held.find(st.next); h != st.held.end()) {
+        if (!st.broken && input_error[i].empty())
+          for (auto& r : h->second) deliver(r, st);
+        st.held.erase(h);
+      }
+    }
+    if (st.next == st.segments) finish_input(i, true);
+  };
+
   while (auto item = queue.pop()) {
-    if (auto* b = std::get_if<Batch>(&*item)) {
-      if (!model_error.empty() || !input_error[b->input].empty()) continue;
-      const int n = static_cast<int>(b->slots.size());
-      try {
-        if (impl_->opt.skip_model) {  // measuring decode + preprocess: wait for the batch, emit nothing
-          if (b->pool_index >= 0) cuda_check(cuda::event_synchronize(impl_->pool.ready[b->pool_index]), "CUDA");
-          processed[b->input] += n;
-          summary.frames += n;
-          if (on_progress)
-            on_progress(Progress{b->input, inputs.size(), inputs[b->input], b->fraction, summary.frames});
-          continue;
-        }
-        {
-          ScopedTimer timer(summary.stages.infer);
-          // Order the model after the batch's kernels (on the decoder's stream).
-          if (b->pool_index >= 0)
-            cuda_check(cuda::stream_wait_event(ms, impl_->pool.ready[b->pool_index]), "cannot order CUDA work");
-          else if (impl_->device.is_cuda())
-            summary.host_to_device_bytes += b->data.element_size() * b->data[0].numel() * n;
-        }
+    if (auto* d = std::get_if<JobDone>(&*item)) {
+      job_done(*d);
+      continue;
+    }
+    Batch& b = std::get<Batch>(*item);
+    const int n = static_cast<int>(b.slots.size());
+    const int p = b.pool_index;
+    for (const Slot& s : b.slots) {
+      state[s.input].expected = s.expected_frames;
+      last_input = inputs[s.input];
+    }
+    try {
+      // Order the model after every writer's kernels (on their decoders' streams).
+      if (p >= 0)
+        for (int w = 0; w < m.streams; ++w)
+          if (b.writers >> w & 1) {
+            if (opt.skip_model) cuda_check(cuda::event_synchronize(pool.written[w][p]), "CUDA");
+            else cuda_check(cuda::stream_wait_event(ms, pool.written[w][p]), "cannot order CUDA work");
+          }
+      if (opt.skip_model) {  // measuring decode + preprocess: the batch is ready, emit nothing
+        for (const Slot& s : b.slots) ++processed[s.input];
+        summary.frames += n;
+      } else if (model_error.empty()) {
+        if (p < 0 && m.device.is_cuda()) summary.host_to_device_bytes += b.data.element_size() * b.data[0].numel() * n;
         // The batch goes through the model in chunks of model_batch frames (the whole batch unless an
         // out-of-memory error has lowered it).
-        for (int off = 0; off < n && input_error[b->input].empty();) {
+        for (int off = 0; off < n;) {
           const int len = std::min(model_batch, n - off);
           torch::jit::IValue out;
           try {
             ScopedTimer timer(summary.stages.infer);
-            out = impl_->model.forward(off == 0 && len == b->data.size(0) ? b->data : b->data.narrow(0, off, len));
+            out = m.model.forward(off == 0 && len == b.data.size(0) ? b.data : b.data.narrow(0, off, len));
           } catch (const Error& e) {
             if (!is_out_of_memory(e)) throw;
             if (backed_off || len == 1)
-              throw Error("model ran out of memory", impl_->opt.model_path,
+              throw Error("model ran out of memory", opt.model_path,
                           "batch of " + std::to_string(len) + " frames" +
-                              (backed_off ? " after halving the batch from " + std::to_string(impl_->opt.spec.batch) : "") +
+                              (backed_off ? " after halving the batch from " + std::to_string(opt.spec.batch) : "") +
                               " (" + e.cause() + ")");
             backed_off = true;
             model_batch = std::max(1, len / 2);
-            model_warnings[b->input] = "model ran out of memory with a batch of " + std::to_string(len) +
-                                       " frames; batch halved to " + std::to_string(model_batch) +
-                                       " for the rest of the run (" + e.cause() + ")";
-            std::fprintf(stderr, "vidinfer: warning: %s: %s\n", inputs[b->input].c_str(), model_warnings[b->input].c_str());
+            const size_t at = b.slots[off].input;
+            model_warnings[at] = "model ran out of memory with a batch of " + std::to_string(len) +
+                                 " frames; batch halved to " + std::to_string(model_batch) +
+                                 " for the rest of the run (" + e.cause() + ")";
+            std::fprintf(stderr, "vidinfer: warning: %s: %s\n", inputs[at].c_str(), model_warnings[at].c_str());
             continue;  // the same frames again, in smaller chunks
           }
           Batch chunk;
-          chunk.input = b->input;
-          chunk.slots.assign(b->slots.begin() + off, b->slots.begin() + off + len);
-          if (const auto bad = non_finite_output(out, len)) {
-            // Fails this input (its later batches are dropped), not the run: NaNs often depend on the
-            // frames (a black frame and a division), so the next input may well be fine.
-            input_error[b->input] = Error(std::string("model output has ") + bad->second, impl_->opt.model_path,
-                                          "at frame " + std::to_string(chunk.slots[bad->first].frame_index) + " of " +
-                                              inputs[b->input])
-                                        .what();
-            break;
-          }
+          chunk.slots.reserve(len);
+          for (int k = 0; k < len; ++k) chunk.slots.push_back(b.slots[off + k]);
+          // NaNs often depend on the frames (a black frame and a division): they fail the input
+          // whose frame it was (its later results are dropped), not the run, nor the other inputs
+          // that share the batch.
+          std::vector<const char*> bad(len, nullptr);
+          non_finite_rows(out, len, bad);
           std::vector<FrameResult> results;
           {
             ScopedTimer timer(summary.stages.postprocess);
-            results = impl_->postprocess(out, chunk, inputs[b->input]);
+            results = m.postprocess(out, chunk, inputs);
           }
-          for (const auto& r : results) on_frame(r);
-          processed[b->input] += len;
-          summary.frames += len;
+          for (int k = 0; k < len; ++k) {  // in row order: an input's frames before a bad one are kept
+            const Slot& s = chunk.slots[k];
+            if (!s.valid || !input_error[s.input].empty()) continue;
+            if (bad[k]) {
+              const InputState& st = state[s.input];
+              input_error[s.input] =
+                  Error(std::string("model output has ") + bad[k], opt.model_path,
+                        "at frame " + std::to_string(s.frame_index + (s.segment == st.next ? st.offset : 0)) + " of " + inputs[s.input])
+                      .what();
+              continue;
+            }
+            ++processed[s.input];
+            ++summary.frames;
+            route(results[k], s);
+          }
           off += len;
         }
-        if (b->pool_index >= 0)
-          cuda_check(cuda::event_record(impl_->pool.done[b->pool_index], ms), "cannot record a CUDA event");
-      } catch (const Error& e) {
-        model_error = e.input().empty() ? e.with_input(impl_->opt.model_path).what() : e.what();
-        stop = true;
       }
-      if (on_progress)
-        on_progress(Progress{b->input, inputs.size(), inputs[b->input], b->fraction, summary.frames});
-    } else {
-      auto& done = std::get<InputDone>(*item);
-      InputSummary& s = summary.inputs[done.input];
-      s = std::move(done.summary);
-      s.frames_processed = processed[done.input];
-      if (!model_warnings[done.input].empty())
-        s.warning = s.warning.empty() ? model_warnings[done.input] : s.warning + "; " + model_warnings[done.input];
-      if (!input_error[done.input].empty() && s.status == InputStatus::Ok) {
-        s.status = InputStatus::Failed;
-        s.error = input_error[done.input];
-      }
-      if (!model_error.empty() && (s.status == InputStatus::Ok || done.halted)) {
-        s.status = InputStatus::Failed;
-        s.error = model_error;
-      }
-      if (on_input) on_input(s);
-      if (on_progress) on_progress(Progress{done.input, inputs.size(), s.input, 1.0, summary.frames});
+    } catch (const Error& e) {
+      model_error = e.input().empty() ? e.with_input(opt.model_path).what() : e.what();
+      stop = true;
     }
+    if (p >= 0) {  // the tensor may be refilled once the model's stream is past this point
+      cuda::event_record(pool.done[p], ms);
+      pool.free.push(p);
+    }
+    progress();
   }
   summary.seconds = seconds_since(t0);  // all results delivered; teardown below is not counted
-  producer.join();
-  // Inputs never reached because the model failed.
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    if (summary.inputs[i].input.empty()) {
-      summary.inputs[i].input = inputs[i];
-      summary.inputs[i].status = InputStatus::Failed;
-      summary.inputs[i].error = !model_error.empty()  ? model_error
-                                : impl_->cancelled ? inputs[i] + ": not processed: interrupted"
-                                : impl_->opt.stop_on_error
-                                    ? inputs[i] + ": not processed: stopped after an earlier failure (--on-error fail)"
-                                    : inputs[i] + ": not processed";
-      if (on_input) on_input(summary.inputs[i]);
-    }
+  for (auto& t : threads) t.join();
+  for (const auto& w : workers) {  // stage times are summed over the worker threads
+    summary.stages.demux += w->times.demux;
+    summary.stages.decode += w->times.decode;
+    summary.stages.preprocess += w->times.preprocess;
   }
-  summary.stages.demux = producer_times.demux;
-  summary.stages.decode = producer_times.decode;
-  summary.stages.preprocess = producer_times.preprocess;
+  workers.clear();  // joins the reapers
+  // Inputs not complete: never reached, or some of their segments were not run (stopped).
+  for (size_t i = 0; i < inputs.size(); ++i)
+    if (!state[i].finished) finish_input(i, false);
   summary.fps = summary.seconds > 0 ? summary.frames / summary.seconds : 0;
-  summary.interrupted = impl_->cancelled;
+  summary.interrupted = m.cancelled;
   return summary;
 }
 
