@@ -177,7 +177,7 @@ class Batcher {
   };
 
   Batcher(BoundedQueue<Item>& queue, DevicePool* pool, int capacity, int workers, std::function<torch::Tensor()> host_tensor)
-      : queue_(queue), pool_(pool), capacity_(capacity), active_(workers), host_tensor_(std::move(host_tensor)) {}
+      : queue_(queue), pool_(pool), capacity_(capacity), workers_(workers), active_(workers), host_tensor_(std::move(host_tensor)) {}
 
   // A slot of the lane's batch being filled; blocks while every device tensor is in use.
   Claim claim(Lane lane) {
@@ -222,10 +222,18 @@ class Batcher {
     drain();
   }
 
-  // A job is over; `lane` is where its frames went (kNone: it produced none).
+  // A job is over; `lane` is where its frames went (kNone: it produced none). With one worker the
+  // job's partly filled batch is sent now, as a batch then never mixes inputs and results come out
+  // exactly as one input after another would give them; with several, it fills up with other jobs'
+  // frames.
   void job_done(Lane lane, JobDone d) {
     {
       std::lock_guard lock(mu_);
+      if (active_ == 1 && workers_ == 1)
+        for (int l : {kDevice, kHost}) {
+          for (auto& o : open_[l]) o->sealed = true;
+          release_ready(static_cast<Lane>(l));
+        }
       auto& open = open_[lane == kNone ? kDevice : lane];
       Open* last = nullptr;
       if (lane != kNone && !open.empty()) last = open.back().get();
@@ -286,6 +294,7 @@ class Batcher {
   BoundedQueue<Item>& queue_;
   DevicePool* pool_;
   const int capacity_;
+  const int workers_;
   int active_;
   std::function<torch::Tensor()> host_tensor_;
   std::mutex mu_, push_mu_;

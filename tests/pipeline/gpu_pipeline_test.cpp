@@ -158,6 +158,17 @@ Runs run(RunOptions o, const std::string& device, const std::vector<std::string>
   Pipeline p(o);
   Runs r;
   r.summary = p.run(inputs, [&](const FrameResult& f) { r.frames.push_back(f); });
+  // Inputs run at once and their results interleave; each input's come in frame order, which the
+  // stable sort keeps (and checks below compare frame by frame).
+  std::map<std::string, size_t> position;
+  for (size_t i = 0; i < inputs.size(); ++i) position.emplace(inputs[i], i);
+  std::stable_sort(r.frames.begin(), r.frames.end(),
+                   [&](const FrameResult& a, const FrameResult& b) { return position[a.input] < position[b.input]; });
+  for (size_t i = 1; i < r.frames.size(); ++i) {
+    if (r.frames[i].input == r.frames[i - 1].input) {
+      EXPECT_GT(r.frames[i].frame_index, r.frames[i - 1].frame_index) << r.frames[i].input << ": out of order";
+    }
+  }
   return r;
 }
 
@@ -411,6 +422,47 @@ TEST(GpuPipeline, StreamsNvdecCannotTakeFallBackToTheCpuDecoder) {
   EXPECT_NE(r.summary.inputs[0].decoder.find("GPU decoder not used: NVDEC on"), std::string::npos)
       << r.summary.inputs[0].decoder;
   EXPECT_GT(r.summary.host_to_device_bytes, 0);
+}
+
+// Many inputs at once on several NVDEC sessions, and one input in segments, give what one input
+// at a time on one session gives: same frames, indices, timestamps and scores.
+TEST(GpuPipeline, ConcurrentInputsAndSegmentsMatchOneAtATime) {
+  const std::string looped = test::clip("sample-looped-gop30", "mp4", "-stream_loop 2 -i " + test::q(sample()) +
+                                        " -c:v libx264 -preset ultrafast -g 30 -bf 2 -pix_fmt yuv420p");
+  const std::vector<std::string> inputs = {sample(), hevc_320(), test::media::h264_mp4(), looped, vp9_320()};
+  REQUIRE_GPU();
+  RunOptions o = colour_namer();
+  o.topk = 3;
+  o.streams = 1;
+  o.segments = 1;
+  const auto one = run(o, "cuda", inputs);
+  for (auto [streams, segments] : {std::pair{4, 1}, std::pair{8, 0}, std::pair{3, 5}}) {
+    o.streams = streams;
+    o.segments = segments;
+    const auto many = run(o, "cuda", inputs);
+    SCOPED_TRACE("streams " + std::to_string(streams) + ", segments " + std::to_string(segments));
+    ASSERT_EQ(many.frames.size(), one.frames.size());
+    for (size_t i = 0; i < one.frames.size(); ++i) {
+      const auto &a = many.frames[i], &b = one.frames[i];
+      ASSERT_EQ(a.input, b.input) << i;
+      ASSERT_EQ(a.frame_index, b.frame_index) << a.input;
+      EXPECT_NEAR(a.pts, b.pts, 1e-9) << a.input << " frame " << a.frame_index;
+      ASSERT_EQ(a.classes.size(), b.classes.size());
+      for (size_t k = 0; k < a.classes.size(); ++k) {
+        EXPECT_EQ(a.classes[k].class_id, b.classes[k].class_id) << a.input << " frame " << a.frame_index;
+        EXPECT_NEAR(a.classes[k].score, b.classes[k].score, 1e-5) << a.input << " frame " << a.frame_index;
+      }
+    }
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      EXPECT_EQ(many.summary.inputs[i].status, InputStatus::Ok) << many.summary.inputs[i].error;
+      EXPECT_EQ(many.summary.inputs[i].frames_decoded, one.summary.inputs[i].frames_decoded) << inputs[i];
+    }
+    if (segments != 1) {
+      EXPECT_NE(many.summary.inputs[3].decoder.find("segments decoded at once"), std::string::npos)
+          << many.summary.inputs[3].decoder;
+    }
+    EXPECT_EQ(many.summary.host_to_device_bytes, 0);
+  }
 }
 
 }  // namespace
