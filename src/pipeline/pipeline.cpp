@@ -368,22 +368,24 @@ struct Pipeline::Impl {
     std::deque<Job> pending;
   };
 
-  // How many segments input `path` should be decoded in (1: whole).
-  int segment_target(size_t n_inputs, double duration) const {
+  // Whether an input may be split at all, before opening it: only a selection of every frame (one
+  // that counts frames from the input's start, --every or --max-frames, or skips to a time, needs
+  // the frames before), and in auto mode only on the GPU path with fewer inputs than streams.
+  bool may_segment(size_t n_inputs) const {
     const FrameSelection& sel = opt.selection;
-    // Segments need the frames' indices and times only from the segment itself; a selection that
-    // counts frames from the input's start (--every, --max-frames) or skips to a time does not split.
-    if (sel.every != 1 || sel.max_frames >= 0 || sel.start > 0 || std::isfinite(sel.end)) return 1;
-    if (opt.segments == 1 || duration <= 0) return 1;
-    int k;
-    if (opt.segments > 1) {
-      k = opt.segments;
-    } else {
-      if (!gpu_path || n_inputs >= static_cast<size_t>(streams)) return 1;
-      k = static_cast<int>((streams + n_inputs - 1) / n_inputs);
-      k = std::max(k, static_cast<int>(std::ceil(duration / kMaxSegmentSeconds)));
-      k = std::min(k, static_cast<int>(duration / kMinSegmentSeconds));
-    }
+    if (sel.every != 1 || sel.max_frames >= 0 || sel.start > 0 || std::isfinite(sel.end)) return false;
+    if (opt.segments == 1) return false;
+    if (opt.segments == 0 && (!gpu_path || n_inputs >= static_cast<size_t>(streams))) return false;
+    return true;
+  }
+
+  // How many segments an input of `duration` seconds should be decoded in.
+  int segment_target(size_t n_inputs, double duration) const {
+    if (duration <= 0) return 1;
+    if (opt.segments > 1) return opt.segments;
+    int k = static_cast<int>((streams + n_inputs - 1) / n_inputs);
+    k = std::max(k, static_cast<int>(std::ceil(duration / kMaxSegmentSeconds)));
+    k = std::min(k, static_cast<int>(duration / kMinSegmentSeconds));
     return std::max(1, k);
   }
 
@@ -392,6 +394,7 @@ struct Pipeline::Impl {
   std::vector<Job> plan(size_t i, const std::vector<std::string>& inputs) {
     Job whole;
     whole.input = i;
+    if (!may_segment(inputs.size())) return {whole};
     try {
       Demuxer d(inputs[i]);
       const int k = segment_target(inputs.size(), d.stream().duration);
@@ -423,16 +426,25 @@ struct Pipeline::Impl {
     }
   }
 
+  // The next job: a segment already planned, else the next input, planned by this worker outside
+  // the lock (planning opens the input) so that workers start their inputs at once.
   std::optional<Job> next_job(JobSource& src) {
-    std::lock_guard lock(src.mu);
-    while (src.pending.empty()) {
-      if (stop || src.next_input >= src.inputs->size()) return std::nullopt;
-      for (const Job& j : plan(src.next_input++, *src.inputs)) src.pending.push_back(j);
+    size_t i;
+    {
+      std::lock_guard lock(src.mu);
+      if (stop) return std::nullopt;
+      if (!src.pending.empty()) {
+        Job j = src.pending.front();
+        src.pending.pop_front();
+        return j;
+      }
+      if (src.next_input >= src.inputs->size()) return std::nullopt;
+      i = src.next_input++;
     }
-    if (stop) return std::nullopt;
-    Job j = src.pending.front();
-    src.pending.pop_front();
-    return j;
+    std::vector<Job> jobs = plan(i, *src.inputs);
+    std::lock_guard lock(src.mu);
+    for (size_t k = 1; k < jobs.size(); ++k) src.pending.push_back(jobs[k]);
+    return jobs.front();
   }
 
   // The decoder for one input: NVDEC when this run is on the GPU and NVDEC takes the stream, else

@@ -428,7 +428,7 @@ TEST(GpuPipeline, StreamsNvdecCannotTakeFallBackToTheCpuDecoder) {
 // at a time on one session gives: same frames, indices, timestamps and scores.
 TEST(GpuPipeline, ConcurrentInputsAndSegmentsMatchOneAtATime) {
   const std::string looped = test::clip("sample-looped-gop30", "mp4", "-stream_loop 2 -i " + test::q(sample()) +
-                                        " -c:v libx264 -preset ultrafast -g 30 -bf 2 -pix_fmt yuv420p");
+                                        " -vf scale=320:-2 -c:v libx264 -preset ultrafast -g 30 -bf 2 -pix_fmt yuv420p");
   const std::vector<std::string> inputs = {sample(), hevc_320(), test::media::h264_mp4(), looped, vp9_320()};
   REQUIRE_GPU();
   RunOptions o = colour_namer();
