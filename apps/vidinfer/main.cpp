@@ -20,6 +20,7 @@ extern "C" {
 
 #include "output/json.h"
 #include "output/progress.h"
+#include "vidinfer/bench.h"
 #include "vidinfer/error.h"
 #include "vidinfer/pipeline.h"
 #include "vidinfer/import.h"
@@ -176,76 +177,82 @@ void print_summary(const RunSummary& s, bool quiet) {
   }
 }
 
+// RunOptions from the command line; throws vidinfer::Error on a bad value (a usage error).
+RunOptions make_run_options(const RunArgs& a) {
+  RunOptions opt;
+  // No --model: the bundled COCO detector, or with --task classify the bundled colour classifier.
+  const bool default_model = a.model.empty();
+  if (default_model)
+    opt.model_path = (data_dir() / (a.task == "classify" ? kDefaultClassifier : kDefaultDetector)).string();
+  else
+    opt.model_path = a.model;
+  Sidecar side = load_model_sidecar(opt.model_path);
+  opt.spec = side.spec;
+  opt.labels = side.labels;
+  opt.task = a.task.empty() ? side.task.value_or(Task::Classify) : parse_task(a.task);
+  if (!a.labels.empty()) opt.labels = load_labels(a.labels);
+  ModelSpec& s = opt.spec;
+  if (!a.input_size.empty()) {
+    int w = 0, h = 0;
+    char extra = 0;
+    if (std::sscanf(a.input_size.c_str(), "%dx%d%c", &w, &h, &extra) != 2) {
+      h = std::sscanf(a.input_size.c_str(), "%d%c", &w, &extra) == 1 ? w : 0;
+    }
+    if (w <= 0 || h <= 0 || w > 8192 || h > 8192)
+      throw Error("invalid --input-size '" + a.input_size + "'", "", "expected N or WxH, 1..8192");
+    s.width = w;
+    s.height = h;
+  }
+  if (!a.resize.empty()) s.resize = parse_resize_mode(a.resize);
+  if (a.letterbox_fill >= 0) s.letterbox_fill = a.letterbox_fill;
+  if (!a.mean.empty()) {
+    auto m = parse_floats(a.mean, "--mean");
+    s.mean = {m[0], m[1], m[2]};
+  }
+  if (!a.std_.empty()) {
+    auto m = parse_floats(a.std_, "--std");
+    if (m[0] == 0 || m[1] == 0 || m[2] == 0) throw Error("invalid --std '" + a.std_ + "'", "", "must not be 0");
+    s.std = {m[0], m[1], m[2]};
+  }
+  if (!a.channels.empty()) s.channels = parse_channels(a.channels);
+  if (!a.dtype.empty()) s.dtype = parse_dtype(a.dtype);
+  if (a.batch > 0) s.batch = a.batch;
+  if (!a.class_activation.empty()) s.class_activation = parse_activation(a.class_activation);
+  if (!a.detect_layout.empty()) s.detect_layout = parse_detect_layout(a.detect_layout);
+  if (!a.box_format.empty()) s.box_format = parse_box_format(a.box_format);
+  if (a.boxes_normalized) s.boxes_normalized = true;
+  if (!a.score_activation.empty()) s.score_activation = parse_activation(a.score_activation);
+  opt.topk = a.topk;
+  opt.score_threshold = a.score_threshold;
+  opt.iou_threshold = a.iou_threshold;
+  opt.max_detections = a.max_detections;
+  opt.selection.every = a.every;
+  opt.selection.start = a.start;
+  if (a.end >= 0) {
+    if (a.end <= a.start) throw Error("invalid --end", "", "must be after --start");
+    opt.selection.end = a.end;
+  }
+  opt.selection.max_frames = a.max_frames;
+  opt.device = a.device;
+  opt.decode_threads = a.decode_threads;
+  opt.streams = a.streams;
+  opt.segments = a.segments;
+  opt.decoder = a.decoder;
+  opt.skip_model = a.skip_model || a.decode_only;
+  opt.skip_preprocess = a.decode_only;
+  if (a.on_error != "skip" && a.on_error != "fail")
+    throw Error("invalid --on-error '" + a.on_error + "'", "", "expected skip or fail");
+  opt.stop_on_error = a.on_error == "fail";
+  return opt;
+}
+
 int do_run(RunArgs& a) {
   RunOptions opt;
   // Configuration: any error here is a usage error (exit 2) and nothing runs.
   std::vector<std::string> inputs;
   Resumed resumed;
   try {
-    // No --model: the bundled COCO detector, or with --task classify the bundled colour classifier.
-    const bool default_model = a.model.empty();
-    if (default_model)
-      opt.model_path = (data_dir() / (a.task == "classify" ? kDefaultClassifier : kDefaultDetector)).string();
-    else
-      opt.model_path = a.model;
-    Sidecar side = load_model_sidecar(opt.model_path);
-    opt.spec = side.spec;
-    opt.labels = side.labels;
-    opt.task = a.task.empty() ? side.task.value_or(Task::Classify) : parse_task(a.task);
-    if (!a.labels.empty()) opt.labels = load_labels(a.labels);
-    ModelSpec& s = opt.spec;
-    if (!a.input_size.empty()) {
-      int w = 0, h = 0;
-      char extra = 0;
-      if (std::sscanf(a.input_size.c_str(), "%dx%d%c", &w, &h, &extra) != 2) {
-        h = std::sscanf(a.input_size.c_str(), "%d%c", &w, &extra) == 1 ? w : 0;
-      }
-      if (w <= 0 || h <= 0 || w > 8192 || h > 8192)
-        throw Error("invalid --input-size '" + a.input_size + "'", "", "expected N or WxH, 1..8192");
-      s.width = w;
-      s.height = h;
-    }
-    if (!a.resize.empty()) s.resize = parse_resize_mode(a.resize);
-    if (a.letterbox_fill >= 0) s.letterbox_fill = a.letterbox_fill;
-    if (!a.mean.empty()) {
-      auto m = parse_floats(a.mean, "--mean");
-      s.mean = {m[0], m[1], m[2]};
-    }
-    if (!a.std_.empty()) {
-      auto m = parse_floats(a.std_, "--std");
-      if (m[0] == 0 || m[1] == 0 || m[2] == 0) throw Error("invalid --std '" + a.std_ + "'", "", "must not be 0");
-      s.std = {m[0], m[1], m[2]};
-    }
-    if (!a.channels.empty()) s.channels = parse_channels(a.channels);
-    if (!a.dtype.empty()) s.dtype = parse_dtype(a.dtype);
-    if (a.batch > 0) s.batch = a.batch;
-    if (!a.class_activation.empty()) s.class_activation = parse_activation(a.class_activation);
-    if (!a.detect_layout.empty()) s.detect_layout = parse_detect_layout(a.detect_layout);
-    if (!a.box_format.empty()) s.box_format = parse_box_format(a.box_format);
-    if (a.boxes_normalized) s.boxes_normalized = true;
-    if (!a.score_activation.empty()) s.score_activation = parse_activation(a.score_activation);
-    opt.topk = a.topk;
-    opt.score_threshold = a.score_threshold;
-    opt.iou_threshold = a.iou_threshold;
-    opt.max_detections = a.max_detections;
-    opt.selection.every = a.every;
-    opt.selection.start = a.start;
-    if (a.end >= 0) {
-      if (a.end <= a.start) throw Error("invalid --end", "", "must be after --start");
-      opt.selection.end = a.end;
-    }
-    opt.selection.max_frames = a.max_frames;
-    opt.device = a.device;
-    opt.decode_threads = a.decode_threads;
-    opt.streams = a.streams;
-    opt.segments = a.segments;
-    opt.decoder = a.decoder;
-    opt.skip_model = a.skip_model || a.decode_only;
-    opt.skip_preprocess = a.decode_only;
-    if (a.on_error != "skip" && a.on_error != "fail")
-      throw Error("invalid --on-error '" + a.on_error + "'", "", "expected skip or fail");
-    opt.stop_on_error = a.on_error == "fail";
-
+    opt = make_run_options(a);
     inputs = a.inputs;
     if (!a.inputs_from.empty()) {
       auto more = read_list(a.inputs_from);
@@ -366,33 +373,64 @@ void print_probe_text(const ProbeInfo& p) {
   std::printf("  gpu decode     %s (%s)\n", p.gpu_decode ? "yes" : "no", p.gpu_reason.c_str());
 }
 
-}  // namespace
+struct BenchArgs {
+  std::string modes = "baseline,vidinfer,preprocess,decode,model", frames, json, chart, work_dir;
+  int copies = 1;
+};
 
-int main(int argc, char** argv) {
-  av_log_set_level(AV_LOG_QUIET);
-  CLI::App app{"vidinfer: run PyTorch (TorchScript) models over video, frame by frame"};
-  app.require_subcommand(1);
-  app.set_version_flag("--version", "vidinfer 0.1.0");
-  bool verbose = false;
-  app.add_flag("-v,--verbose", verbose, "Show FFmpeg's own warnings");
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream in(s);
+  for (std::string item; std::getline(in, item, ',');)
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
 
-  RunArgs r;
-  auto* run = app.add_subcommand("run", "Run a model over every (or every N-th) frame of each input; JSON Lines out");
-  run->add_option("inputs", r.inputs, "Video files (none: the bundled sample video)");
-  run->add_option("--inputs-from", r.inputs_from, "Read input paths from a file, one per line (# comments)");
+// vidinfer bench: the usual pipeline and vidinfer's on the same inputs, a table on stdout.
+int do_bench(RunArgs& a, const BenchArgs& b, const std::string& command) {
+  BenchOptions bo;
+  std::vector<std::string> inputs;
+  try {
+    bo.run = make_run_options(a);
+    bo.modes = split_list(b.modes);
+    for (const auto& f : split_list(b.frames)) {
+      char* end = nullptr;
+      const long long n = std::strtoll(f.c_str(), &end, 10);
+      if (*end || n < 1) throw Error("invalid --frames '" + b.frames + "'", "", "expected frame counts >= 1, comma-separated");
+      bo.lengths.push_back(n);
+    }
+    check_bench_options(bo);
+    bo.work_dir = b.work_dir;
+    bo.command = command;
+    if (a.inputs.empty()) throw Error("no inputs", "", "give the video files to benchmark");
+    for (int c = 0; c < b.copies; ++c) inputs.insert(inputs.end(), a.inputs.begin(), a.inputs.end());
+  } catch (const Error& e) {
+    std::fprintf(stderr, "vidinfer: error: %s\n", e.what());
+    return kExitUsage;
+  }
+  try {
+    BenchReport r = run_bench(bo, inputs, [&](const std::string& line) {
+      if (!a.quiet) std::fprintf(stderr, "vidinfer bench: %s\n", line.c_str());
+    });
+    if (!b.json.empty()) write_file_atomically(b.json, bench_json(r));
+    if (!b.chart.empty()) write_bench_chart(r, b.chart);
+    std::printf("%s", bench_table(r).c_str());
+    std::fflush(stdout);
+    return r.any_failed() ? kExitInputsFailed : kExitOk;
+  } catch (const Error& e) {
+    std::fprintf(stderr, "vidinfer: error: %s\n", e.what());
+    return kExitInputsFailed;
+  }
+}
+
+// The options that choose the model, its input contract and head, and where and how it runs: shared by
+// run and bench.
+void add_model_options(CLI::App* run, RunArgs& r) {
   run->add_option("--model", r.model, "TorchScript model (.pt); its settings from MODEL.pt.json if present "
                                       "(default: the bundled COCO detector; with --task classify the bundled "
                                       "colour-naming classifier)");
   run->add_option("--task", r.task, "classify | detect (default: the sidecar's, else classify; no --model: detect)");
   run->add_option("--labels", r.labels, "Class names, one per line (line i = class id i)");
-  run->add_option("-o,--out", r.out, "JSON Lines output file ('-': stdout)")->capture_default_str();
-  run->add_option("--summary", r.summary, "Also write the run summary as JSON to this file");
-  run->add_option("--every", r.every, "Process every N-th frame")->check(CLI::PositiveNumber);
-  run->add_option("--start", r.start, "Skip frames before this time (seconds from the stream's start)")
-      ->check(CLI::NonNegativeNumber);
-  run->add_option("--end", r.end, "Stop at this time (seconds from the stream's start)")->check(CLI::NonNegativeNumber);
-  run->add_option("--max-frames", r.max_frames, "At most this many processed frames per input")
-      ->check(CLI::PositiveNumber);
   run->add_option("--input-size", r.input_size, "Model input size: N or WxH (default 224)");
   run->add_option("--resize", r.resize, "stretch | letterbox | center-crop (default stretch)");
   run->add_option("--letterbox-fill", r.letterbox_fill, "Pad value 0..255 for letterbox (default 114)")
@@ -423,6 +461,39 @@ int main(int argc, char** argv) {
   run->add_option("--decoder", r.decoder, "auto | cpu | gpu: auto decodes with NVDEC when the model is on a GPU "
                                         "and NVDEC takes the stream, else libavcodec")
       ->capture_default_str();
+  run->add_option("--decode-threads", r.decode_threads, "Decoder threads (0: all cores)")->check(CLI::NonNegativeNumber);
+  run->add_option("--streams", r.streams, "Inputs (or segments) decoded at once, each on its own decoder, all filling "
+                  "the same model batches (0: auto: NVDEC engines + 1 on the GPU path, 1 on the CPU path)")
+      ->check(CLI::Range(0, 64));
+  run->add_option("--segments", r.segments, "Split each input at keyframes into at most N segments decoded at once "
+                  "(results stay in frame order; 0: auto: when there are fewer inputs than --streams, on the GPU "
+                  "path; 1: never)")
+      ->check(CLI::NonNegativeNumber);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  av_log_set_level(AV_LOG_QUIET);
+  CLI::App app{"vidinfer: run PyTorch (TorchScript) models over video, frame by frame"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "vidinfer 0.1.0");
+  bool verbose = false;
+  app.add_flag("-v,--verbose", verbose, "Show FFmpeg's own warnings");
+
+  RunArgs r;
+  auto* run = app.add_subcommand("run", "Run a model over every (or every N-th) frame of each input; JSON Lines out");
+  run->add_option("inputs", r.inputs, "Video files (none: the bundled sample video)");
+  run->add_option("--inputs-from", r.inputs_from, "Read input paths from a file, one per line (# comments)");
+  add_model_options(run, r);
+  run->add_option("-o,--out", r.out, "JSON Lines output file ('-': stdout)")->capture_default_str();
+  run->add_option("--summary", r.summary, "Also write the run summary as JSON to this file");
+  run->add_option("--every", r.every, "Process every N-th frame")->check(CLI::PositiveNumber);
+  run->add_option("--start", r.start, "Skip frames before this time (seconds from the stream's start)")
+      ->check(CLI::NonNegativeNumber);
+  run->add_option("--end", r.end, "Stop at this time (seconds from the stream's start)")->check(CLI::NonNegativeNumber);
+  run->add_option("--max-frames", r.max_frames, "At most this many processed frames per input")
+      ->check(CLI::PositiveNumber);
   run->add_option("--on-error", r.on_error, "skip: a failed input is reported and the others run; fail: stop at the "
                                            "first failed input")
       ->capture_default_str();
@@ -433,18 +504,31 @@ int main(int argc, char** argv) {
                                                           "--end, --max-frames)");
   run->add_flag("--no-model", r.skip_model, "Decode and preprocess only, write no results (to measure those stages)");
   run->add_flag("--decode-only", r.decode_only, "Decode only (no preprocessing, no model), write no results (to measure the decoders)");
-  run->add_option("--decode-threads", r.decode_threads, "Decoder threads (0: all cores)")->check(CLI::NonNegativeNumber);
-  run->add_option("--streams", r.streams, "Inputs (or segments) decoded at once, each on its own decoder, all filling "
-                  "the same model batches (0: auto: NVDEC engines + 1 on the GPU path, 1 on the CPU path)")
-      ->check(CLI::Range(0, 64));
-  run->add_option("--segments", r.segments, "Split each input at keyframes into at most N segments decoded at once "
-                  "(results stay in frame order; 0: auto: when there are fewer inputs than --streams, on the GPU "
-                  "path; 1: never)")
-      ->check(CLI::NonNegativeNumber);
   run->add_flag("--resume", r.resume, "With -o FILE: skip the inputs whose complete results FILE already holds "
                                       "(from an earlier run), keep their lines, and run the others");
   run->add_flag("-q,--quiet", r.quiet, "Print errors and warnings only");
   run->add_flag("--no-progress", r.no_progress, "No progress bar");
+
+
+  RunArgs br;
+  BenchArgs ba;
+  auto* bench_cmd = app.add_subcommand("bench", "Time the usual pipeline (CPU decode, RGB on the CPU, a copy per frame) "
+                                                "against vidinfer's on the same inputs and model; a table on stdout");
+  bench_cmd->add_option("inputs", br.inputs, "Video files")->required();
+  add_model_options(bench_cmd, br);
+  bench_cmd->add_option("--modes", ba.modes, "Comma-separated, run in this order: baseline, vidinfer, preprocess "
+                                             "(vidinfer without the model), decode (vidinfer decode only), model "
+                                             "(the model alone on a constant batch)")
+      ->capture_default_str();
+  bench_cmd->add_option("--frames", ba.frames, "Frames per input, comma-separated (e.g. 960,5520,9300): each input "
+                                               "looped (packets copied, no re-encode) to each length; default: as given");
+  bench_cmd->add_option("--copies", ba.copies, "Give each input this many times (separate inputs decoded at once)")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  bench_cmd->add_option("--json", ba.json, "Write the results as JSON to this file");
+  bench_cmd->add_option("--chart", ba.chart, "Write a bar chart of fps per mode and length (PNG) to this file");
+  bench_cmd->add_option("--work-dir", ba.work_dir, "Keep the looped inputs in this directory (default: a temporary one, removed)");
+  bench_cmd->add_flag("-q,--quiet", br.quiet, "Print the table only");
 
   std::vector<std::string> probe_inputs;
   bool probe_json = false;
@@ -473,6 +557,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     std::fprintf(stderr, "vidinfer: error: %s\nRun 'vidinfer --help' or 'vidinfer %s --help' for usage.\n", e.what(),
                  run->parsed()          ? "run"
+                 : bench_cmd->parsed()  ? "bench"
                  : probe_cmd->parsed()  ? "probe"
                  : import_cmd->parsed() ? "import-tfjs"
                                         : "COMMAND");
@@ -481,6 +566,11 @@ int main(int argc, char** argv) {
   if (verbose) av_log_set_level(AV_LOG_WARNING);
 
   if (run->parsed()) return do_run(r);
+  if (bench_cmd->parsed()) {
+    std::string command = "vidinfer";
+    for (int i = 1; i < argc; ++i) command += std::string(" ") + argv[i];
+    return do_bench(br, ba, command);
+  }
   if (import_cmd->parsed()) {
     try {
       import_tfjs(import_json, import_out, import_outputs, import_provenance);

@@ -78,7 +78,7 @@ struct RunOptions {
   // all feed one batcher that fills model batches across inputs. A job is an input, or a segment of
   // one: an input split at keyframes into segments decoded at once, whose results are re-ordered so
   // each input's frames still come in frame order.
-  int streams = 0;   // 0: auto (GPU path: the NVDEC engine count; CPU path: 1, libavcodec threads instead)
+  int streams = 0;   // 0: auto (GPU path: the NVDEC engine count + 1; CPU path: 1, libavcodec threads instead)
   int segments = 0;  // per input: 0: auto (GPU path: enough to keep `streams` decoders busy when there
                      // are fewer inputs than streams); 1: never split; N: at most N segments
   bool stop_on_error = false;   // --on-error fail: stop at the first failed input (later ones are not run)

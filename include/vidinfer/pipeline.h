@@ -3,8 +3,16 @@
 //   Pipeline p(options);              // loads the model; throws vidinfer::Error
 //   RunSummary s = p.run(inputs, [](const FrameResult& r) { ... });
 //
-// Inputs are processed one after another; a bad input is recorded as Failed in the summary and the
-// rest go on. Frame callbacks come from the calling thread, in frame order per input.
+// Inputs run concurrently: up to RunOptions::streams decode jobs at once (0: auto), each on its own
+// worker thread and decoder, all filling the same model batches. A job is an input, or a
+// keyframe-aligned segment of one (RunOptions::segments). A bad input is recorded as Failed in the
+// summary and the rest go on.
+// Every callback comes from the calling thread, which runs the model. Each input's frame callbacks
+// come in frame order (segments are put back in order), then its input callback. Across inputs,
+// frame callbacks interleave in the order their batches come out of the model, and input callbacks
+// come in the order the inputs complete, not necessarily the order given (RunSummary::inputs is in
+// the order given). With one stream, inputs run one after another, in the order given, and all of
+// an input's frame and input callbacks come before the next input's.
 // Not thread-safe: one run() at a time per Pipeline.
 #pragma once
 
@@ -22,7 +30,7 @@ struct Progress {
   size_t input_index = 0;  // 0-based
   size_t input_count = 0;
   std::string input;
-  double input_fraction = 0;  // 0..1 of the current input, by time
+  double input_fraction = 0;  // 0..1: the inputs in flight, each the share of its expected frames done, summed
   int64_t frames = 0;         // processed so far, all inputs
 };
 
@@ -44,8 +52,8 @@ class Pipeline {
   RunSummary run(const std::vector<std::string>& inputs, const FrameCallback& on_frame,
                  const ProgressCallback& on_progress = {}, const InputCallback& on_input = {});
 
-  // Asks a run in progress to stop: batches already queued are finished and delivered, the input
-  // being decoded is marked interrupted, later inputs are not started, and run() returns a summary
+  // Asks a run in progress to stop: batches already queued are finished and delivered, the inputs
+  // being decoded are marked interrupted, later inputs are not started, and run() returns a summary
   // with interrupted = true. Async-signal-safe (it only stores an atomic flag), so a SIGINT handler
   // may call it.
   void cancel() noexcept;

@@ -504,6 +504,10 @@ struct Pipeline::Impl {
       done.summary.decoder = decoder->name() + note;
       const uintptr_t stream = decoder->cuda_stream();
       const bool on_device = stream != 0;
+      // This worker's earlier jobs may have written into batches still open, on their own streams:
+      // this stream waits for that work first, so the written events recorded on it cover it too.
+      if (on_device && !opt.skip_preprocess && static_cast<size_t>(w.id) < pool.written.size())
+        for (uintptr_t e : pool.written[w.id]) cuda_check(cuda::stream_wait_event(stream, e), "cannot order CUDA work");
       t_open = seconds_since(t0);
       const StreamInfo& st = demux.stream();
       const double frame_dur = st.frame_rate.num ? av_q2d(av_inv_q(st.frame_rate)) : 0.0;

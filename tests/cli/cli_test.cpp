@@ -76,6 +76,11 @@ TEST_F(Cli, HelpForEveryCommand) {
                            "--device"})
     EXPECT_NE(r.out.find(flag), std::string::npos) << flag;
   EXPECT_EQ(vidinfer("probe --help").rc, 0);
+  r = vidinfer("bench --help");
+  EXPECT_EQ(r.rc, 0);
+  for (const char* flag : {"--modes", "--frames", "--copies", "--json", "--chart", "--model", "--batch", "--dtype",
+                           "--streams"})
+    EXPECT_NE(r.out.find(flag), std::string::npos) << flag;
 }
 
 TEST_F(Cli, UsageErrorsExitTwo) {
@@ -92,6 +97,36 @@ TEST_F(Cli, UsageErrorsExitTwo) {
   EXPECT_EQ(r.rc, 2);
   EXPECT_EQ(r.err, "vidinfer: error: unknown resize mode 'squash': expected one of: stretch, letterbox, center-crop, "
                    "centre-crop\n");
+}
+
+// vidinfer bench: a table on stdout, JSON and chart files, usage errors exit 2, a failed input 1.
+TEST_F(Cli, BenchPrintsATableAndWritesJsonAndChart) {
+  const std::string clip = test::media::h264_mp4();
+  auto r = vidinfer("bench " + model() + " --device cpu --copies 2 --frames 40,70 --json " + test::q(dir.file("b.json")) +
+                    " --chart " + test::q(dir.file("b.png")) + " " + test::q(clip));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  for (const char* mode : {"baseline", "vidinfer", "preprocess", "decode", "model"})
+    EXPECT_NE(r.out.find(mode), std::string::npos) << mode;
+  const auto j = nlohmann::json::parse(slurp(dir.file("b.json")));
+  ASSERT_EQ(j["rows"].size(), 10u);
+  EXPECT_EQ(j["rows"][0]["frames"], 80);
+  EXPECT_EQ(j["rows"][9]["frames"], 140);
+  EXPECT_NE(j["command"].get<std::string>().find("--frames 40,70"), std::string::npos);
+  const auto png = test::read_bytes(dir.file("b.png"));
+  ASSERT_GT(png.size(), 8u);
+  EXPECT_EQ(std::string(png.begin() + 1, png.begin() + 4), "PNG");
+
+  r = vidinfer("bench " + model() + " --frames 40,x " + test::q(clip));
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "vidinfer: error: invalid --frames '40,x': expected frame counts >= 1, comma-separated\n");
+  r = vidinfer("bench " + model() + " --modes baseline,fast " + test::q(clip));
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("unknown bench mode 'fast'"), std::string::npos) << r.err;
+  const std::string missing = dir.file("missing.mp4");
+  r = vidinfer("bench " + model() + " --device cpu --modes baseline,vidinfer " + test::q(clip) + " " + test::q(missing));
+  EXPECT_EQ(r.rc, 1) << r.err;
+  EXPECT_NE(r.out.find(missing), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(" 60 "), std::string::npos) << r.out;  // the good input's frames went through
 }
 
 TEST_F(Cli, RunWritesOneLinePerFrameAndExitsZero) {
