@@ -1,4 +1,5 @@
 // vidinfer command line: argument parsing, defaults, and printing. The work is in the library.
+#include <execinfo.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -36,6 +37,17 @@ constexpr int kExitOk = 0, kExitInputsFailed = 1, kExitUsage = 2, kExitInterrupt
 // The run in progress, for the SIGINT/SIGTERM handler: the first signal asks it to stop cleanly
 // (results so far are flushed and the output is closed); a second one ends the process at once.
 std::atomic<Pipeline*> g_running{nullptr};
+// VIDINFER_BACKTRACE=1: on a fatal signal, the call stack on stderr (for bug reports).
+extern "C" void on_crash(int sig) {
+  void* frames[64];
+  const int n = backtrace(frames, 64);
+  const char msg[] = "vidinfer: fatal signal; call stack:\n";
+  (void)!write(2, msg, sizeof msg - 1);
+  backtrace_symbols_fd(frames, n, 2);
+  std::signal(sig, SIG_DFL);
+  std::raise(sig);
+}
+
 extern "C" void on_signal(int sig) {
   if (Pipeline* p = g_running.load()) p->cancel();
   std::signal(sig, SIG_DFL);
@@ -475,6 +487,11 @@ void add_model_options(CLI::App* run, RunArgs& r) {
 
 int main(int argc, char** argv) {
   av_log_set_level(AV_LOG_QUIET);
+  if (const char* bt = std::getenv("VIDINFER_BACKTRACE"); bt && *bt && std::string(bt) != "0") {
+    std::signal(SIGSEGV, on_crash);
+    std::signal(SIGABRT, on_crash);
+    std::signal(SIGBUS, on_crash);
+  }
   CLI::App app{"vidinfer: run PyTorch (TorchScript) models over video, frame by frame"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "vidinfer 0.1.0");

@@ -7,13 +7,18 @@
 // and task head as the pipeline, so both compute the same thing.
 #include "vidinfer/bench.h"
 
+#include <ftw.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cerrno>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <condition_variable>
 #include <cstdio>
 #include <filesystem>
@@ -338,7 +343,11 @@ std::string machine_description(torch::Device dev) {
          std::to_string(std::thread::hardware_concurrency()) + " cores; host " + host;
 }
 
-// A directory removed when the bench ends (unless the caller named it).
+int remove_entry(const char* path, const struct stat*, int, struct FTW*) { return ::remove(path); }
+
+// A directory removed when the bench ends (unless the caller named it). Made with mkdtemp and removed
+// with nftw, not std::filesystem: PyTorch 2.11's libtorch.so exports a remove_all of its own that
+// crashes and wins at dynamic link time (seen on the GPU machine).
 struct WorkDir {
   fs::path path;
   bool owned = false;
@@ -350,15 +359,17 @@ struct WorkDir {
       if (ec) throw Error("cannot create the work directory", given, ec.message());
       return;
     }
-    path = fs::temp_directory_path(ec) / ("vidinfer-bench-" + std::to_string(getpid()));
-    fs::create_directories(path, ec);
-    if (ec) throw Error("cannot create a temporary directory", path.string(), ec.message());
+    const char* tmp = std::getenv("TMPDIR");
+    std::string templ = std::string(tmp && *tmp ? tmp : "/tmp") + "/vidinfer-bench-XXXXXX";
+    if (!mkdtemp(templ.data())) throw Error("cannot create a temporary directory", templ, std::strerror(errno));
+    path = templ;
     owned = true;
   }
   ~WorkDir() {
-    std::error_code ec;
-    if (owned) fs::remove_all(path, ec);
+    if (owned) nftw(path.c_str(), remove_entry, 16, FTW_DEPTH | FTW_PHYS);
   }
+  WorkDir(const WorkDir&) = delete;
+  WorkDir& operator=(const WorkDir&) = delete;
 };
 
 const std::set<std::string> kModes = {"baseline", "vidinfer", "preprocess", "decode", "model"};
