@@ -366,6 +366,8 @@ struct Pipeline::Impl {
     const std::vector<std::string>* inputs = nullptr;
     size_t next_input = 0;
     std::deque<Job> pending;
+    int planning = 0;            // inputs being planned by a worker (their segments not yet pending)
+    std::condition_variable cv;  // signalled when a plan is done
   };
 
   // Whether an input may be split at all, before opening it: only a selection of every frame (one
@@ -431,19 +433,41 @@ struct Pipeline::Impl {
   std::optional<Job> next_job(JobSource& src) {
     size_t i;
     {
-      std::lock_guard lock(src.mu);
-      if (stop) return std::nullopt;
-      if (!src.pending.empty()) {
-        Job j = src.pending.front();
-        src.pending.pop_front();
-        return j;
+      std::unique_lock lock(src.mu);
+      for (;;) {
+        if (stop) return std::nullopt;
+        if (!src.pending.empty()) {
+          Job j = src.pending.front();
+          src.pending.pop_front();
+          return j;
+        }
+        if (src.next_input < src.inputs->size()) {
+          i = src.next_input++;
+          ++src.planning;
+          break;
+        }
+        // No input left to start, but one being planned may yet give segments to take.
+        if (src.planning == 0) return std::nullopt;
+        src.cv.wait_for(lock, std::chrono::milliseconds(50));
       }
-      if (src.next_input >= src.inputs->size()) return std::nullopt;
-      i = src.next_input++;
     }
-    std::vector<Job> jobs = plan(i, *src.inputs);
-    std::lock_guard lock(src.mu);
-    for (size_t k = 1; k < jobs.size(); ++k) src.pending.push_back(jobs[k]);
+    std::vector<Job> jobs;
+    try {
+      jobs = plan(i, *src.inputs);
+    } catch (...) {
+      jobs.clear();
+    }
+    if (jobs.empty()) {
+      Job whole;
+      whole.input = i;
+      jobs.push_back(whole);
+    }
+    {
+      std::lock_guard lock(src.mu);
+      for (size_t k = 1; k < jobs.size(); ++k) src.pending.push_back(jobs[k]);
+      --src.planning;
+    }
+    src.cv.notify_all();
     return jobs.front();
   }
 
@@ -662,8 +686,8 @@ struct Pipeline::Impl {
 #endif
     });
     if (trace)
-      std::fprintf(stderr, "vidinfer trace: %s [%d/%d]: opened %.1f ms, first frame %.1f ms, last frame %.1f ms, finished %.1f ms\n",
-                   path.c_str(), job.segment + 1, job.segments, t_open * 1e3, t_first * 1e3, t_last * 1e3,
+      std::fprintf(stderr, "vidinfer trace: %s [%d/%d]: started at %.1f ms; opened %.1f ms, first frame %.1f ms, last frame %.1f ms, finished %.1f ms\n",
+                   path.c_str(), job.segment + 1, job.segments, done.t_start * 1e3, t_open * 1e3, t_first * 1e3, t_last * 1e3,
                    done.summary.seconds * 1e3);
     batcher.job_done(lane, std::move(done));
   }
