@@ -1054,7 +1054,12 @@ RunSummary Pipeline::run_frames(const std::vector<std::string>& inputs, const Fr
     summary.stages.decode += w->times.decode;
     summary.stages.preprocess += w->times.preprocess;
   }
+  const double t_joined = seconds_since(t0);
   workers.clear();  // joins the reapers
+  if (const char* v = std::getenv("VIDINFER_TRACE"); v && *v && std::string(v) != "0")
+    std::fprintf(stderr, "vidinfer trace: run: %zu input(s) on %d stream(s): results delivered %.1f ms, workers "
+                 "joined %.1f ms, decoders closed %.1f ms\n", inputs.size(), m.streams, summary.seconds * 1e3,
+                 t_joined * 1e3, seconds_since(t0) * 1e3);
   // Inputs not complete: never reached, or some of their segments were not run (stopped).
   for (size_t i = 0; i < inputs.size(); ++i)
     if (!state[i].finished) finish_input(i, false);
