@@ -109,7 +109,8 @@ struct RunArgs {
   double start = 0, end = -1;
   std::string device = "auto", decoder = "auto", on_error = "skip";
   std::string annotate, annotate_frames;
-  bool quiet = false, no_progress = false, skip_model = false, decode_only = false, resume = false;
+  bool quiet = false, no_progress = false, skip_model = false, decode_only = false, resume = false,
+       apply_rotation = false;
 };
 
 // What an earlier run left in the output file, for --resume.
@@ -255,6 +256,7 @@ RunOptions make_run_options(const RunArgs& a) {
   if (a.on_error != "skip" && a.on_error != "fail")
     throw Error("invalid --on-error '" + a.on_error + "'", "", "expected skip or fail");
   opt.stop_on_error = a.on_error == "fail";
+  opt.apply_rotation = a.apply_rotation;
   return opt;
 }
 
@@ -283,6 +285,7 @@ int do_run(RunArgs& a) {
     if (!a.annotate.empty() || !a.annotate_frames.empty()) {
       if (opt.task != Task::Detect) throw Error("--annotate needs --task detect");
       if (a.skip_model) throw Error("--annotate needs the model (not --no-model)");
+      if (a.apply_rotation) throw Error("--annotate draws on frames as decoded: not with --apply-rotation");
       if (!a.annotate.empty() && inputs.size() > 1 && a.annotate.find("{name}") == std::string::npos)
         throw Error("invalid --annotate", a.annotate,
                     std::to_string(inputs.size()) + " inputs need one video each: put {name} in the path");
@@ -521,6 +524,9 @@ int main(int argc, char** argv) {
                                                           "--end, --max-frames)");
   run->add_flag("--no-model", r.skip_model, "Decode and preprocess only, write no results (to measure those stages)");
   run->add_flag("--decode-only", r.decode_only, "Decode only (no preprocessing, no model), write no results (to measure the decoders)");
+  run->add_flag("--apply-rotation", r.apply_rotation, "Turn frames as the stream's rotation metadata says (a quarter "
+                                                     "turn at a time) before the model; results are in the turned "
+                                                     "frame's coordinates");
   run->add_flag("--resume", r.resume, "With -o FILE: skip the inputs whose complete results FILE already holds "
                                       "(from an earlier run), keep their lines, and run the others");
   run->add_flag("-q,--quiet", r.quiet, "Print errors and warnings only");

@@ -81,6 +81,10 @@ struct RunOptions {
   int streams = 0;   // 0: auto (GPU path: the NVDEC engine count + 1; CPU path: 1, libavcodec threads instead)
   int segments = 0;  // per input: 0: auto (GPU path: enough to keep `streams` decoders busy when there
                      // are fewer inputs than streams); 1: never split; N: at most N segments
+  // Turn each frame as the stream's display matrix says (rotation metadata of phone videos, by a
+  // quarter turn at a time) before the model: results are then in the turned frame's coordinates and
+  // size. Off: frames go in as decoded (the rotation is still reported by probe).
+  bool apply_rotation = false;
   bool stop_on_error = false;   // --on-error fail: stop at the first failed input (later ones are not run)
   // Annotated output (task detect), made after each input's results by decoding it again:
   std::string annotate_video;       // a video per input ("{name}": the input's file name without extension;

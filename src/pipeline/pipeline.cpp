@@ -534,6 +534,7 @@ struct Pipeline::Impl {
         for (uintptr_t e : pool.written[w.id]) cuda_check(cuda::stream_wait_event(stream, e), "cannot order CUDA work");
       t_open = seconds_since(t0);
       const StreamInfo& st = demux.stream();
+      const int turn = opt.apply_rotation ? display_turn(st.rotation) : 0;
       const double frame_dur = st.frame_rate.num ? av_q2d(av_inv_q(st.frame_rate)) : 0.0;
       const double expected = st.nb_frames > 0 ? static_cast<double>(st.nb_frames) : st.duration * av_q2d(st.frame_rate);
       auto pkt = make_av_packet();
@@ -578,10 +579,10 @@ struct Pipeline::Impl {
               const int p = c.open->batch.pool_index;
               // Do not overwrite the tensor before the model has finished reading it.
               cuda_check(cuda::stream_wait_event(stream, pool.done[p]), "cannot order CUDA work");
-              s.geometry = w.gpre.run(frame.get(), reinterpret_cast<uintptr_t>(c.open->batch.data.data_ptr()) + c.k * slot_bytes, stream);
+              s.geometry = w.gpre.run(frame.get(), reinterpret_cast<uintptr_t>(c.open->batch.data.data_ptr()) + c.k * slot_bytes, stream, turn);
               cuda_check(cuda::event_record(pool.written[w.id][p], stream), "cannot record a CUDA event");
             } else {
-              s.geometry = w.pre.run(frame.get(), c.open->batch.data[c.k].data_ptr<float>());
+              s.geometry = w.pre.run(frame.get(), c.open->batch.data[c.k].data_ptr<float>(), turn);
             }
           } catch (...) {
             s.valid = false;
@@ -748,6 +749,8 @@ RunSummary Pipeline::run(const std::vector<std::string>& inputs, const FrameCall
   if (o.annotate_video.empty() && o.annotate_frames_dir.empty())
     return run_frames(inputs, on_frame, on_progress, on_input);
   if (o.task != Task::Detect) throw Error("cannot annotate", "", "annotated output is for --task detect");
+  if (o.apply_rotation)
+    throw Error("cannot annotate", "", "annotated output draws on frames as decoded: not with --apply-rotation");
   if (!o.annotate_video.empty() && inputs.size() > 1 && o.annotate_video.find("{name}") == std::string::npos)
     throw Error("cannot annotate", o.annotate_video,
                 std::to_string(inputs.size()) + " inputs need one video each: put {name} in the path");

@@ -78,19 +78,21 @@ CpuPreprocessor::CpuPreprocessor(const ModelSpec& spec) : spec_(spec) {
     for (int v = 0; v < 256; ++v) lut_[c][v] = (v / 255.0f - spec_.mean[c]) / spec_.std[c];
 }
 
-Geometry CpuPreprocessor::run(const AVFrame* frame, float* dst) {
-  const Geometry g = plan_geometry(frame->width, frame->height, spec_);
+Geometry CpuPreprocessor::run(const AVFrame* frame, float* dst, int rotation) {
+  const Geometry g = plan_geometry(frame->width, frame->height, spec_, rotation);
   const AVPixelFormat out_fmt = spec_.channels == ChannelOrder::RGB ? AV_PIX_FMT_RGB24 : AV_PIX_FMT_BGR24;
+  // A quarter-turned frame is resized unturned (see unturn) and turned while it is copied below.
+  const int rw = g.rotation % 180 ? g.scaled_h : g.scaled_w, rh = g.rotation % 180 ? g.scaled_w : g.scaled_h;
   bool changed = false;
-  SwsContext* ctx = prepare_sws(sws_raw_, frame, g.scaled_w, g.scaled_h, out_fmt, changed, sws_colour_);
+  SwsContext* ctx = prepare_sws(sws_raw_, frame, rw, rh, out_fmt, changed, sws_colour_);
   if (ctx != sws_raw_) {
     (void)sws_.release();  // sws_getCachedContext freed the old one when it made a new one
     sws_.reset(ctx);
     sws_raw_ = ctx;
   }
-  rgb_.resize(static_cast<size_t>(g.scaled_w) * g.scaled_h * 3);
+  rgb_.resize(static_cast<size_t>(rw) * rh * 3);
   uint8_t* out_planes[4] = {rgb_.data(), nullptr, nullptr, nullptr};
-  int out_strides[4] = {g.scaled_w * 3, 0, 0, 0};
+  int out_strides[4] = {rw * 3, 0, 0, 0};
   sws_scale(ctx, frame->data, frame->linesize, 0, frame->height, out_planes, out_strides);
 
   const size_t plane = static_cast<size_t>(spec_.width) * spec_.height;
@@ -103,11 +105,22 @@ Geometry CpuPreprocessor::run(const AVFrame* frame, float* dst) {
   const int x1 = std::min(spec_.width, g.offset_x + g.scaled_w);
   const int y1 = std::min(spec_.height, g.offset_y + g.scaled_h);
   for (int y = y0; y < y1; ++y) {
-    const uint8_t* src = rgb_.data() + (static_cast<size_t>(y - g.offset_y) * g.scaled_w + (x0 - g.offset_x)) * 3;
     float* d0 = dst + static_cast<size_t>(y) * spec_.width;
     float* d1 = d0 + plane;
     float* d2 = d1 + plane;
-    for (int x = x0; x < x1; ++x, src += 3) {
+    if (g.rotation == 0) {
+      const uint8_t* src = rgb_.data() + (static_cast<size_t>(y - g.offset_y) * rw + (x0 - g.offset_x)) * 3;
+      for (int x = x0; x < x1; ++x, src += 3) {
+        d0[x] = lut_[0][src[0]];
+        d1[x] = lut_[1][src[1]];
+        d2[x] = lut_[2][src[2]];
+      }
+      continue;
+    }
+    for (int x = x0; x < x1; ++x) {
+      int a = 0, b = 0;
+      unturn(g, x - g.offset_x, y - g.offset_y, a, b);
+      const uint8_t* src = rgb_.data() + (static_cast<size_t>(b) * rw + a) * 3;
       d0[x] = lut_[0][src[0]];
       d1[x] = lut_[1][src[1]];
       d2[x] = lut_[2][src[2]];

@@ -29,9 +29,10 @@ class CpuPreprocessor {
  public:
   explicit CpuPreprocessor(const ModelSpec& spec);
 
-  // Writes one frame into dst, a [3, spec.height, spec.width] float32 CHW buffer.
-  // Returns the geometry used (for mapping boxes back). Throws vidinfer::Error on unsupported formats.
-  Geometry run(const AVFrame* frame, float* dst);
+  // Writes one frame into dst, a [3, spec.height, spec.width] float32 CHW buffer, turned clockwise
+  // by `rotation` (0, 90, 180, 270) first. Returns the geometry used (for mapping boxes back).
+  // Throws vidinfer::Error on unsupported formats.
+  Geometry run(const AVFrame* frame, float* dst, int rotation = 0);
 
  private:
   ModelSpec spec_;

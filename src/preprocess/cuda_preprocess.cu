@@ -50,13 +50,28 @@ __global__ void preprocess_kernel(const PreprocessParams p) {
   Out* out = reinterpret_cast<Out*>(p.out);
   const size_t plane = static_cast<size_t>(p.dst_w) * p.dst_h;
   const size_t at = static_cast<size_t>(y) * p.dst_w + x;
-  const int sx = x - p.offset_x, sy = y - p.offset_y;
-  if (sx < 0 || sy < 0 || sx >= p.scaled_w || sy >= p.scaled_h) {
+  const int u = x - p.offset_x, v = y - p.offset_y;
+  if (u < 0 || v < 0 || u >= p.scaled_w || v >= p.scaled_h) {
     for (int c = 0; c < 3; ++c) out[c * plane + at] = convert<Out>(p.fill[c]);
     return;
   }
-  const float scale_x = static_cast<float>(p.scaled_w) / p.src_w;
-  const float scale_y = static_cast<float>(p.scaled_h) / p.src_h;
+  // A turned frame: the pixel (sx, sy) of the unturned, scaled frame (rw x rh) that (u, v) shows
+  // (the same mapping as unturn() in geometry.h).
+  const bool quarter = p.rotation == 90 || p.rotation == 270;
+  const int rw = quarter ? p.scaled_h : p.scaled_w, rh = quarter ? p.scaled_w : p.scaled_h;
+  int sx = u, sy = v;
+  if (p.rotation == 90) {
+    sx = v;
+    sy = rh - 1 - u;
+  } else if (p.rotation == 180) {
+    sx = rw - 1 - u;
+    sy = rh - 1 - v;
+  } else if (p.rotation == 270) {
+    sx = rw - 1 - v;
+    sy = u;
+  }
+  const float scale_x = static_cast<float>(rw) / p.src_w;
+  const float scale_y = static_cast<float>(rh) / p.src_h;
   const unsigned char* luma = reinterpret_cast<const unsigned char*>(p.luma);
   const unsigned char* chroma = reinterpret_cast<const unsigned char*>(p.chroma);
 

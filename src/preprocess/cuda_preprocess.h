@@ -27,6 +27,8 @@ struct PreprocessParams {
   int dst_w = 0, dst_h = 0;            // model input
   int scaled_w = 0, scaled_h = 0;      // frame after resize
   int offset_x = 0, offset_y = 0;      // of the scaled frame in the input (< 0: cropped)
+  int rotation = 0;                    // clockwise turn of the source first (0, 90, 180, 270); the
+                                       // scaled size above is the turned frame's (see geometry.h)
   // Normalisation, per output channel (already in the model's channel order).
   float mean[3] = {0, 0, 0}, inv_std[3] = {1, 1, 1};
   float fill[3] = {0, 0, 0};           // normalised pad value per output channel

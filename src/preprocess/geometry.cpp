@@ -2,11 +2,20 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 namespace vidinfer {
 
-Geometry plan_geometry(int src_w, int src_h, const ModelSpec& spec) {
+int display_turn(double ccw_degrees) {
+  if (!std::isfinite(ccw_degrees)) return 0;
+  const long q = std::lround(-ccw_degrees / 90.0);
+  return static_cast<int>(((q % 4) + 4) % 4) * 90;
+}
+
+Geometry plan_geometry(int src_w, int src_h, const ModelSpec& spec, int rotation) {
   Geometry g;
+  g.rotation = rotation;
+  if (rotation == 90 || rotation == 270) std::swap(src_w, src_h);
   g.src_w = src_w;
   g.src_h = src_h;
   g.dst_w = spec.width;

@@ -7,11 +7,12 @@
 namespace vidinfer {
 
 struct Geometry {
-  int src_w = 0, src_h = 0;        // decoded frame
+  int src_w = 0, src_h = 0;        // the frame as shown (decoded frame, turned by `rotation`)
   int dst_w = 0, dst_h = 0;        // model input
   int scaled_w = 0, scaled_h = 0;  // the frame after resizing, before padding/cropping
   int offset_x = 0, offset_y = 0;  // top-left of the scaled frame in the model input (< 0: cropped)
   double scale_x = 1, scale_y = 1; // scaled / src
+  int rotation = 0;                // clockwise turn of the decoded frame to show it: 0, 90, 180, 270
 
   // Model-input coordinates to frame coordinates (not clipped).
   double to_frame_x(double x) const { return (x - offset_x) / scale_x; }
@@ -20,6 +21,26 @@ struct Geometry {
 
 // stretch: the whole frame to the input size. letterbox: fit inside, keep aspect, pad centred.
 // center-crop: cover the input, keep aspect, crop centred.
-Geometry plan_geometry(int src_w, int src_h, const ModelSpec& spec);
+// rotation: the clockwise turn (0, 90, 180, 270) applied to the decoded src_w x src_h frame first;
+// the geometry is then that of the turned frame (90, 270: src_h x src_w).
+Geometry plan_geometry(int src_w, int src_h, const ModelSpec& spec, int rotation = 0);
+
+// The clockwise turn (0, 90, 180, 270) that shows a stream whose display matrix says `ccw_degrees`
+// (StreamInfo::rotation, counter-clockwise), rounded to the nearest quarter turn.
+int display_turn(double ccw_degrees);
+
+// Turning commutes with resizing, so a turned frame is resized unturned (to scaled_h x scaled_w for a
+// quarter turn) and turned while it is written. unturn: for pixel (u, v) of the turned, scaled frame
+// (0 <= u < scaled_w, 0 <= v < scaled_h), the pixel (a, b) of the unturned, scaled frame it shows.
+inline void unturn(const Geometry& g, int u, int v, int& a, int& b) {
+  const int w = g.rotation % 180 ? g.scaled_h : g.scaled_w;
+  const int h = g.rotation % 180 ? g.scaled_w : g.scaled_h;
+  switch (g.rotation) {
+    case 90: a = v; b = h - 1 - u; break;
+    case 180: a = w - 1 - u; b = h - 1 - v; break;
+    case 270: a = w - 1 - v; b = u; break;
+    default: a = u; b = v;
+  }
+}
 
 }  // namespace vidinfer

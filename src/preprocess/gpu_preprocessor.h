@@ -17,8 +17,9 @@ class GpuPreprocessor {
   explicit GpuPreprocessor(const ModelSpec& spec);
 
   // Queues the conversion of device frame `frame` into `out` (device pointer to [3, H, W] in the
-  // spec's dtype) on `stream`. Throws vidinfer::Error if the launch fails.
-  Geometry run(const AVFrame* frame, uintptr_t out, uintptr_t stream);
+  // spec's dtype) on `stream`, turned clockwise by `rotation` (0, 90, 180, 270) first. Throws
+  // vidinfer::Error if the launch fails.
+  Geometry run(const AVFrame* frame, uintptr_t out, uintptr_t stream, int rotation = 0);
 
   // The kernel's parameters for a frame (exposed for tests).
   cuda::PreprocessParams params(const AVFrame* frame, const Geometry& g, uintptr_t out) const;

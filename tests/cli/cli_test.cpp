@@ -93,6 +93,9 @@ TEST_F(Cli, UsageErrorsExitTwo) {
   r = vidinfer("run --model " + test::q(dir.file("none.pt")) + " x.mp4");
   EXPECT_EQ(r.rc, 2);
   EXPECT_EQ(r.err, "vidinfer: error: " + dir.file("none.pt") + ": cannot load model: file not found\n");
+  r = vidinfer("run --apply-rotation --annotate " + test::q(dir.file("a.mp4")) + " x.mp4");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "vidinfer: error: --annotate draws on frames as decoded: not with --apply-rotation\n");
   r = vidinfer("run " + model() + " --resize squash x.mp4");
   EXPECT_EQ(r.rc, 2);
   EXPECT_EQ(r.err, "vidinfer: error: unknown resize mode 'squash': expected one of: stretch, letterbox, center-crop, "

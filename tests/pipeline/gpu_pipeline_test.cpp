@@ -57,13 +57,17 @@ struct Diff {
 };
 
 // Every frame through NVDEC + the kernel at full size (RGB on 0..255) against libavcodec + swscale.
-Diff compare_rgb(const std::string& path, int out_w = 0, int out_h = 0) {
+// With `rotation` (clockwise, at full size only): the kernel's turned frame against swscale's frame
+// turned by torch::rot90.
+Diff compare_rgb(const std::string& path, int out_w = 0, int out_h = 0, int rotation = 0) {
   Demuxer demux(path);
   auto gpu = make_nvdec_decoder(demux.stream(), path, 0);
   const auto cpu = test::decode_all(path);
   ModelSpec spec;
-  spec.width = out_w ? out_w : demux.stream().codecpar->width;
-  spec.height = out_h ? out_h : demux.stream().codecpar->height;
+  const bool quarter = rotation % 180 != 0;
+  const int cw = demux.stream().codecpar->width, chh = demux.stream().codecpar->height;
+  spec.width = out_w ? out_w : quarter ? chh : cw;
+  spec.height = out_h ? out_h : quarter ? cw : chh;
   spec.mean = {0, 0, 0};
   spec.std = {1.f / 255, 1.f / 255, 1.f / 255};
   GpuPreprocessor pre(spec);
@@ -76,16 +80,17 @@ Diff compare_rgb(const std::string& path, int out_w = 0, int out_h = 0) {
   auto take = [&] {
     while (gpu->receive(frame.get())) {
       EXPECT_TRUE(is_device_frame(frame.get()));
-      pre.run(frame.get(), reinterpret_cast<uintptr_t>(out.data_ptr()), gpu->cuda_stream());
+      pre.run(frame.get(), reinterpret_cast<uintptr_t>(out.data_ptr()), gpu->cuda_stream(), rotation);
       uintptr_t ev = 0;
       cuda::event_create(&ev);
       cuda::event_record(ev, gpu->cuda_stream());
       cuda::event_synchronize(ev);
       cuda::event_destroy(ev);
       auto host = out.cpu().permute({1, 2, 0}).contiguous();  // HWC
-      const auto ref = frame_to_rgb24(cpu.frames.at(d.frames).get(), spec.width, spec.height);
-      auto reft = torch::from_blob(const_cast<uint8_t*>(ref.data()), {spec.height, spec.width, 3}, torch::kUInt8)
-                      .to(torch::kFloat);
+      const int rw = quarter ? spec.height : spec.width, rh = quarter ? spec.width : spec.height;
+      const auto ref = frame_to_rgb24(cpu.frames.at(d.frames).get(), rw, rh);
+      auto reft = torch::from_blob(const_cast<uint8_t*>(ref.data()), {rh, rw, 3}, torch::kUInt8).to(torch::kFloat);
+      if (rotation) reft = torch::rot90(reft, -rotation / 90, {0, 1}).contiguous();  // k < 0: clockwise
       auto diff = (host - reft).abs();
       sum += diff.sum().item<double>();
       count += diff.numel();
@@ -284,6 +289,54 @@ Agreement agreement(const Runs& ref, const Runs& other, const char* tag = nullpt
                     static_cast<long long>(ref.frames[i].frame_index), r.label.c_str(), r.score, best);
     }
   return a;
+}
+
+// --apply-rotation on the GPU path: the kernel turns the frame as swscale + a turn do.
+TEST(GpuPipeline, TurnedFramesMatchSwscaleTurned) {
+  REQUIRE_GPU();
+  for (int rotation : {90, 180, 270}) {
+    const Diff d = compare_rgb(sample(), 0, 0, rotation);
+    std::printf("[ colour   ] turned %d: mean %.3f max %.1f over %d frames; worst: %s\n", rotation, d.mean, d.max,
+                d.frames, d.where.c_str());
+    EXPECT_LE(d.mean, 1.0) << rotation;
+    EXPECT_LE(d.max, 4.0) << rotation;
+  }
+}
+
+// And through the pipeline: a clip tagged rotate=90 / 270 gives the CPU path's boxes and sizes.
+TEST(GpuPipeline, ApplyRotationAgreesWithTheCpuPath) {
+  test::TempDir dir;
+  test::make_bright_box_detector(dir.file("d.pt"));
+  const std::string square = test::clip("moving-square", "mp4",
+                                        "-f lavfi -i \"color=black:s=320x180:r=25:d=2,format=yuv420p,"
+                                        "geq=lum='if(between(X,20+4*N,59+4*N)*between(Y,70,109),235,16)':cb=128:cr=128\" "
+                                        "-c:v libx264 -preset ultrafast -crf 12 -pix_fmt yuv420p");
+  std::vector<std::string> tagged;
+  for (const char* tag : {"90", "270"})
+    tagged.push_back(test::clip(std::string("square-rotate") + tag, "mp4",
+                                "-i " + test::q(square) + " -c copy -metadata:s:v:0 rotate=" + tag));
+  REQUIRE_GPU();
+  RunOptions o;
+  o.model_path = dir.file("d.pt");
+  o.task = Task::Detect;
+  o.spec.width = o.spec.height = 160;
+  o.spec.resize = ResizeMode::Letterbox;
+  o.spec.mean = {0, 0, 0};
+  o.spec.std = {1, 1, 1};
+  o.apply_rotation = true;
+  const auto gpu = run(o, "cuda", tagged);
+  const auto cpu = run(o, "cpu", tagged);
+  ASSERT_EQ(gpu.frames.size(), 100u);
+  ASSERT_EQ(cpu.frames.size(), 100u);
+  for (size_t i = 0; i < gpu.frames.size(); ++i) {
+    EXPECT_EQ(gpu.frames[i].width, 180);
+    EXPECT_EQ(gpu.frames[i].height, 320);
+  }
+  EXPECT_NE(gpu.summary.inputs[0].decoder.find("gpu"), std::string::npos) << gpu.summary.inputs[0].decoder;
+  const Agreement a = agreement(cpu, gpu);
+  std::printf("[ detect   ] turned: %d / %d CPU detections matched (IoU >= 0.9)\n", a.matched, a.total);
+  EXPECT_GE(a.total, 100);
+  EXPECT_GE(a.matched, static_cast<int>(std::ceil(0.98 * a.total)));
 }
 
 TEST(GpuPipeline, DetectionsAgreeWithTheCpuPath) {

@@ -127,6 +127,56 @@ TEST_P(DetectModes, FindsTheSquareInOriginalFramePixels) {
   EXPECT_GE(checked, 30);
 }
 
+// --apply-rotation: a clip tagged with rotation metadata gives the boxes, in the turned frame's
+// coordinates and size, that the detector finds on FFmpeg's own turn of it (the ffmpeg CLI turns
+// frames on decode as players do, and writes them untagged).
+class Rotation : public ::testing::TestWithParam<int> {};
+
+TEST_P(Rotation, AppliedAsFfmpegTurnsTheFrames) {
+  test::TempDir dir;
+  test::make_bright_box_detector(dir.file("d.pt"));
+  const std::string tag = std::to_string(GetParam());
+  const std::string tagged = test::clip("square-rotate" + tag, "mp4",
+                                        "-i " + test::q(square_clip()) + " -c copy -metadata:s:v:0 rotate=" + tag);
+  const std::string turned = test::clip("square-turned" + tag, "mp4",
+                                        "-i " + test::q(tagged) + " -c:v libx264 -preset ultrafast -crf 12 -pix_fmt yuv420p");
+  ASSERT_NE(probe(tagged).rotation, 0.0);
+  ASSERT_EQ(probe(turned).rotation, 0.0) << "the reference must be turned already";
+  const bool quarter = GetParam() % 180 != 0;
+  for (ResizeMode mode : {ResizeMode::Stretch, ResizeMode::Letterbox}) {
+    SCOPED_TRACE(to_string(mode));
+    RunOptions o = detect_options(dir.file("d.pt"), mode);
+    const auto ref = run(o, {turned});
+    const auto as_decoded = run(o, {tagged});
+    o.apply_rotation = true;
+    const auto got = run(o, {tagged});
+    ASSERT_EQ(ref.frames.size(), 50u);
+    ASSERT_EQ(got.frames.size(), 50u);
+    int moved = 0;
+    for (size_t i = 0; i < got.frames.size(); ++i) {
+      const FrameResult& g = got.frames[i];
+      const FrameResult& r = ref.frames[i];
+      EXPECT_EQ(g.width, quarter ? 180 : 320);
+      EXPECT_EQ(g.height, quarter ? 320 : 180);
+      EXPECT_EQ(as_decoded.frames[i].width, 320);
+      ASSERT_EQ(g.detections.size(), 1u) << "frame " << i;
+      ASSERT_EQ(r.detections.size(), 1u) << "frame " << i;
+      const Detection& a = g.detections[0];
+      const Detection& b = r.detections[0];
+      EXPECT_NEAR(a.x1, b.x1, 2.5) << "frame " << i;
+      EXPECT_NEAR(a.y1, b.y1, 2.5) << "frame " << i;
+      EXPECT_NEAR(a.x2, b.x2, 2.5) << "frame " << i;
+      EXPECT_NEAR(a.y2, b.y2, 2.5) << "frame " << i;
+      const Detection& c = as_decoded.frames[i].detections.at(0);
+      moved += std::abs(a.x1 - c.x1) > 10 || std::abs(a.y1 - c.y1) > 10;
+    }
+    EXPECT_GT(moved, 25);  // turning changed where the square is
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Tags, Rotation, ::testing::Values(90, 180, 270),
+                         [](const auto& info) { return "rotate" + std::to_string(info.param); });
+
 INSTANTIATE_TEST_SUITE_P(Modes, DetectModes,
                          ::testing::Values(ResizeMode::Stretch, ResizeMode::Letterbox, ResizeMode::CenterCrop),
                          [](const auto& info) { return std::string() +
