@@ -503,7 +503,7 @@ struct Pipeline::Impl {
   void run_job(const Job& job, const std::string& path, WorkerState& w, Batcher& batcher, DevicePool& pool,
                std::chrono::steady_clock::time_point run_t0) {
     // VIDINFER_TRACE=1: one line per job on stderr with the times of its phases (for measuring).
-    static const bool trace = [] {
+    const bool trace = [] {
       const char* v = std::getenv("VIDINFER_TRACE");
       return v && *v && std::string(v) != "0";
     }();

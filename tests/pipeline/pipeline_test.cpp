@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <map>
 #include <set>
+#include <sstream>
 
 #include "preprocess/cpu_preprocessor.h"
 #include "support.h"
@@ -639,6 +640,39 @@ TEST_F(PipelineTest, ManyInputsAtOnceGiveTheSameResultsAsOneAfterAnother) {
       (void)interleaved;  // depends on the scheduler; the order within each input is what is promised
     }
   }
+}
+
+// The segments of one input are decoded at once, one per worker (read from the VIDINFER_TRACE lines:
+// when each job started, and how long it took). Regression: the workers that found no input left
+// while the first was being planned used to stop, leaving every segment to one worker.
+TEST_F(PipelineTest, SegmentsOfOneInputAreDecodedAtOnce) {
+  test::make_channel_mean_classifier(dir.file("m.pt"));
+  RunOptions o = classify_options(dir.file("m.pt"));
+  o.streams = 4;
+  o.segments = 4;
+  const std::string clip = long_counter("h264", false);
+  setenv("VIDINFER_TRACE", "1", 1);
+  testing::internal::CaptureStderr();
+  const auto r = run(o, {clip});
+  const std::string err = testing::internal::GetCapturedStderr();
+  unsetenv("VIDINFER_TRACE");
+  ASSERT_EQ(r.frames.size(), 100u);
+  std::vector<std::pair<double, double>> jobs;  // [start, end) in ms from the run's start
+  std::istringstream lines(err);
+  for (std::string line; std::getline(lines, line);) {
+    double start = 0, finished = 0;
+    const size_t at = line.find("/4]: started at ");
+    if (at == std::string::npos) continue;
+    ASSERT_EQ(std::sscanf(line.c_str() + at, "/4]: started at %lf ms;", &start), 1) << line;
+    ASSERT_EQ(std::sscanf(line.c_str() + line.find("finished "), "finished %lf ms", &finished), 1) << line;
+    jobs.emplace_back(start, start + finished);
+  }
+  ASSERT_EQ(jobs.size(), 4u) << err;
+  int overlapping = 0;
+  for (size_t i = 0; i < jobs.size(); ++i)
+    for (size_t j = i + 1; j < jobs.size(); ++j)
+      overlapping += jobs[i].first < jobs[j].second && jobs[j].first < jobs[i].second;
+  EXPECT_GE(overlapping, 1) << err;
 }
 
 TEST_F(PipelineTest, SegmentsOfOneInputComeBackInFrameOrder) {
