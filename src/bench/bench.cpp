@@ -150,21 +150,12 @@ ModeResult run_baseline(const RunOptions& o, Model& model, const std::vector<std
       t = Clock::now();
       if (o.task == Task::Classify) {
         auto per = classify_head(out, static_cast<int>(pending.size()),
-                                 ClassifyParams{o.topk, spec.class_activation, spec.label_offset}, o.labels);
+                                 classify_params(o), o.labels);
         if (top1)
           for (size_t k = 0; k < per.size(); ++k)
             if (!per[k].empty()) (*top1)[{path, indices[k]}] = per[k][0].class_id;
       } else {
-        DetectParams p;
-        p.layout = spec.detect_layout;
-        p.box_format = spec.box_format;
-        p.boxes_normalized = spec.boxes_normalized;
-        p.score_activation = spec.score_activation;
-        p.label_offset = spec.label_offset;
-        p.score_threshold = o.score_threshold;
-        p.iou_threshold = o.iou_threshold;
-        p.max_detections = o.max_detections;
-        detect_head(out, geos, p, o.labels);
+        detect_head(out, geos, detect_params(o), o.labels);
       }
       t_post += since(t);
       r.frames += static_cast<int64_t>(pending.size());
@@ -294,18 +285,9 @@ ModeResult run_model_only(const RunOptions& o, Model& model, int64_t frames) {
     t_infer += since(t);
     t = Clock::now();
     if (o.task == Task::Classify) {
-      classify_head(out, n, ClassifyParams{o.topk, o.spec.class_activation, o.spec.label_offset}, o.labels);
+      classify_head(out, n, classify_params(o), o.labels);
     } else {
-      DetectParams p;
-      p.layout = o.spec.detect_layout;
-      p.box_format = o.spec.box_format;
-      p.boxes_normalized = o.spec.boxes_normalized;
-      p.score_activation = o.spec.score_activation;
-      p.label_offset = o.spec.label_offset;
-      p.score_threshold = o.score_threshold;
-      p.iou_threshold = o.iou_threshold;
-      p.max_detections = o.max_detections;
-      detect_head(out, std::vector<Geometry>(geos.begin(), geos.begin() + n), p, o.labels);
+      detect_head(out, std::vector<Geometry>(geos.begin(), geos.begin() + n), detect_params(o), o.labels);
     }
     t_post += since(t);
     r.frames += n;

@@ -704,19 +704,11 @@ struct Pipeline::Impl {
       results[k].height = b.slots[k].geometry.src_h;
     }
     if (opt.task == Task::Classify) {
-      ClassifyParams p{opt.topk, opt.spec.class_activation, opt.spec.label_offset};
+      const ClassifyParams p = classify_params(opt);
       auto per = classify_head(out, n, p, opt.labels);
       for (int k = 0; k < n; ++k) results[k].classes = std::move(per[k]);
     } else {
-      DetectParams p;
-      p.layout = opt.spec.detect_layout;
-      p.box_format = opt.spec.box_format;
-      p.boxes_normalized = opt.spec.boxes_normalized;
-      p.score_activation = opt.spec.score_activation;
-      p.label_offset = opt.spec.label_offset;
-      p.score_threshold = opt.score_threshold;
-      p.iou_threshold = opt.iou_threshold;
-      p.max_detections = opt.max_detections;
+      const DetectParams p = detect_params(opt);
       std::vector<Geometry> geos;
       for (const auto& s : b.slots) geos.push_back(s.geometry);
       auto per = detect_head(out, geos, p, opt.labels);

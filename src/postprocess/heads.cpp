@@ -308,4 +308,21 @@ std::vector<std::vector<Detection>> detect_head(const torch::jit::IValue& out,
   return result;
 }
 
+ClassifyParams classify_params(const RunOptions& o) {
+  return ClassifyParams{o.topk, o.spec.class_activation, o.spec.label_offset};
+}
+
+DetectParams detect_params(const RunOptions& o) {
+  DetectParams p;
+  p.layout = o.spec.detect_layout;
+  p.box_format = o.spec.box_format;
+  p.boxes_normalized = o.spec.boxes_normalized;
+  p.score_activation = o.spec.score_activation;
+  p.label_offset = o.spec.label_offset;
+  p.score_threshold = o.score_threshold;
+  p.iou_threshold = o.iou_threshold;
+  p.max_detections = o.max_detections;
+  return p;
+}
+
 }  // namespace vidinfer

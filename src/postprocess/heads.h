@@ -41,6 +41,10 @@ struct DetectParams {
   int pre_nms_topk = 4096;  // dense heads: candidates kept before NMS
 };
 
+// The heads' parameters as a run's options set them (the model's spec and the task flags).
+ClassifyParams classify_params(const RunOptions& o);
+DetectParams detect_params(const RunOptions& o);
+
 // geometries[i]: where frame i sits in the model input (to map boxes back to its pixels).
 std::vector<std::vector<Detection>> detect_head(const torch::jit::IValue& out,
                                                 const std::vector<Geometry>& geometries,
