@@ -1,6 +1,7 @@
 // The command line as a user meets it: exit codes, error text, JSON Lines on stdout or a file.
 #include <gtest/gtest.h>
 
+#include <map>
 #include <set>
 
 #include <filesystem>
@@ -334,6 +335,52 @@ TEST_F(Cli, InterruptFinishesCleanlyWithTheResultsSoFar) {
   EXPECT_NE(summary.at("inputs").back().at("error").get<std::string>().find("not processed: interrupted"),
             std::string::npos);
   EXPECT_FALSE(std::filesystem::exists(out + ".tmp"));
+}
+
+// The same with several inputs decoded at once (--streams 3), then --resume: each input's lines are
+// a gap-free prefix in frame order after the interrupt, and resuming gives every input's lines as one
+// uninterrupted run does.
+TEST_F(Cli, InterruptWithInputsAtOnceThenResumeCompletesThem) {
+  std::vector<std::string> inputs;
+  const auto sample = test::read_bytes(VIDINFER_SAMPLE);
+  for (int i = 0; i < 6; ++i) {
+    inputs.push_back(dir.file("in" + std::to_string(i) + ".mp4"));
+    test::write_bytes(inputs.back(), sample);
+  }
+  std::string args;
+  for (const auto& in : inputs) args += " " + test::q(in);
+  const std::string m = "run " + model() + " --batch 1 --streams 3 ";
+  const std::string out = dir.file("out.jsonl"), ref = dir.file("ref.jsonl");
+  ASSERT_EQ(vidinfer(m + "-o " + test::q(ref) + args).rc, 0);
+  const std::string script = std::string(VIDINFER_BIN) + " " + m + "-o " + test::q(out) + args + " 2>" +
+                             test::q(dir.file("err")) + " & pid=$!; " + "for i in $(seq 600); do [ -s " +
+                             test::q(out + ".tmp") + " ] && break; sleep 0.1; done; " +
+                             "kill -INT $pid; wait $pid; echo rc=$?";
+  const std::string status = test::sh(script);
+  EXPECT_NE(status.find("rc=130"), std::string::npos) << status << slurp(dir.file("err"));
+  // Lines per input, in file order.
+  auto per_input = [&](const std::string& path) {
+    Result f;
+    f.out = slurp(path);
+    std::map<std::string, std::vector<nlohmann::json>> by;
+    for (auto& l : f.lines()) by[l.at("input").get<std::string>()].push_back(l);
+    return by;
+  };
+  const auto cut = per_input(out);
+  size_t total = 0;
+  for (const auto& [in, lines] : cut) {
+    for (size_t k = 0; k < lines.size(); ++k) EXPECT_EQ(lines[k].at("frame"), static_cast<int64_t>(k)) << in;
+    total += lines.size();
+  }
+  EXPECT_LT(total, 6u * 320);
+  auto r = vidinfer(m + "--resume -o " + test::q(out) + args);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const auto done = per_input(out), want = per_input(ref);
+  ASSERT_EQ(done.size(), 6u);
+  for (const auto& in : inputs) {
+    ASSERT_EQ(done.at(in).size(), 320u) << in;
+    EXPECT_EQ(done.at(in), want.at(in)) << in;
+  }
 }
 
 TEST_F(Cli, ModelOutputThatDoesNotFitExitsOne) {
