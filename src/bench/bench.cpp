@@ -37,6 +37,7 @@
 #include "decode/decoder.h"
 #include "demux/demuxer.h"
 #include "infer/device_info.h"
+#include "output/annotate.h"
 #include "infer/model.h"
 #include "infer/model_stream.h"
 #include "postprocess/heads.h"
@@ -650,7 +651,13 @@ void write_bench_chart(const BenchReport& r, const std::string& path) {
         v[std::find(c.series.begin(), c.series.end(), row.mode) - c.series.begin()] = row.fps;
     c.values.push_back(v);
   }
-  write_png(path, render_bar_chart(c));
+  const RgbImage img = render_bar_chart(c);
+  // FFmpeg's PNG encoder (compressed: kilobytes) where this FFmpeg has one; else our uncompressed
+  // writer (the GPU machine's FFmpeg kit has no encoders; see bench/chart.h).
+  if (avcodec_find_encoder(AV_CODEC_ID_PNG))
+    write_png(path, img.rgb.data(), img.width, img.height, img.width * 3);
+  else
+    write_png(path, img);
 }
 
 }  // namespace vidinfer
