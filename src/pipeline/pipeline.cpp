@@ -30,6 +30,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <limits>
 #include <utility>
 #include <variant>
 
@@ -846,6 +847,10 @@ RunSummary Pipeline::run_frames(const std::vector<std::string>& inputs, const Fr
     InputSummary merged;
     bool any_done = false, finished = false, halted = false, broken = false;
     double t_start = 1e300, t_end = 0, expected = 0;
+    // The earliest frame (segment, index within it) the model gave NaN/Inf for: it and every later
+    // frame of the input are dropped, the frames before it kept (input_error says which it was).
+    std::pair<int, int64_t> cut{std::numeric_limits<int>::max(), std::numeric_limits<int64_t>::max()};
+    bool before_cut(int segment, int64_t index) const { return std::make_pair(segment, index) < cut; }
   };
   std::vector<InputState> state(inputs.size());
   size_t inputs_done = 0;
@@ -868,14 +873,16 @@ RunSummary Pipeline::run_frames(const std::vector<std::string>& inputs, const Fr
     const size_t idx = std::min(inputs_done, inputs.size() - 1);
     on_progress(Progress{idx, inputs.size(), last_input, static_cast<double>(inputs_done - idx) + in_flight, summary.frames});
   };
-  const auto deliver = [&](FrameResult& r, InputState& st) {
+  const auto deliver = [&](FrameResult& r, InputState& st, size_t i) {
     r.frame_index += st.offset;
+    ++processed[i];
+    ++summary.frames;
     on_frame(r);
   };
   const auto route = [&](FrameResult& r, const Slot& s) {
     InputState& st = state[s.input];
-    if (!input_error[s.input].empty() || st.broken) return;
-    if (s.segment == st.next) deliver(r, st);
+    if (st.broken || !st.before_cut(s.segment, s.frame_index)) return;
+    if (s.segment == st.next) deliver(r, st, s.input);
     else st.held[s.segment].push_back(std::move(r));
   };
   // The input's final summary, from its segments' (`complete`: every segment ran to its end).
@@ -944,8 +951,9 @@ RunSummary Pipeline::run_frames(const std::vector<std::string>& inputs, const Fr
       st.done.erase(st.next);
       ++st.next;
       if (auto h = st.held.find(st.next); h != st.held.end()) {
-        if (!st.broken && input_error[i].empty())
-          for (auto& r : h->second) deliver(r, st);
+        if (!st.broken)
+          for (auto& r : h->second)
+            if (st.before_cut(st.next, r.frame_index)) deliver(r, st, i);
         st.held.erase(h);
       }
     }
@@ -1016,17 +1024,21 @@ RunSummary Pipeline::run_frames(const std::vector<std::string>& inputs, const Fr
           }
           for (int k = 0; k < len; ++k) {  // in row order: an input's frames before a bad one are kept
             const Slot& s = chunk.slots[k];
-            if (!s.valid || !input_error[s.input].empty()) continue;
+            InputState& st = state[s.input];
+            if (!s.valid || !st.before_cut(s.segment, s.frame_index)) continue;
             if (bad[k]) {
-              const InputState& st = state[s.input];
+              st.cut = {s.segment, s.frame_index};
+              // A frame of a segment whose earlier segments are not all in yet has no input-wide
+              // index: it is named by its time.
+              char when[64];
+              std::snprintf(when, sizeof when, "at %.3f s", s.pts);
+              const std::string where = s.segment == st.next
+                                            ? "at frame " + std::to_string(s.frame_index + st.offset)
+                                            : std::string(when);
               input_error[s.input] =
-                  Error(std::string("model output has ") + bad[k], opt.model_path,
-                        "at frame " + std::to_string(s.frame_index + (s.segment == st.next ? st.offset : 0)) + " of " + inputs[s.input])
-                      .what();
+                  Error(std::string("model output has ") + bad[k], opt.model_path, where + " of " + inputs[s.input]).what();
               continue;
             }
-            ++processed[s.input];
-            ++summary.frames;
             route(results[k], s);
           }
           off += len;

@@ -709,6 +709,29 @@ TEST_F(PipelineTest, SegmentsOfOneInputComeBackInFrameOrder) {
     }
 }
 
+// A NaN in a segmented input: the frame is named by its input-wide index when the segments before it
+// are in, else by its time (frame 60 of the 100-frame counter clip), never by an index within its
+// segment.
+TEST_F(PipelineTest, NanInASegmentNamesTheFrameByIndexOrTime) {
+  test::make_nan_above_model(dir.file("late.pt"), 2 * 59.5 / 219);  // frame i is about 2i / 219: i >= 60
+  RunOptions o = classify_options(dir.file("late.pt"));
+  o.spec.batch = 4;
+  o.streams = 4;
+  o.segments = 4;
+  const std::string long_clip = long_counter("h264", false);
+  const double pts60 = test::ffprobe_frames(long_clip).at(60).pts;
+  char at[64];
+  std::snprintf(at, sizeof at, "at %.3f s", pts60);
+  for (int rep = 0; rep < 3; ++rep) {
+    const auto seg = run(o, {long_clip});
+    const std::string e = seg.summary.inputs.at(0).error;
+    EXPECT_TRUE(e == dir.file("late.pt") + ": model output has NaN: at frame 60 of " + long_clip ||
+                e == dir.file("late.pt") + ": model output has NaN: " + at + " of " + long_clip)
+        << e;
+    EXPECT_EQ(seg.summary.inputs.at(0).frames_processed, 60);
+  }
+}
+
 TEST_F(PipelineTest, SegmentsNeedAnIndexAndAWholeInputSelection) {
   test::make_channel_mean_classifier(dir.file("m.pt"));
   RunOptions o = classify_options(dir.file("m.pt"));
