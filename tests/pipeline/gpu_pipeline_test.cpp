@@ -291,6 +291,26 @@ Agreement agreement(const Runs& ref, const Runs& other, const char* tag = nullpt
   return a;
 }
 
+// A white square moving right on black, 320x180, 50 frames (the CPU pipeline test's clip too).
+std::string square_clip() {
+  return test::clip("moving-square", "mp4",
+                    "-f lavfi -i \"color=black:s=320x180:r=25:d=2,format=yuv420p,"
+                    "geq=lum='if(between(X,20+4*N,59+4*N)*between(Y,70,109),235,16)':cb=128:cr=128\" "
+                    "-c:v libx264 -preset ultrafast -crf 12 -pix_fmt yuv420p");
+}
+
+// The bright-box detector (test::make_bright_box_detector) at 160x160, input on the 0..1 scale.
+RunOptions bright_box_options(const std::string& model, ResizeMode mode) {
+  RunOptions o;
+  o.model_path = model;
+  o.task = Task::Detect;
+  o.spec.width = o.spec.height = 160;
+  o.spec.resize = mode;
+  o.spec.mean = {0, 0, 0};
+  o.spec.std = {1, 1, 1};
+  return o;
+}
+
 // --apply-rotation on the GPU path: the kernel turns the frame as swscale + a turn do.
 TEST(GpuPipeline, TurnedFramesMatchSwscaleTurned) {
   REQUIRE_GPU();
@@ -307,22 +327,13 @@ TEST(GpuPipeline, TurnedFramesMatchSwscaleTurned) {
 TEST(GpuPipeline, ApplyRotationAgreesWithTheCpuPath) {
   test::TempDir dir;
   test::make_bright_box_detector(dir.file("d.pt"));
-  const std::string square = test::clip("moving-square", "mp4",
-                                        "-f lavfi -i \"color=black:s=320x180:r=25:d=2,format=yuv420p,"
-                                        "geq=lum='if(between(X,20+4*N,59+4*N)*between(Y,70,109),235,16)':cb=128:cr=128\" "
-                                        "-c:v libx264 -preset ultrafast -crf 12 -pix_fmt yuv420p");
+  const std::string square = square_clip();
   std::vector<std::string> tagged;
   for (const char* tag : {"90", "270"})
     tagged.push_back(test::clip(std::string("square-rotate") + tag, "mp4",
                                 "-i " + test::q(square) + " -c copy -metadata:s:v:0 rotate=" + tag));
   REQUIRE_GPU();
-  RunOptions o;
-  o.model_path = dir.file("d.pt");
-  o.task = Task::Detect;
-  o.spec.width = o.spec.height = 160;
-  o.spec.resize = ResizeMode::Letterbox;
-  o.spec.mean = {0, 0, 0};
-  o.spec.std = {1, 1, 1};
+  RunOptions o = bright_box_options(dir.file("d.pt"), ResizeMode::Letterbox);
   o.apply_rotation = true;
   const auto gpu = run(o, "cuda", tagged);
   const auto cpu = run(o, "cpu", tagged);
@@ -342,19 +353,10 @@ TEST(GpuPipeline, ApplyRotationAgreesWithTheCpuPath) {
 TEST(GpuPipeline, DetectionsAgreeWithTheCpuPath) {
   test::TempDir dir;
   test::make_bright_box_detector(dir.file("d.pt"));
-  const std::string clip = test::clip("moving-square", "mp4",
-                                      "-f lavfi -i \"color=black:s=320x180:r=25:d=2,format=yuv420p,"
-                                      "geq=lum='if(between(X,20+4*N,59+4*N)*between(Y,70,109),235,16)':cb=128:cr=128\" "
-                                      "-c:v libx264 -preset ultrafast -crf 12 -pix_fmt yuv420p");
+  const std::string clip = square_clip();
   REQUIRE_GPU();
   for (ResizeMode mode : {ResizeMode::Stretch, ResizeMode::Letterbox}) {
-    RunOptions o;
-    o.model_path = dir.file("d.pt");
-    o.task = Task::Detect;
-    o.spec.width = o.spec.height = 160;
-    o.spec.resize = mode;
-    o.spec.mean = {0, 0, 0};
-    o.spec.std = {1, 1, 1};
+    const RunOptions o = bright_box_options(dir.file("d.pt"), mode);
     const auto gpu = run(o, "cuda", {clip});
     const auto cpu = run(o, "cpu", {clip});
     ASSERT_EQ(gpu.frames.size(), cpu.frames.size());
