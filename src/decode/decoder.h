@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -29,6 +30,10 @@ class Decoder {
   // "cpu (libavcodec h264, 2 threads)": what ran, for the summary.
   virtual std::string name() const = 0;
   virtual int64_t packets_corrupt() const = 0;
+  // Why this decoder cannot go on with the stream (the GPU decoder meeting a sequence it cannot take,
+  // part-way through); empty while it can. Once set, further packets are ignored; frames it gave
+  // stay valid, and frames it still holds can be received.
+  virtual std::string refused() const { return {}; }
   // The CUDA stream (a CUstream / cudaStream_t as an integer) that device frames are ready on; work
   // that reads a frame must be queued on it before the frame is released. 0 for host frames.
   virtual uintptr_t cuda_stream() const { return 0; }
@@ -50,5 +55,13 @@ std::unique_ptr<Decoder> make_cpu_decoder(const StreamInfo& stream, const std::s
 // when there is no driver or NVDEC cannot take the stream (callers check nvdec_supports() first and
 // fall back to the CPU decoder).
 std::unique_ptr<Decoder> make_nvdec_decoder(const StreamInfo& stream, const std::string& input, int device);
+
+// `first` until it refuses the stream (see Decoder::refused), then a decoder from `make_next` for the
+// rest: it is given the packets again from the keyframe before the last one (so that pictures
+// `first` never showed are decoded too), and its leading frames with timestamps `first` gave already
+// are dropped, so that the frames come out as one decoder would give them. name() then says both and
+// why. Frames change from device to host memory at the switch when `first` is the GPU decoder.
+std::unique_ptr<Decoder> with_fallback(std::unique_ptr<Decoder> first,
+                                       std::function<std::unique_ptr<Decoder>()> make_next);
 
 }  // namespace vidinfer

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "decode/decoder.h"
+#include "decode/nvdec_caps.h"
 #include "decode/nvdec_driver.h"
 #include "demux/demuxer.h"
 #include "vidinfer/error.h"
@@ -116,7 +117,7 @@ void release_frame(void* opaque, uint8_t*) {
 class NvdecDecoder final : public Decoder {
  public:
   NvdecDecoder(const StreamInfo& stream, std::string input, int device)
-      : input_(std::move(input)), codecpar_(stream.codecpar) {
+      : input_(std::move(input)), codecpar_(stream.codecpar), device_(device) {
     std::string why;
     drv_ = nvdec::Driver::get(&why);
     if (!drv_) throw Error("cannot decode on the GPU", input_, why);
@@ -168,7 +169,7 @@ class NvdecDecoder final : public Decoder {
   }
 
   void send(const AVPacket* pkt) override {
-    if (eos_) return;
+    if (eos_ || !refused_.empty()) return;
     nvdec::ContextScope scope(ctx_);
     if (!bsf_) {
       if (pkt && fifo_pts_) packet_pts_.push_back(pkt->pts);
@@ -252,10 +253,12 @@ class NvdecDecoder final : public Decoder {
 
   std::string name() const override { return "gpu (NVDEC " + std::string(avcodec_get_name(codecpar_->codec_id)) + ")"; }
   int64_t packets_corrupt() const override { return corrupt_; }
+  std::string refused() const override { return refused_; }
   uintptr_t cuda_stream() const override { return reinterpret_cast<uintptr_t>(state_->stream); }
 
  private:
   void parse(const uint8_t* data, int size, int64_t pts, bool end) {
+    if (!refused_.empty()) return;
     CUVIDSOURCEDATAPACKET p{};
     p.payload = data;
     p.payload_size = static_cast<unsigned long>(size);
@@ -269,6 +272,7 @@ class NvdecDecoder final : public Decoder {
       eos_ = true;
     }
     const CUresult rc = drv_->cv()->cuvidParseVideoData(parser_, &p);
+    if (!refused_.empty()) return;  // the parser's failure is the refusal, not corrupt data
     if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
     if (rc != CUDA_SUCCESS) ++corrupt_;
   }
@@ -302,8 +306,24 @@ class NvdecDecoder final : public Decoder {
         session_->high_depth == (f.bit_depth_luma_minus8 > 0) && coded_w_ == f.coded_width &&
         coded_h_ == f.coded_height)
       return static_cast<int>(surfaces);
+    // A sequence this decoder cannot take (the stream changed part-way, or the container's parameters
+    // did not tell): refuse it and stop, with the reason; frames already given stay valid and the
+    // caller may go on with another decoder (see with_cpu_fallback).
+    const auto refuse = [&](const std::string& why) {
+      refused_ = why + " (" + std::to_string(width) + "x" + std::to_string(height) + ")";
+      return 0;
+    };
     if (f.chroma_format != cudaVideoChromaFormat_420)
-      throw Error("cannot decode on the GPU", input_, "only 4:2:0 streams are decoded by NVDEC here");
+      return refuse(std::string("only 4:2:0 streams are decoded by NVDEC here, this sequence is ") +
+                    (f.chroma_format == cudaVideoChromaFormat_444   ? "4:4:4"
+                     : f.chroma_format == cudaVideoChromaFormat_422 ? "4:2:2"
+                                                                    : "monochrome"));
+    const int depth = 8 + f.bit_depth_luma_minus8;
+    const AVPixelFormat fmt = depth > 10 ? AV_PIX_FMT_YUV420P12 : depth > 8 ? AV_PIX_FMT_YUV420P10 : AV_PIX_FMT_YUV420P;
+    if (const GpuDecodeSupport s = nvdec_supports(codecpar_->codec_id, fmt, static_cast<int>(f.coded_width),
+                                                  static_cast<int>(f.coded_height), device_);
+        !s.supported)
+      return refuse(s.reason);
     CUVIDDECODECREATEINFO ci{};
     ci.CodecType = f.codec;
     ci.ChromaFormat = f.chroma_format;
@@ -330,7 +350,8 @@ class NvdecDecoder final : public Decoder {
     s->height = height;
     s->surface_height = height;
     s->high_depth = f.bit_depth_luma_minus8 > 0;
-    VI_CU_CHECK(drv_->cv()->cuvidCreateDecoder(&s->dec, &ci), input_);
+    if (const CUresult rc = drv_->cv()->cuvidCreateDecoder(&s->dec, &ci); rc != CUDA_SUCCESS)
+      return refuse("cuvidCreateDecoder failed: " + nvdec::error_text(rc));
     session_ = std::move(s);
     coded_w_ = f.coded_width;
     coded_h_ = f.coded_height;
@@ -351,6 +372,7 @@ class NvdecDecoder final : public Decoder {
 
   std::string input_;
   const AVCodecParameters* codecpar_;
+  int device_ = 0;
   nvdec::Driver* drv_ = nullptr;
   CUcontext ctx_ = nullptr;
   cudaVideoCodec codec_{};
@@ -371,6 +393,7 @@ class NvdecDecoder final : public Decoder {
   bool fifo_pts_ = false;
   std::deque<int64_t> packet_pts_;
   std::exception_ptr error_;
+  std::string refused_;  // why the stream's current sequence cannot be decoded here
 };
 
 }  // namespace

@@ -22,6 +22,7 @@
 #endif
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -170,6 +171,7 @@ class Batcher {
     Batch batch;
     int claimed = 0, committed = 0;
     bool sealed = false;      // no more claims: full, or flushed at the end
+    uint64_t seq = 0;         // order of creation within its lane
     std::vector<Item> after;  // job completions to deliver right after this batch
   };
   struct Claim {
@@ -207,8 +209,24 @@ class Batcher {
         if (lane == kDevice) pool_->free.push(fresh->batch.pool_index);
         continue;
       }
+      fresh->seq = ++created_[lane];
       open.push_back(std::move(fresh));
     }
+  }
+
+  // Sends the lane's batches now, however full, and returns once they are in the queue: whatever the
+  // caller commits to another lane afterwards reaches the consumer after them.
+  void flush(Lane lane) {
+    {
+      std::unique_lock lock(mu_);
+      auto& open = open_[lane];
+      if (open.empty()) return;
+      const uint64_t last = open.back()->seq;
+      for (auto& o : open) o->sealed = true;
+      release_ready(lane);
+      released_cv_.wait(lock, [&] { return released_[lane] >= last; });
+    }
+    drain();
   }
 
   // The slot's content is written (device: the kernel is queued and the worker's event recorded).
@@ -276,7 +294,9 @@ class Batcher {
         outbox_.emplace_back(std::move(o.batch));
       }
       for (auto& a : o.after) outbox_.push_back(std::move(a));
+      released_[lane] = o.seq;
       open.pop_front();
+      released_cv_.notify_all();
     }
   }
 
@@ -298,6 +318,8 @@ class Batcher {
   const int workers_;
   int active_;
   std::function<torch::Tensor()> host_tensor_;
+  uint64_t created_[2] = {0, 0}, released_[2] = {0, 0};  // per lane: Open::seq of the last made / sent
+  std::condition_variable released_cv_;
   std::mutex mu_, push_mu_;
   std::deque<std::unique_ptr<Open>> open_[2];
   std::deque<Item> outbox_;
@@ -481,7 +503,13 @@ struct Pipeline::Impl {
     const auto fmt = static_cast<AVPixelFormat>(st.codecpar->format);
     const GpuDecodeSupport s = nvdec_supports(st.codecpar->codec_id, fmt == AV_PIX_FMT_NONE ? AV_PIX_FMT_YUV420P : fmt,
                                               st.codecpar->width, st.codecpar->height, device.index());
-    if (s.supported) return make_nvdec_decoder(st, path, device.index());
+    if (s.supported) {
+      auto gpu = make_nvdec_decoder(st, path, device.index());
+      if (opt.decoder == "gpu") return gpu;  // a refusal part-way fails the input (see run_job)
+      // A stream that changes part-way to something NVDEC cannot take (4:4:4, a size beyond its
+      // limits) goes on on the CPU decoder from there.
+      return with_fallback(std::move(gpu), [this, &st, &path] { return make_cpu_decoder(st, path, opt.decode_threads); });
+    }
     if (opt.decoder == "gpu") throw Error("cannot decode on the GPU", path, s.reason);
     note = "; GPU decoder not used: " + s.reason;
     return make_cpu_decoder(st, path, opt.decode_threads);
@@ -573,10 +601,15 @@ struct Pipeline::Impl {
           s.frame_index = this_index;
           s.pts = pts;
           s.expected_frames = expected;
-          lane = on_device ? Batcher::kDevice : Batcher::kHost;
+          const bool device_frame = is_device_frame(frame.get());
+          const Batcher::Lane frame_lane = device_frame ? Batcher::kDevice : Batcher::kHost;
+          // The decoder went over from the GPU to the CPU part-way: this job's device-lane frames go
+          // out before its first host-lane frame, so that the input's frames stay in order.
+          if (lane == Batcher::kDevice && frame_lane == Batcher::kHost) batcher.flush(Batcher::kDevice);
+          lane = frame_lane;
           const Batcher::Claim c = batcher.claim(lane);
           try {
-            if (on_device) {
+            if (device_frame) {
               const int p = c.open->batch.pool_index;
               // Do not overwrite the tensor before the model has finished reading it.
               cuda_check(cuda::stream_wait_event(stream, pool.done[p]), "cannot order CUDA work");
@@ -640,6 +673,9 @@ struct Pipeline::Impl {
           decoder->send(pkt.get());
         }
         drain();
+        if (const std::string why = decoder->refused(); !why.empty())  // only with --decoder gpu
+          throw Error("cannot decode on the GPU", path,
+                      why + ", after frame " + std::to_string(index) + " (--decoder gpu: no CPU fallback)");
       }
       if (!finished && !stop) {
         {
@@ -846,6 +882,7 @@ RunSummary Pipeline::run_frames(const std::vector<std::string>& inputs, const Fr
     std::map<int, JobDone> done;
     InputSummary merged;
     bool any_done = false, finished = false, halted = false, broken = false;
+    std::string first_decoder;  // the first segment's, which the merged summary names
     double t_start = 1e300, t_end = 0, expected = 0;
     // The earliest frame (segment, index within it) the model gave NaN/Inf for: it and every later
     // frame of the input are dropped, the frames before it kept (input_error says which it was).
@@ -932,7 +969,11 @@ RunSummary Pipeline::run_frames(const std::vector<std::string>& inputs, const Fr
       if (!st.any_done) {
         mg.input = x.summary.input;
         mg.decoder = x.summary.decoder;
+        st.first_decoder = x.summary.decoder;
         st.any_done = true;
+      } else if (!x.summary.decoder.empty() && x.summary.decoder != st.first_decoder) {
+        // (A segment whose decoder differs from the first's: one the GPU decoder refused part-way.)
+        mg.decoder += "; segment " + std::to_string(x.job.segment + 1) + ": " + x.summary.decoder;
       }
       mg.frames_decoded += x.summary.frames_decoded;
       mg.packets_corrupt += x.summary.packets_corrupt;

@@ -479,6 +479,67 @@ TEST(GpuPipeline, StreamsNvdecCannotTakeFallBackToTheCpuDecoder) {
   EXPECT_GT(r.summary.host_to_device_bytes, 0);
 }
 
+// A stream that turns 4:4:4 part-way (two encodes joined, timestamps continued): NVDEC decodes the
+// 4:2:0 part and refuses the rest, which goes on on the CPU decoder. The frames, their order and
+// timestamps are the CPU path's, in one piece (transport stream) and in segments (Matroska, whose cues
+// split it; the later segments are refused from their first picture), beside another input sharing
+// the batches. With --decoder gpu the input fails with the reason and keeps the frames before it.
+std::string turns_444_ts() {
+  const std::string a = test::clip("to444-a", "ts", "-f lavfi -i testsrc2=size=320x240:rate=30:duration=2 "
+                                   "-c:v libx264 -preset fast -bf 2 -g 15 -pix_fmt yuv420p");
+  // The second part's timestamps follow the first's: 2 s later, less the B-frame delay the muxer adds.
+  const std::string b = test::clip("to444-b", "ts", "-f lavfi -i testsrc2=size=320x240:rate=30:duration=2 "
+                                   "-vf hflip -c:v libx264 -preset fast -bf 2 -g 15 -pix_fmt yuv444p "
+                                   "-output_ts_offset 2.066667");
+  const std::string joined = test::data_file("turns-444.ts");
+  auto bytes = test::read_bytes(a);
+  const auto tail = test::read_bytes(b);
+  bytes.insert(bytes.end(), tail.begin(), tail.end());
+  test::write_bytes(joined, bytes);
+  return joined;
+}
+
+TEST(GpuPipeline, StreamThatTurns444PartWayGoesOnOnTheCpuDecoder) {
+  const std::string ts = turns_444_ts();
+  const std::string mkv = test::data_file("turns-444.mkv");
+  test::sh("ffmpeg -y -loglevel error -i " + test::q(ts) + " -c copy " + test::q(mkv));
+  const std::vector<std::string> inputs = {ts, mkv, sample()};
+  REQUIRE_GPU();
+  RunOptions o = colour_namer();
+  o.streams = 4;
+  const auto gpu = run(o, "cuda", inputs);
+  const auto cpu = run(colour_namer(), "cpu", inputs);
+  ASSERT_EQ(gpu.frames.size(), cpu.frames.size());
+  ASSERT_EQ(gpu.frames.size(), 120u + 120u + 320u);
+  int same = 0;
+  for (size_t i = 0; i < gpu.frames.size(); ++i) {
+    ASSERT_EQ(gpu.frames[i].input, cpu.frames[i].input);
+    EXPECT_EQ(gpu.frames[i].frame_index, cpu.frames[i].frame_index);
+    EXPECT_NEAR(gpu.frames[i].pts, cpu.frames[i].pts, 1e-6) << i;
+    same += gpu.frames[i].classes[0].class_id == cpu.frames[i].classes[0].class_id;
+  }
+  std::printf("[ to-444 ] top-1 agreement %d / %zu\n", same, gpu.frames.size());
+  EXPECT_GE(same, static_cast<int>(std::ceil(0.99 * gpu.frames.size())));
+  for (size_t k = 0; k < 2; ++k) {
+    const InputSummary& in = gpu.summary.inputs[k];
+    std::printf("[ to-444 ] %s: %s\n", in.input.c_str(), in.decoder.c_str());
+    EXPECT_EQ(in.status, InputStatus::Ok) << in.error;
+    EXPECT_EQ(in.decoder.rfind("gpu (NVDEC h264)", 0), 0u) << in.decoder;
+    EXPECT_NE(in.decoder.find("then cpu (libavcodec"), std::string::npos) << in.decoder;
+    EXPECT_NE(in.decoder.find("4:4:4"), std::string::npos) << in.decoder;
+  }
+  EXPECT_NE(gpu.summary.inputs[0].decoder.find("for 60 frames, then"), std::string::npos) << gpu.summary.inputs[0].decoder;
+
+  o.decoder = "gpu";
+  const auto strict = run(o, "cuda", {ts});
+  const InputSummary& in = strict.summary.inputs[0];
+  EXPECT_EQ(in.status, InputStatus::Failed);
+  EXPECT_NE(in.error.find("4:4:4"), std::string::npos) << in.error;
+  EXPECT_NE(in.error.find("--decoder gpu"), std::string::npos) << in.error;
+  EXPECT_GE(strict.frames.size(), 50u) << "the 4:2:0 part's frames are kept";
+  for (size_t i = 0; i < strict.frames.size(); ++i) EXPECT_EQ(strict.frames[i].frame_index, static_cast<int64_t>(i));
+}
+
 // Many inputs at once on several NVDEC sessions, and one input in segments, give what one input
 // at a time on one session gives: same frames, indices, timestamps and scores.
 TEST(GpuPipeline, ConcurrentInputsAndSegmentsMatchOneAtATime) {
