@@ -40,6 +40,7 @@
 #include "output/annotate.h"
 #include "infer/model.h"
 #include "infer/model_stream.h"
+#include "infer/model_trace.h"
 #include "postprocess/heads.h"
 #include "preprocess/geometry.h"
 #include "vidinfer/error.h"
@@ -272,6 +273,7 @@ ModeResult run_model_only(const RunOptions& o, Model& model, int64_t frames) {
   ModeResult r;
   torch::NoGradGuard no_grad;
   ModelStream stream(model.device());
+  ModelTrace mt(stream.handle());
   const torch::Tensor batch = torch::rand({o.spec.batch, 3, o.spec.height, o.spec.width},
                                           torch::TensorOptions().device(model.device()))
                                   .to(to_scalar_type(o.spec.dtype));
@@ -282,7 +284,9 @@ ModeResult run_model_only(const RunOptions& o, Model& model, int64_t frames) {
   for (int64_t done = 0; done < frames; done += o.spec.batch) {
     const int n = static_cast<int>(std::min<int64_t>(o.spec.batch, frames - done));
     auto t = Clock::now();
+    mt.before_forward();
     torch::jit::IValue out = model.forward(n == o.spec.batch ? batch : batch.narrow(0, 0, n));
+    mt.after_forward();
     t_infer += since(t);
     t = Clock::now();
     if (o.task == Task::Classify) {
@@ -291,10 +295,16 @@ ModeResult run_model_only(const RunOptions& o, Model& model, int64_t frames) {
       detect_head(out, std::vector<Geometry>(geos.begin(), geos.begin() + n), detect_params(o), o.labels);
     }
     t_post += since(t);
+    mt.collect();
+    ++mt.batches;
+    mt.frames += n;
     r.frames += n;
   }
   cuda_synchronize(model.device());
   r.seconds = since(start);
+  mt.forward = t_infer;
+  mt.post = t_post;
+  mt.print("model only");
   r.stages = {{"infer", t_infer}, {"postprocess", t_post}};
   return r;
 }

@@ -41,6 +41,7 @@
 #include "demux/demuxer.h"
 #include "infer/model.h"
 #include "infer/model_stream.h"
+#include "infer/model_trace.h"
 #include "pipeline/annotate_pass.h"
 #include "pipeline/bounded_queue.h"
 #include "postprocess/heads.h"
@@ -532,10 +533,7 @@ struct Pipeline::Impl {
   void run_job(const Job& job, const std::string& path, WorkerState& w, Batcher& batcher, DevicePool& pool,
                std::chrono::steady_clock::time_point run_t0) {
     // VIDINFER_TRACE=1: one line per job on stderr with the times of its phases (for measuring).
-    const bool trace = [] {
-      const char* v = std::getenv("VIDINFER_TRACE");
-      return v && *v && std::string(v) != "0";
-    }();
+    const bool trace = trace_enabled();
     StageTimes& times = w.times;
     double t_open = 0, t_first = -1, t_last = 0;
     JobDone done;
@@ -1001,8 +999,12 @@ RunSummary Pipeline::run_frames(const std::vector<std::string>& inputs, const Fr
     if (st.next == st.segments) finish_input(i, true);
   };
 
+  ModelTrace mt(m.device.is_cuda() ? ms : 0);
+  auto t_wait = std::chrono::steady_clock::now();
   while (auto item = queue.pop()) {
+    if (mt.on()) mt.wait += std::chrono::duration<double>(std::chrono::steady_clock::now() - t_wait).count();
     if (auto* d = std::get_if<JobDone>(&*item)) {
+      t_wait = std::chrono::steady_clock::now();
       job_done(*d);
       continue;
     }
@@ -1033,7 +1035,10 @@ RunSummary Pipeline::run_frames(const std::vector<std::string>& inputs, const Fr
           torch::jit::IValue out;
           try {
             ScopedTimer timer(summary.stages.infer);
+            ScopedTimer trace_timer(mt.forward);
+            mt.before_forward();
             out = m.model.forward(off == 0 && len == b.data.size(0) ? b.data : b.data.narrow(0, off, len));
+            mt.after_forward();
           } catch (const Error& e) {
             if (!is_out_of_memory(e)) throw;
             if (backed_off || len == 1)
@@ -1057,12 +1062,19 @@ RunSummary Pipeline::run_frames(const std::vector<std::string>& inputs, const Fr
           // whose frame it was (its later results are dropped), not the run, nor the other inputs
           // that share the batch.
           std::vector<const char*> bad(len, nullptr);
-          non_finite_rows(out, len, bad);
+          {
+            ScopedTimer timer(mt.check);
+            non_finite_rows(out, len, bad);
+          }
           std::vector<FrameResult> results;
           {
             ScopedTimer timer(summary.stages.postprocess);
+            ScopedTimer trace_timer(mt.post);
             results = m.postprocess(out, chunk, inputs);
           }
+          mt.collect();
+          ++mt.batches;
+          mt.frames += len;
           for (int k = 0; k < len; ++k) {  // in row order: an input's frames before a bad one are kept
             const Slot& s = chunk.slots[k];
             InputState& st = state[s.input];
@@ -1094,7 +1106,9 @@ RunSummary Pipeline::run_frames(const std::vector<std::string>& inputs, const Fr
       pool.free.push(p);
     }
     progress();
+    t_wait = std::chrono::steady_clock::now();
   }
+  mt.print("model");
   summary.seconds = seconds_since(t0);  // all results delivered; teardown below is not counted
   for (auto& t : threads) t.join();
   for (const auto& w : workers) {  // stage times are summed over the worker threads
@@ -1104,7 +1118,7 @@ RunSummary Pipeline::run_frames(const std::vector<std::string>& inputs, const Fr
   }
   const double t_joined = seconds_since(t0);
   workers.clear();  // joins the reapers
-  if (const char* v = std::getenv("VIDINFER_TRACE"); v && *v && std::string(v) != "0")
+  if (trace_enabled())
     std::fprintf(stderr, "vidinfer trace: run: %zu input(s) on %d stream(s): results delivered %.1f ms, workers "
                  "joined %.1f ms, decoders closed %.1f ms\n", inputs.size(), m.streams, summary.seconds * 1e3,
                  t_joined * 1e3, seconds_since(t0) * 1e3);

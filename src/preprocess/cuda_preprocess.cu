@@ -172,4 +172,13 @@ const char* stream_wait_event(uintptr_t stream, uintptr_t event) {
 const char* event_synchronize(uintptr_t event) {
   return text(cudaEventSynchronize(reinterpret_cast<cudaEvent_t>(event)));
 }
+const char* event_create_timed(uintptr_t* event) {
+  cudaEvent_t e = nullptr;
+  const cudaError_t rc = cudaEventCreate(&e);
+  *event = reinterpret_cast<uintptr_t>(e);
+  return text(rc);
+}
+const char* event_elapsed_ms(uintptr_t start, uintptr_t end, float* ms) {
+  return text(cudaEventElapsedTime(ms, reinterpret_cast<cudaEvent_t>(start), reinterpret_cast<cudaEvent_t>(end)));
+}
 }  // namespace vidinfer::cuda

@@ -54,4 +54,7 @@ const char* event_destroy(uintptr_t event);
 const char* event_record(uintptr_t event, uintptr_t stream);
 const char* stream_wait_event(uintptr_t stream, uintptr_t event);
 const char* event_synchronize(uintptr_t event);
+// Events that keep time (for measuring only) and the milliseconds between two that have passed.
+const char* event_create_timed(uintptr_t* event);
+const char* event_elapsed_ms(uintptr_t start, uintptr_t end, float* ms);
 }  // namespace vidinfer::cuda

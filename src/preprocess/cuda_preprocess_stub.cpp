@@ -16,4 +16,12 @@ const char* event_destroy(uintptr_t) { return kNoCuda; }
 const char* event_record(uintptr_t, uintptr_t) { return kNoCuda; }
 const char* stream_wait_event(uintptr_t, uintptr_t) { return kNoCuda; }
 const char* event_synchronize(uintptr_t) { return kNoCuda; }
+const char* event_create_timed(uintptr_t* event) {
+  *event = 0;
+  return kNoCuda;
+}
+const char* event_elapsed_ms(uintptr_t, uintptr_t, float* ms) {
+  *ms = 0;
+  return kNoCuda;
+}
 }  // namespace vidinfer::cuda
