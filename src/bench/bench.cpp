@@ -271,41 +271,61 @@ ModeResult run_vidinfer(Pipeline& p, const std::vector<std::string>& inputs, Top
 // model's precision, through the same head (its results to the host), on a stream like the pipeline's.
 ModeResult run_model_only(const RunOptions& o, Model& model, int64_t frames) {
   ModeResult r;
-  torch::NoGradGuard no_grad;
-  ModelStream stream(model.device());
-  ModelTrace mt(stream.handle());
   const torch::Tensor batch = torch::rand({o.spec.batch, 3, o.spec.height, o.spec.width},
                                           torch::TensorOptions().device(model.device()))
                                   .to(to_scalar_type(o.spec.dtype));
-  std::vector<Geometry> geos(o.spec.batch, plan_geometry(1920, 1080, o.spec));
-  double t_infer = 0, t_post = 0;
+  const std::vector<Geometry> geos(o.spec.batch, plan_geometry(1920, 1080, o.spec));
+  // As many lanes as the pipeline keeps in the model (model_lanes), each taking the next batch.
+  const int lanes = model_lanes(model.device());
+  std::atomic<int64_t> next{0};
+  std::vector<double> t_infer(lanes, 0), t_post(lanes, 0);
+  std::vector<std::exception_ptr> errors(lanes);
   cuda_synchronize(model.device());
   const auto start = Clock::now();
-  for (int64_t done = 0; done < frames; done += o.spec.batch) {
-    const int n = static_cast<int>(std::min<int64_t>(o.spec.batch, frames - done));
-    auto t = Clock::now();
-    mt.before_forward();
-    torch::jit::IValue out = model.forward(n == o.spec.batch ? batch : batch.narrow(0, 0, n));
-    mt.after_forward();
-    t_infer += since(t);
-    t = Clock::now();
-    if (o.task == Task::Classify) {
-      classify_head(out, n, classify_params(o), o.labels);
-    } else {
-      detect_head(out, std::vector<Geometry>(geos.begin(), geos.begin() + n), detect_params(o), o.labels);
+  const auto lane = [&](int k) {
+    try {
+      torch::NoGradGuard no_grad;
+      ModelStream stream(model.device());
+      ModelTrace mt(stream.handle());
+      for (int64_t done; (done = next.fetch_add(o.spec.batch)) < frames;) {
+        const int n = static_cast<int>(std::min<int64_t>(o.spec.batch, frames - done));
+        auto t = Clock::now();
+        mt.before_forward();
+        torch::jit::IValue out = model.forward(n == o.spec.batch ? batch : batch.narrow(0, 0, n));
+        mt.after_forward();
+        t_infer[k] += since(t);
+        t = Clock::now();
+        if (o.task == Task::Classify) {
+          classify_head(out, n, classify_params(o), o.labels);
+        } else {
+          detect_head(out, std::vector<Geometry>(geos.begin(), geos.begin() + n), detect_params(o), o.labels);
+        }
+        t_post[k] += since(t);
+        mt.collect();
+        ++mt.batches;
+        mt.frames += n;
+      }
+      mt.forward = t_infer[k];
+      mt.post = t_post[k];
+      mt.print(("model only, lane " + std::to_string(k + 1)).c_str());
+    } catch (...) {
+      errors[k] = std::current_exception();
     }
-    t_post += since(t);
-    mt.collect();
-    ++mt.batches;
-    mt.frames += n;
-    r.frames += n;
-  }
+  };
+  std::vector<std::thread> threads;
+  for (int k = 0; k < lanes; ++k) threads.emplace_back(lane, k);
+  for (auto& t : threads) t.join();
   cuda_synchronize(model.device());
   r.seconds = since(start);
-  mt.forward = t_infer;
-  mt.post = t_post;
-  mt.print("model only");
-  r.stages = {{"infer", t_infer}, {"postprocess", t_post}};
+  for (const auto& e : errors)
+    if (e) std::rethrow_exception(e);
+  r.frames = frames;
+  double infer = 0, post = 0;
+  for (int k = 0; k < lanes; ++k) {
+    infer += t_infer[k];
+    post += t_post[k];
+  }
+  r.stages = {{"infer", infer}, {"postprocess", post}};
   return r;
 }
 

@@ -302,13 +302,9 @@ class NvdecDecoder final : public Decoder {
     const int width = f.display_area.right - f.display_area.left;
     const int height = f.display_area.bottom - f.display_area.top;
     const unsigned surfaces = f.min_num_decode_surfaces + kExtraDecodeSurfaces;
-    if (session_ && session_->width == width && session_->height == height &&
-        session_->high_depth == (f.bit_depth_luma_minus8 > 0) && coded_w_ == f.coded_width &&
-        coded_h_ == f.coded_height)
-      return static_cast<int>(surfaces);
     // A sequence this decoder cannot take (the stream changed part-way, or the container's parameters
     // did not tell): refuse it and stop, with the reason; frames already given stay valid and the
-    // caller may go on with another decoder (see with_cpu_fallback).
+    // caller may go on with another decoder (see with_fallback).
     const auto refuse = [&](const std::string& why) {
       refused_ = why + " (" + std::to_string(width) + "x" + std::to_string(height) + ")";
       return 0;
@@ -324,6 +320,10 @@ class NvdecDecoder final : public Decoder {
                                                   static_cast<int>(f.coded_height), device_);
         !s.supported)
       return refuse(s.reason);
+    if (session_ && session_->width == width && session_->height == height &&
+        session_->high_depth == (f.bit_depth_luma_minus8 > 0) && coded_w_ == f.coded_width &&
+        coded_h_ == f.coded_height)
+      return static_cast<int>(surfaces);
     CUVIDDECODECREATEINFO ci{};
     ci.CodecType = f.codec;
     ci.ChromaFormat = f.chroma_format;

@@ -6,6 +6,7 @@
 #include <torch/script.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 
 namespace vidinfer {
@@ -27,5 +28,11 @@ class ModelStream {
 // The calling thread's current LibTorch CUDA stream on `device` (cudaStream_t as an integer), for
 // kernels of ours that work on LibTorch tensors; 0 without CUDA.
 uintptr_t current_cuda_stream(torch::Device device);
+
+// How many batches are in the model at once, each on its own thread and stream: two on a GPU (one
+// batch's host work, launching and the head's copies, beside the next one's GPU work); one on the
+// CPU, where a second would only share the same cores. VIDINFER_MODEL_LANES (1 to 4) overrides it,
+// for measuring.
+int model_lanes(torch::Device device);
 
 }  // namespace vidinfer

@@ -335,7 +335,9 @@ struct Pipeline::Impl {
   bool gpu_path;  // NVDEC + kernels available for this run
   int streams;    // decode jobs at once
   int pool_size;  // device batch tensors
+  int model_lanes;  // batches in the model at once (ModelRunner)
   std::vector<torch::Tensor> pool_tensors;
+  class ModelRunner;
   std::atomic<bool> stop{false};       // the workers stop at the next packet
   std::atomic<bool> cancelled{false};  // cancel() was called
 
@@ -357,7 +359,8 @@ struct Pipeline::Impl {
     // thread does CPU work (demux, parse); libavcodec already uses every core for one input.
     const int engines = gpu_path ? nvdec_engine_count(device.index()) : 0;
     streams = opt.streams > 0 ? opt.streams : engines > 0 ? std::min(kMaxStreams, engines + 1) : 1;
-    pool_size = static_cast<int>(kQueueDepth) + 2 + (streams > 1 ? 2 : 0);
+    model_lanes = vidinfer::model_lanes(device);
+    pool_size = static_cast<int>(kQueueDepth) + 2 + (streams > 1 ? 2 : 0) + (model_lanes - 1);
     if (device.is_cuda()) warm_up();
     if (gpu_path)
       for (int i = 0; i < pool_size; ++i)
@@ -753,6 +756,194 @@ struct Pipeline::Impl {
   }
 };
 
+// Runs batches through the model on `lanes()` threads, each with its own CUDA stream (the current
+// stream of its thread), taking batches in turn. A lane waits for its batch's writers, runs the model
+// in chunks (halved once on out-of-memory), checks the output for NaN/Inf per row and runs the head;
+// the consumer takes the outcomes by sequence number, in order, and routes the results.
+class Pipeline::Impl::ModelRunner {
+ public:
+  struct Done {
+    std::vector<Slot> slots;            // the batch's, in row order
+    std::vector<FrameResult> results;   // one per slot that went through the model
+    std::vector<const char*> bad;       // per result: "NaN" / "Inf" in the model's output, or null
+    bool skipped_model = false;         // decode + preprocess only
+    std::string error;                  // the model failed: it would fail on every input alike
+    std::string warning;                // the out-of-memory back-off, for input warning_input
+    size_t warning_input = 0;
+    double infer_s = 0, post_s = 0;
+    int64_t host_to_device_bytes = 0;
+  };
+
+  ModelRunner(Impl& m, DevicePool& pool, const std::vector<std::string>& inputs)
+      : m_(m), pool_(pool), inputs_(inputs), tasks_(static_cast<size_t>(m.model_lanes)), model_batch_(m.opt.spec.batch) {
+    for (int k = 0; k < m.model_lanes; ++k) threads_.emplace_back([this, k] { lane(k); });
+  }
+  ~ModelRunner() { finish(-1); }
+  ModelRunner(const ModelRunner&) = delete;
+  ModelRunner& operator=(const ModelRunner&) = delete;
+
+  int lanes() const { return m_.model_lanes; }
+  int in_flight() {
+    std::lock_guard lock(mu_);
+    return submitted_ - taken_;
+  }
+  // run_model false: the model has failed; the batch only releases its tensor.
+  void submit(uint64_t seq, Batch b, bool run_model) {
+    {
+      std::lock_guard lock(mu_);
+      ++submitted_;
+    }
+    tasks_.push(Task{seq, std::move(b), run_model});
+  }
+  // Batch `seq`'s outcome; without `wait`, nothing if it is not ready yet.
+  std::optional<Done> take(uint64_t seq, bool wait) {
+    std::unique_lock lock(mu_);
+    if (wait) ready_.wait(lock, [&] { return done_.count(seq) > 0; });
+    auto it = done_.find(seq);
+    if (it == done_.end()) return std::nullopt;
+    Done d = std::move(it->second);
+    done_.erase(it);
+    ++taken_;
+    return d;
+  }
+  // Joins the lanes (every batch submitted is done); `waited`: the consumer's seconds waiting for
+  // batches, for the trace (< 0: none).
+  void finish(double waited) {
+    if (finished_) return;
+    finished_ = true;
+    tasks_.close();
+    for (auto& t : threads_) t.join();
+    if (waited >= 0 && trace_enabled() && batches_ > 0)
+      std::fprintf(stderr, "vidinfer trace: model: %d lane(s); the consumer waited for batches %.2f ms per batch\n",
+                   m_.model_lanes, waited * 1e3 / static_cast<double>(batches_));
+  }
+
+ private:
+  struct Task {
+    uint64_t seq;
+    Batch batch;
+    bool run_model;
+  };
+
+  void lane(int k) {
+    ModelStream stream(m_.device);  // this thread's LibTorch work goes on its own stream
+    ModelTrace mt(m_.device.is_cuda() ? stream.handle() : 0);
+    while (auto t = tasks_.pop()) {
+      Done d = compute(t->batch, t->run_model, stream.handle(), mt);
+      std::lock_guard lock(mu_);
+      ++batches_;
+      done_.emplace(t->seq, std::move(d));
+      ready_.notify_all();
+    }
+    const std::string who = "model lane " + std::to_string(k + 1);
+    mt.print(who.c_str());
+  }
+
+  Done compute(Batch& b, bool run_model, uintptr_t ms, ModelTrace& mt) {
+    const RunOptions& opt = m_.opt;
+    Done d;
+    d.slots = b.slots;
+    const int n = static_cast<int>(b.slots.size());
+    const int p = b.pool_index;
+    try {
+      // Order the model after every writer's kernels (on their decoders' streams).
+      if (p >= 0)
+        for (int w = 0; w < m_.streams; ++w)
+          if (b.writers >> w & 1) {
+            if (opt.skip_model) cuda_check(cuda::event_synchronize(pool_.written[w][p]), "CUDA");
+            else cuda_check(cuda::stream_wait_event(ms, pool_.written[w][p]), "cannot order CUDA work");
+          }
+      if (opt.skip_model) {
+        d.skipped_model = true;
+      } else if (run_model) {
+        if (p < 0 && m_.device.is_cuda()) d.host_to_device_bytes = b.data.element_size() * b.data[0].numel() * n;
+        // The batch goes through the model in chunks of model_batch frames (the whole batch unless an
+        // out-of-memory error has lowered it).
+        for (int off = 0; off < n;) {
+          int len;
+          bool backed_off;
+          {
+            std::lock_guard lock(oom_mu_);
+            len = std::min(model_batch_, n - off);
+            backed_off = backed_off_;
+          }
+          torch::jit::IValue out;
+          try {
+            ScopedTimer timer(d.infer_s);
+            ScopedTimer trace_timer(mt.forward);
+            mt.before_forward();
+            out = m_.model.forward(off == 0 && len == b.data.size(0) ? b.data : b.data.narrow(0, off, len));
+            mt.after_forward();
+          } catch (const Error& e) {
+            if (!is_out_of_memory(e)) throw;
+            std::lock_guard lock(oom_mu_);
+            if (model_batch_ < len) continue;  // another lane has halved it already: again, smaller
+            if (backed_off || len == 1)
+              throw Error("model ran out of memory", opt.model_path,
+                          "batch of " + std::to_string(len) + " frames" +
+                              (backed_off ? " after halving the batch from " + std::to_string(opt.spec.batch) : "") +
+                              " (" + e.cause() + ")");
+            backed_off_ = true;
+            model_batch_ = std::max(1, len / 2);
+            d.warning_input = b.slots[off].input;
+            d.warning = "model ran out of memory with a batch of " + std::to_string(len) +
+                        " frames; batch halved to " + std::to_string(model_batch_) + " for the rest of the run (" +
+                        e.cause() + ")";
+            std::fprintf(stderr, "vidinfer: warning: %s: %s\n", inputs_[d.warning_input].c_str(), d.warning.c_str());
+            continue;  // the same frames again, in smaller chunks
+          }
+          Batch chunk;
+          chunk.slots.assign(b.slots.begin() + off, b.slots.begin() + off + len);
+          // NaNs often depend on the frames (a black frame and a division): they fail the input
+          // whose frame it was (its later results are dropped), not the run, nor the other inputs
+          // that share the batch.
+          std::vector<const char*> bad(len, nullptr);
+          {
+            ScopedTimer timer(mt.check);
+            non_finite_rows(out, len, bad);
+          }
+          std::vector<FrameResult> results;
+          {
+            ScopedTimer timer(d.post_s);
+            ScopedTimer trace_timer(mt.post);
+            results = m_.postprocess(out, chunk, inputs_);
+          }
+          mt.collect();
+          ++mt.batches;
+          mt.frames += len;
+          for (auto& r : results) d.results.push_back(std::move(r));
+          d.bad.insert(d.bad.end(), bad.begin(), bad.end());
+          off += len;
+        }
+      }
+    } catch (const Error& e) {
+      d.error = e.input().empty() ? e.with_input(opt.model_path).what() : e.what();
+      d.results.clear();
+      d.bad.clear();
+    }
+    if (p >= 0) {  // the tensor may be refilled once the model's stream is past this point
+      cuda::event_record(pool_.done[p], ms);
+      pool_.free.push(p);
+    }
+    return d;
+  }
+
+  Impl& m_;
+  DevicePool& pool_;
+  const std::vector<std::string>& inputs_;
+  BoundedQueue<Task> tasks_;
+  std::mutex mu_;
+  std::condition_variable ready_;
+  std::map<uint64_t, Done> done_;
+  int submitted_ = 0, taken_ = 0;
+  int64_t batches_ = 0;
+  std::mutex oom_mu_;
+  int model_batch_;  // frames per model call; halved once on out-of-memory
+  bool backed_off_ = false;
+  bool finished_ = false;
+  std::vector<std::thread> threads_;
+};
+
 Pipeline::Pipeline(RunOptions options) {
   if (options.spec.batch < 1) throw Error("invalid batch size", "", "must be at least 1");
   if (options.selection.every < 1) throw Error("invalid --every", "", "must be at least 1");
@@ -891,13 +1082,9 @@ RunSummary Pipeline::run_frames(const std::vector<std::string>& inputs, const Fr
   size_t inputs_done = 0;
   std::string last_input;
 
-  ModelStream model_stream(m.device);  // this thread's LibTorch work goes on its own stream
-  const uintptr_t ms = model_stream.handle();
   std::string model_error;  // set once the model fails: it would fail on every input alike
   std::vector<std::string> input_error(inputs.size());     // the model failed on this input only (NaN/Inf)
   std::vector<std::string> model_warnings(inputs.size());  // the out-of-memory back-off, where it happened
-  int model_batch = opt.spec.batch;  // frames per model call; halved once on out-of-memory
-  bool backed_off = false;
   std::vector<int64_t> processed(inputs.size(), 0);
 
   const auto progress = [&] {
@@ -999,116 +1186,88 @@ RunSummary Pipeline::run_frames(const std::vector<std::string>& inputs, const Fr
     if (st.next == st.segments) finish_input(i, true);
   };
 
-  ModelTrace mt(m.device.is_cuda() ? ms : 0);
+  // The model runs on `lanes` threads, each with its own stream, taking batches in turn: while one
+  // waits for its batch's results (the head copies them to the host), the next batch's forward is
+  // already queued on the GPU, so the GPU does not idle through the host's share of every batch.
+  // Results are routed here, on this thread, in the order the batches came.
+  Impl::ModelRunner runner(m, pool, inputs);
   auto t_wait = std::chrono::steady_clock::now();
-  while (auto item = queue.pop()) {
-    if (mt.on()) mt.wait += std::chrono::duration<double>(std::chrono::steady_clock::now() - t_wait).count();
-    if (auto* d = std::get_if<JobDone>(&*item)) {
-      t_wait = std::chrono::steady_clock::now();
+  double waited = 0;
+  uint64_t next_seq = 0;
+  std::deque<std::variant<JobDone, uint64_t>> pending;  // in queue order: completions and batches in flight
+
+  // Routes one batch's results (in row order: an input's frames before a bad one are kept).
+  const auto commit = [&](Impl::ModelRunner::Done& c) {
+    summary.stages.infer += c.infer_s;
+    summary.stages.postprocess += c.post_s;
+    summary.host_to_device_bytes += c.host_to_device_bytes;
+    if (!c.warning.empty()) model_warnings[c.warning_input] = c.warning;
+    if (!c.error.empty() && model_error.empty()) {
+      model_error = c.error;
+      stop = true;
+    }
+    for (const Slot& s : c.slots) last_input = inputs[s.input];
+    if (c.skipped_model) {  // measuring decode + preprocess: the batch is ready, emit nothing
+      for (const Slot& s : c.slots) ++processed[s.input];
+      summary.frames += static_cast<int64_t>(c.slots.size());
+    }
+    for (size_t k = 0; k < c.results.size(); ++k) {
+      const Slot& s = c.slots[k];
+      InputState& st = state[s.input];
+      if (!s.valid || !st.before_cut(s.segment, s.frame_index)) continue;
+      if (c.bad[k]) {
+        st.cut = {s.segment, s.frame_index};
+        // A frame of a segment whose earlier segments are not all in yet has no input-wide
+        // index: it is named by its time.
+        char when[64];
+        std::snprintf(when, sizeof when, "at %.3f s", s.pts);
+        const std::string where =
+            s.segment == st.next ? "at frame " + std::to_string(s.frame_index + st.offset) : std::string(when);
+        input_error[s.input] =
+            Error(std::string("model output has ") + c.bad[k], opt.model_path, where + " of " + inputs[s.input]).what();
+        continue;
+      }
+      route(c.results[k], s);
+    }
+    progress();
+  };
+  // Handles the oldest pending item if it is ready (or, with `wait`, once it is).
+  const auto settle_front = [&](bool wait) -> bool {
+    if (pending.empty()) return false;
+    if (auto* d = std::get_if<JobDone>(&pending.front())) {
       job_done(*d);
+      pending.pop_front();
+      return true;
+    }
+    auto c = runner.take(std::get<uint64_t>(pending.front()), wait);
+    if (!c) return false;
+    commit(*c);
+    pending.pop_front();
+    return true;
+  };
+  while (true) {
+    while (settle_front(false)) {
+    }
+    if (runner.in_flight() >= runner.lanes()) {  // every lane busy: the oldest batch's results first
+      settle_front(true);
+      continue;
+    }
+    t_wait = std::chrono::steady_clock::now();
+    auto item = queue.pop();
+    waited += std::chrono::duration<double>(std::chrono::steady_clock::now() - t_wait).count();
+    if (!item) break;
+    if (auto* d = std::get_if<JobDone>(&*item)) {
+      pending.emplace_back(std::move(*d));
       continue;
     }
     Batch& b = std::get<Batch>(*item);
-    const int n = static_cast<int>(b.slots.size());
-    const int p = b.pool_index;
-    for (const Slot& s : b.slots) {
-      state[s.input].expected = s.expected_frames;
-      last_input = inputs[s.input];
-    }
-    try {
-      // Order the model after every writer's kernels (on their decoders' streams).
-      if (p >= 0)
-        for (int w = 0; w < m.streams; ++w)
-          if (b.writers >> w & 1) {
-            if (opt.skip_model) cuda_check(cuda::event_synchronize(pool.written[w][p]), "CUDA");
-            else cuda_check(cuda::stream_wait_event(ms, pool.written[w][p]), "cannot order CUDA work");
-          }
-      if (opt.skip_model) {  // measuring decode + preprocess: the batch is ready, emit nothing
-        for (const Slot& s : b.slots) ++processed[s.input];
-        summary.frames += n;
-      } else if (model_error.empty()) {
-        if (p < 0 && m.device.is_cuda()) summary.host_to_device_bytes += b.data.element_size() * b.data[0].numel() * n;
-        // The batch goes through the model in chunks of model_batch frames (the whole batch unless an
-        // out-of-memory error has lowered it).
-        for (int off = 0; off < n;) {
-          const int len = std::min(model_batch, n - off);
-          torch::jit::IValue out;
-          try {
-            ScopedTimer timer(summary.stages.infer);
-            ScopedTimer trace_timer(mt.forward);
-            mt.before_forward();
-            out = m.model.forward(off == 0 && len == b.data.size(0) ? b.data : b.data.narrow(0, off, len));
-            mt.after_forward();
-          } catch (const Error& e) {
-            if (!is_out_of_memory(e)) throw;
-            if (backed_off || len == 1)
-              throw Error("model ran out of memory", opt.model_path,
-                          "batch of " + std::to_string(len) + " frames" +
-                              (backed_off ? " after halving the batch from " + std::to_string(opt.spec.batch) : "") +
-                              " (" + e.cause() + ")");
-            backed_off = true;
-            model_batch = std::max(1, len / 2);
-            const size_t at = b.slots[off].input;
-            model_warnings[at] = "model ran out of memory with a batch of " + std::to_string(len) +
-                                 " frames; batch halved to " + std::to_string(model_batch) +
-                                 " for the rest of the run (" + e.cause() + ")";
-            std::fprintf(stderr, "vidinfer: warning: %s: %s\n", inputs[at].c_str(), model_warnings[at].c_str());
-            continue;  // the same frames again, in smaller chunks
-          }
-          Batch chunk;
-          chunk.slots.reserve(len);
-          for (int k = 0; k < len; ++k) chunk.slots.push_back(b.slots[off + k]);
-          // NaNs often depend on the frames (a black frame and a division): they fail the input
-          // whose frame it was (its later results are dropped), not the run, nor the other inputs
-          // that share the batch.
-          std::vector<const char*> bad(len, nullptr);
-          {
-            ScopedTimer timer(mt.check);
-            non_finite_rows(out, len, bad);
-          }
-          std::vector<FrameResult> results;
-          {
-            ScopedTimer timer(summary.stages.postprocess);
-            ScopedTimer trace_timer(mt.post);
-            results = m.postprocess(out, chunk, inputs);
-          }
-          mt.collect();
-          ++mt.batches;
-          mt.frames += len;
-          for (int k = 0; k < len; ++k) {  // in row order: an input's frames before a bad one are kept
-            const Slot& s = chunk.slots[k];
-            InputState& st = state[s.input];
-            if (!s.valid || !st.before_cut(s.segment, s.frame_index)) continue;
-            if (bad[k]) {
-              st.cut = {s.segment, s.frame_index};
-              // A frame of a segment whose earlier segments are not all in yet has no input-wide
-              // index: it is named by its time.
-              char when[64];
-              std::snprintf(when, sizeof when, "at %.3f s", s.pts);
-              const std::string where = s.segment == st.next
-                                            ? "at frame " + std::to_string(s.frame_index + st.offset)
-                                            : std::string(when);
-              input_error[s.input] =
-                  Error(std::string("model output has ") + bad[k], opt.model_path, where + " of " + inputs[s.input]).what();
-              continue;
-            }
-            route(results[k], s);
-          }
-          off += len;
-        }
-      }
-    } catch (const Error& e) {
-      model_error = e.input().empty() ? e.with_input(opt.model_path).what() : e.what();
-      stop = true;
-    }
-    if (p >= 0) {  // the tensor may be refilled once the model's stream is past this point
-      cuda::event_record(pool.done[p], ms);
-      pool.free.push(p);
-    }
-    progress();
-    t_wait = std::chrono::steady_clock::now();
+    for (const Slot& s : b.slots) state[s.input].expected = s.expected_frames;
+    const uint64_t seq = next_seq++;
+    pending.emplace_back(seq);
+    runner.submit(seq, std::move(b), model_error.empty());
   }
-  mt.print("model");
+  while (!pending.empty()) settle_front(true);
+  runner.finish(waited);
   summary.seconds = seconds_since(t0);  // all results delivered; teardown below is not counted
   for (auto& t : threads) t.join();
   for (const auto& w : workers) {  // stage times are summed over the worker threads
