@@ -281,12 +281,21 @@ ModeResult run_model_only(const RunOptions& o, Model& model, int64_t frames) {
   std::vector<double> t_infer(lanes, 0), t_post(lanes, 0);
   std::vector<std::exception_ptr> errors(lanes);
   cuda_synchronize(model.device());
-  const auto start = Clock::now();
+  std::atomic<int> warmed{0};
+  std::atomic<bool> go{lanes == 1};
   const auto lane = [&](int k) {
+    bool counted = false;
     try {
       torch::NoGradGuard no_grad;
       ModelStream stream(model.device());
       ModelTrace mt(stream.handle());
+      if (lanes > 1) {  // as the pipeline's lanes do: warm up on this thread, then start together
+        for (int i = 0; i < 3; ++i) model.forward(batch);
+        cuda_synchronize(model.device());
+        ++warmed;
+        counted = true;
+        while (!go) std::this_thread::yield();
+      }
       for (int64_t done; (done = next.fetch_add(o.spec.batch)) < frames;) {
         const int n = static_cast<int>(std::min<int64_t>(o.spec.batch, frames - done));
         auto t = Clock::now();
@@ -310,10 +319,19 @@ ModeResult run_model_only(const RunOptions& o, Model& model, int64_t frames) {
       mt.print(("model only, lane " + std::to_string(k + 1)).c_str());
     } catch (...) {
       errors[k] = std::current_exception();
+      if (!counted) ++warmed;
     }
   };
   std::vector<std::thread> threads;
-  for (int k = 0; k < lanes; ++k) threads.emplace_back(lane, k);
+  auto start = Clock::now();
+  if (lanes == 1) {
+    lane(0);  // on this thread, as the pipeline runs one lane
+  } else {
+    for (int k = 0; k < lanes; ++k) threads.emplace_back(lane, k);
+    while (warmed < lanes) std::this_thread::yield();
+    start = Clock::now();
+    go = true;
+  }
   for (auto& t : threads) t.join();
   cuda_synchronize(model.device());
   r.seconds = since(start);

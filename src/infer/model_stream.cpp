@@ -36,7 +36,8 @@ uintptr_t current_cuda_stream(torch::Device device) {
 
 int model_lanes(torch::Device device) {
   if (const char* v = std::getenv("VIDINFER_MODEL_LANES"); v && std::atoi(v) >= 1 && std::atoi(v) <= 4) return std::atoi(v);
-  return device.is_cuda() ? 2 : 1;
+  (void)device;
+  return 1;
 }
 
 }  // namespace vidinfer

@@ -29,10 +29,9 @@ class ModelStream {
 // kernels of ours that work on LibTorch tensors; 0 without CUDA.
 uintptr_t current_cuda_stream(torch::Device device);
 
-// How many batches are in the model at once, each on its own thread and stream: two on a GPU (one
-// batch's host work, launching and the head's copies, beside the next one's GPU work); one on the
-// CPU, where a second would only share the same cores. VIDINFER_MODEL_LANES (1 to 4) overrides it,
-// for measuring.
+// How many batches are in the model at once. One: the consumer's thread runs the model. More
+// (VIDINFER_MODEL_LANES, 1 to 4, for measuring): each on its own thread and stream, so that one
+// batch's host work (launching, the head's copies) overlaps another one's GPU work.
 int model_lanes(torch::Device device);
 
 }  // namespace vidinfer

@@ -687,6 +687,7 @@ struct Pipeline::Impl {
       }
       const bool halted = !finished && (!eof || stop);  // cut short by cancel() or --on-error fail
       done.summary.packets_corrupt = decoder->packets_corrupt();
+      done.summary.decoder = decoder->name() + note;  // again: the GPU decoder may have handed over
       t_last = seconds_since(t0);
       if (halted) {
         done.halted = true;
@@ -776,7 +777,10 @@ class Pipeline::Impl::ModelRunner {
 
   ModelRunner(Impl& m, DevicePool& pool, const std::vector<std::string>& inputs)
       : m_(m), pool_(pool), inputs_(inputs), tasks_(static_cast<size_t>(m.model_lanes)), model_batch_(m.opt.spec.batch) {
-    for (int k = 0; k < m.model_lanes; ++k) threads_.emplace_back([this, k] { lane(k); });
+    if (m.model_lanes > 1)
+      for (int k = 0; k < m.model_lanes; ++k) threads_.emplace_back([this, k] { lane(k); });
+    else
+      inline_trace_ = std::make_unique<ModelTrace>(m.device.is_cuda() ? current_cuda_stream(m.device) : 0);
   }
   ~ModelRunner() { finish(-1); }
   ModelRunner(const ModelRunner&) = delete;
@@ -792,6 +796,13 @@ class Pipeline::Impl::ModelRunner {
     {
       std::lock_guard lock(mu_);
       ++submitted_;
+    }
+    if (threads_.empty()) {  // one lane: on the calling thread and its stream (the ModelStream of run)
+      Done d = compute(b, run_model, current_cuda_stream(m_.device), *inline_trace_);
+      std::lock_guard lock(mu_);
+      ++batches_;
+      done_.emplace(seq, std::move(d));
+      return;
     }
     tasks_.push(Task{seq, std::move(b), run_model});
   }
@@ -813,6 +824,7 @@ class Pipeline::Impl::ModelRunner {
     finished_ = true;
     tasks_.close();
     for (auto& t : threads_) t.join();
+    if (inline_trace_) inline_trace_->print("model");
     if (waited >= 0 && trace_enabled() && batches_ > 0)
       std::fprintf(stderr, "vidinfer trace: model: %d lane(s); the consumer waited for batches %.2f ms per batch\n",
                    m_.model_lanes, waited * 1e3 / static_cast<double>(batches_));
@@ -828,6 +840,7 @@ class Pipeline::Impl::ModelRunner {
   void lane(int k) {
     ModelStream stream(m_.device);  // this thread's LibTorch work goes on its own stream
     ModelTrace mt(m_.device.is_cuda() ? stream.handle() : 0);
+    m_.warm_up();  // on this thread too: some of LibTorch's caches are per thread (cuDNN's plans)
     while (auto t = tasks_.pop()) {
       Done d = compute(t->batch, t->run_model, stream.handle(), mt);
       std::lock_guard lock(mu_);
@@ -942,6 +955,7 @@ class Pipeline::Impl::ModelRunner {
   bool backed_off_ = false;
   bool finished_ = false;
   std::vector<std::thread> threads_;
+  std::unique_ptr<ModelTrace> inline_trace_;  // one lane
 };
 
 Pipeline::Pipeline(RunOptions options) {
@@ -1190,6 +1204,7 @@ RunSummary Pipeline::run_frames(const std::vector<std::string>& inputs, const Fr
   // waits for its batch's results (the head copies them to the host), the next batch's forward is
   // already queued on the GPU, so the GPU does not idle through the host's share of every batch.
   // Results are routed here, on this thread, in the order the batches came.
+  ModelStream model_stream(m.device);  // this thread's LibTorch work goes on its own stream
   Impl::ModelRunner runner(m, pool, inputs);
   auto t_wait = std::chrono::steady_clock::now();
   double waited = 0;
