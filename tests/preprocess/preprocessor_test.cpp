@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <string>
+#include <utility>
+
 #include "preprocess/cpu_preprocessor.h"
 #include "preprocess/geometry.h"
 #include "support.h"
@@ -50,6 +53,50 @@ TEST(Geometry, PortraitLetterbox) {
   EXPECT_EQ(g.scaled_w, 180);
   EXPECT_EQ(g.scaled_h, 320);
   EXPECT_EQ(g.offset_x, 70);
+}
+
+// --nvdec-resize: the size NVDEC decodes to is the scaled frame, unturned, when it is even and not
+// larger than the picture; else the picture's own size (the kernel resizes), with the reason.
+TEST(Geometry, NvdecTargetSizeIsTheScaledFrameWhereNvdecCanMakeIt) {
+  using Size = std::pair<int, int>;
+  std::string why = "unset";
+  EXPECT_EQ(nvdec_target_size(plan_geometry(1920, 1080, spec_of(224, 224, ResizeMode::Stretch)), &why), Size(224, 224));
+  EXPECT_EQ(why, "");
+  EXPECT_EQ(nvdec_target_size(plan_geometry(1920, 1080, spec_of(640, 640, ResizeMode::Letterbox))), Size(640, 360));
+  EXPECT_EQ(nvdec_target_size(plan_geometry(1920, 1080, spec_of(224, 224, ResizeMode::CenterCrop))), Size(398, 224));
+  // Down on one axis, the same on the other.
+  EXPECT_EQ(nvdec_target_size(plan_geometry(96, 64, spec_of(64, 64, ResizeMode::Stretch))), Size(64, 64));
+  // A quarter turn: the frame is resized unturned, to scaled_h x scaled_w (see unturn).
+  const Geometry turned = plan_geometry(1920, 1080, spec_of(224, 160, ResizeMode::Stretch), 90);
+  ASSERT_EQ(turned.scaled_w, 224);
+  ASSERT_EQ(turned.scaled_h, 160);
+  EXPECT_EQ(nvdec_target_size(turned), Size(160, 224));
+  EXPECT_EQ(nvdec_target_size(plan_geometry(1920, 1080, spec_of(640, 640, ResizeMode::Letterbox), 270)), Size(640, 360));
+  EXPECT_EQ(nvdec_target_size(plan_geometry(1920, 1080, spec_of(224, 160, ResizeMode::Stretch), 180)), Size(224, 160));
+}
+
+TEST(Geometry, NvdecTargetSizeIsThePicturesOwnWhereNvdecCannotMakeItExactly) {
+  using Size = std::pair<int, int>;
+  std::string why;
+  // Odd: 1920x1080 letterboxed into 300x300 is 300x169.
+  EXPECT_EQ(nvdec_target_size(plan_geometry(1920, 1080, spec_of(300, 300, ResizeMode::Letterbox)), &why),
+            Size(1920, 1080));
+  EXPECT_EQ(why, "the scaled size 300x169 is odd (NVDEC scales to even sizes only)");
+  EXPECT_EQ(nvdec_target_size(plan_geometry(1920, 1080, spec_of(225, 224, ResizeMode::Stretch)), &why), Size(1920, 1080));
+  EXPECT_EQ(why, "the scaled size 225x224 is odd (NVDEC scales to even sizes only)");
+  // Enlarged on either axis (the bundled detector's 512x512 stretch of a 640x360 video), or both.
+  EXPECT_EQ(nvdec_target_size(plan_geometry(640, 360, spec_of(512, 512, ResizeMode::Stretch)), &why), Size(640, 360));
+  EXPECT_EQ(why, "an axis is enlarged (640x360 to 512x512)");
+  EXPECT_EQ(nvdec_target_size(plan_geometry(160, 120, spec_of(320, 240, ResizeMode::Stretch)), &why), Size(160, 120));
+  EXPECT_EQ(why, "an axis is enlarged (160x120 to 320x240)");
+  // The same size.
+  EXPECT_EQ(nvdec_target_size(plan_geometry(640, 360, spec_of(640, 360, ResizeMode::Stretch)), &why), Size(640, 360));
+  EXPECT_EQ(why, "the frame keeps its size 640x360");
+  // Turned: the reasons speak of the decoded (unturned) picture.
+  EXPECT_EQ(nvdec_target_size(plan_geometry(640, 360, spec_of(360, 640, ResizeMode::Stretch), 90), &why), Size(640, 360));
+  EXPECT_EQ(why, "the frame keeps its size 640x360");
+  EXPECT_EQ(nvdec_target_size(plan_geometry(640, 360, spec_of(180, 321, ResizeMode::Stretch), 270), &why), Size(640, 360));
+  EXPECT_EQ(why, "the scaled size 321x180 is odd (NVDEC scales to even sizes only)");
 }
 
 // The preprocessor's output against the same frame converted to RGB at the scaled size and then
