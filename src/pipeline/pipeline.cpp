@@ -481,6 +481,18 @@ struct Pipeline::Impl {
     const auto fmt = static_cast<AVPixelFormat>(st.codecpar->format);
     const GpuDecodeSupport s = nvdec_supports(st.codecpar->codec_id, fmt == AV_PIX_FMT_NONE ? AV_PIX_FMT_YUV420P : fmt,
                                               st.codecpar->width, st.codecpar->height, device.index());
+    if (s.supported && opt.nvdec_resize) {
+      // Each sequence decoded to its frames' scaled size, unturned (geometry.h), as far as NVDEC can.
+      const int turn = opt.apply_rotation ? display_turn(st.rotation) : 0;
+      auto target = [spec = opt.spec, turn](int w, int h) { return nvdec_target_size(plan_geometry(w, h, spec, turn)); };
+      if (st.codecpar->width > 0 && st.codecpar->height > 0) {  // the summary says what to expect
+        std::string why;
+        const auto [tw, th] = nvdec_target_size(plan_geometry(st.codecpar->width, st.codecpar->height, opt.spec, turn), &why);
+        note = why.empty() ? "; NVDEC resizes to " + std::to_string(tw) + "x" + std::to_string(th)
+                           : "; NVDEC does not resize: " + why;
+      }
+      return make_nvdec_decoder(st, path, device.index(), target);
+    }
     if (s.supported) return make_nvdec_decoder(st, path, device.index());
     if (opt.decoder == "gpu") throw Error("cannot decode on the GPU", path, s.reason);
     note = "; GPU decoder not used: " + s.reason;
