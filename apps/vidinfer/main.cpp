@@ -103,7 +103,7 @@ struct RunArgs {
   std::string input_size, resize, mean, std_, channels, dtype, detect_layout, box_format, score_activation,
       class_activation;
   int batch = 0, topk = 5, max_detections = 100, decode_threads = 0, letterbox_fill = -1, streams = 0, segments = 0;
-  bool boxes_normalized = false;
+  bool boxes_normalized = false, nvdec_resize = false;
   float score_threshold = 0.3f, iou_threshold = 0.5f;
   int64_t every = 1, max_frames = -1;
   double start = 0, end = -1;
@@ -251,6 +251,10 @@ RunOptions make_run_options(const RunArgs& a) {
   opt.streams = a.streams;
   opt.segments = a.segments;
   opt.decoder = a.decoder;
+  if (a.nvdec_resize && (a.decoder == "cpu" || a.device == "cpu"))
+    throw Error("--nvdec-resize needs the GPU decoder", "",
+                a.decoder == "cpu" ? "not with --decoder cpu" : "not with --device cpu");
+  opt.nvdec_resize = a.nvdec_resize;
   opt.skip_model = a.skip_model || a.decode_only;
   opt.skip_preprocess = a.decode_only;
   if (a.on_error != "skip" && a.on_error != "fail")
@@ -476,6 +480,11 @@ void add_model_options(CLI::App* run, RunArgs& r) {
   run->add_option("--decoder", r.decoder, "auto | cpu | gpu: auto decodes with NVDEC when the model is on a GPU "
                                         "and NVDEC takes the stream, else libavcodec")
       ->capture_default_str();
+  run->add_flag("--nvdec-resize", r.nvdec_resize, "Resize frames to the model input's size while NVDEC decodes them "
+                "(the driver's scaler; smaller surfaces to map and read), where that size is even and no larger "
+                "than the frame. Its filter is not the antialiased bilinear of the CPU reference, so values (and "
+                "results) differ slightly from the default GPU path. NVDEC only: not with --decoder cpu or "
+                "--device cpu; inputs decoded by libavcodec are not affected");
   run->add_option("--decode-threads", r.decode_threads, "Decoder threads (0: all cores)")->check(CLI::NonNegativeNumber);
   run->add_option("--streams", r.streams, "Inputs (or segments) decoded at once, each on its own decoder, all filling "
                   "the same model batches (0: auto: NVDEC engines + 1 on the GPU path, 1 on the CPU path)")

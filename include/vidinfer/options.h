@@ -71,6 +71,13 @@ struct RunOptions {
   int decode_threads = 0;       // 0: libavcodec picks (all cores)
   std::string decoder = "auto"; // auto: NVDEC when the model is on a GPU and NVDEC takes the stream;
                                 // cpu: always libavcodec; gpu: NVDEC or the input fails
+  // NVDEC decodes each frame straight to the size the model input's resize gives it (the driver's
+  // scaler, as pictures are mapped), so the kernel reads a smaller surface 1:1; where that size is
+  // even and no larger than the frame, else the kernel resizes as usual. Its filter is not the
+  // antialiased bilinear of the CPU reference: values differ slightly from the default GPU path.
+  // Results (sizes, boxes) are still those of the full frame. Only NVDEC-decoded inputs are affected;
+  // ignored where libavcodec decodes (the CLI refuses it with --decoder cpu or --device cpu).
+  bool nvdec_resize = false;
   bool skip_model = false;      // decode and preprocess only (to measure those stages)
   bool skip_preprocess = false; // decode only (frames are decoded, and on the GPU mapped, then dropped;
                                 // implies skip_model): the decoders' ceiling

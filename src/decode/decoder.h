@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "common/av.h"
 
@@ -43,8 +44,23 @@ class Decoder {
 // bit, samples in the high bits); data[0] the luma plane and data[1] the interleaved chroma plane,
 // both device pointers with pitch linesize[0] == linesize[1]; opaque == kDeviceFrameTag. Releasing
 // the frame (av_frame_unref) returns its surface to the decoder once the stream's queued work is done.
+//
+// A device frame may be smaller than the picture it shows: a decoder given a NvdecTargetSize decodes
+// to that size (NVDEC's scaler). width and height are always the surface's, what the planes hold, so
+// that nothing reads past them; shown_size() is the picture's display size, from which geometry is
+// planned (boxes map back to it, results report it). The shown size travels inside the frame's buffer
+// (the AVBuffer's opaque, which the decoder owns), so av_frame_ref / av_frame_move_ref keep it and no
+// side channel (the decoder's current sequence, which may have moved on) is involved.
 extern const char kDeviceFrameTag[];
 inline bool is_device_frame(const AVFrame* f) { return f->opaque == kDeviceFrameTag; }
+
+// The display size of the picture `f` shows: width x height, except for a device frame decoded smaller.
+std::pair<int, int> shown_size(const AVFrame* f);
+
+// For a picture of display size w x h, the size to decode it to. NVDEC's output size must be even and
+// no larger than the picture; a size that is not (and an empty function) decodes at full size, as
+// does a size the driver refuses when the decoder is created.
+using NvdecTargetSize = std::function<std::pair<int, int>(int w, int h)>;
 
 // The libavcodec decoder for the stream; threads = 0 lets libavcodec use all cores.
 // Throws vidinfer::Error naming `input` when the codec has no decoder here.
@@ -53,8 +69,10 @@ std::unique_ptr<Decoder> make_cpu_decoder(const StreamInfo& stream, const std::s
 // The NVDEC decoder (NVCUVID, loaded at run time) on CUDA device `device`, using that device's
 // primary context (shared with the CUDA runtime and LibTorch). Throws vidinfer::Error naming `input`
 // when there is no driver or NVDEC cannot take the stream (callers check nvdec_supports() first and
-// fall back to the CPU decoder).
-std::unique_ptr<Decoder> make_nvdec_decoder(const StreamInfo& stream, const std::string& input, int device);
+// fall back to the CPU decoder). `target_size`: decode each sequence to the size it gives for the
+// sequence's display size (see NvdecTargetSize, device frames); empty: at full size.
+std::unique_ptr<Decoder> make_nvdec_decoder(const StreamInfo& stream, const std::string& input, int device,
+                                            NvdecTargetSize target_size = {});
 
 // `first` until it refuses the stream (see Decoder::refused), then a decoder from `make_next` for the
 // rest: it is given the packets again from the keyframe before the last one (so that pictures

@@ -2,6 +2,10 @@
 // NVCUVID parser finds pictures, the hardware decodes them, and display-order pictures are mapped
 // (post-processed to NV12/P016 surfaces) on our stream for the preprocessing kernel to read.
 //
+// Size: surfaces are the picture's display size, or with a target size (NvdecTargetSize, see
+// decoder.h) the size it gives, scaled by the driver's post-processing as pictures are mapped; each
+// frame carries its picture's display size in its FrameRef (shown_size()).
+//
 // Surfaces: a mapped picture is released by av_frame_unref; that records an event on the stream
 // (after whatever kernels read it) and the surface is unmapped once the event has passed, so the
 // hardware gets it back without a device-wide sync. At most kOutputSurfaces are mapped at once.
@@ -36,7 +40,8 @@ struct Session {
   CUcontext ctx = nullptr;
   CUvideodecoder dec = nullptr;
   int width = 0, height = 0;  // display size
-  int surface_height = 0;     // rows of the luma plane in a mapped surface (chroma follows)
+  int surface_width = 0;      // a mapped surface's size: the display size, or the target size
+  int surface_height = 0;     // (rows of the luma plane; chroma follows)
   bool high_depth = false;
   ~Session() {
     if (!dec) return;
@@ -96,6 +101,7 @@ struct State {
 struct FrameRef {
   std::shared_ptr<State> state;
   CUdeviceptr ptr;
+  int shown_w, shown_h;  // the picture's display size (the surface may be scaled down)
 };
 
 void release_frame(void* opaque, uint8_t*) {
@@ -116,8 +122,8 @@ void release_frame(void* opaque, uint8_t*) {
 
 class NvdecDecoder final : public Decoder {
  public:
-  NvdecDecoder(const StreamInfo& stream, std::string input, int device)
-      : input_(std::move(input)), codecpar_(stream.codecpar), device_(device) {
+  NvdecDecoder(const StreamInfo& stream, std::string input, int device, NvdecTargetSize target_size)
+      : input_(std::move(input)), codecpar_(stream.codecpar), device_(device), target_size_(std::move(target_size)) {
     std::string why;
     drv_ = nvdec::Driver::get(&why);
     if (!drv_) throw Error("cannot decode on the GPU", input_, why);
@@ -232,14 +238,14 @@ class NvdecDecoder final : public Decoder {
       state_->free_events.pop_back();
       state_->mapped.push_back(m);
 
-      auto ref = std::make_unique<FrameRef>(FrameRef{state_, ptr});
+      auto ref = std::make_unique<FrameRef>(FrameRef{state_, ptr, pic.session->width, pic.session->height});
       out->buf[0] = av_buffer_create(reinterpret_cast<uint8_t*>(ptr), 0, &release_frame, ref.get(), 0);
       if (!out->buf[0]) throw Error("out of memory", input_);
       (void)ref.release();  // owned by the buffer now
       out->opaque = const_cast<char*>(kDeviceFrameTag);
       out->format = pic.session->high_depth ? AV_PIX_FMT_P016LE : AV_PIX_FMT_NV12;
-      out->width = pic.session->width;
-      out->height = pic.session->height;
+      out->width = pic.session->surface_width;
+      out->height = pic.session->surface_height;
       out->data[0] = reinterpret_cast<uint8_t*>(ptr);
       out->data[1] = reinterpret_cast<uint8_t*>(ptr + static_cast<CUdeviceptr>(pitch) * pic.session->surface_height);
       out->linesize[0] = out->linesize[1] = static_cast<int>(pitch);
@@ -341,17 +347,29 @@ class NvdecDecoder final : public Decoder {
     ci.display_area.top = static_cast<short>(f.display_area.top);
     ci.display_area.right = static_cast<short>(f.display_area.right);
     ci.display_area.bottom = static_cast<short>(f.display_area.bottom);
-    ci.ulTargetWidth = static_cast<unsigned>(width);
-    ci.ulTargetHeight = static_cast<unsigned>(height);
+    const auto [target_w, target_h] = target_size(width, height);
+    ci.ulTargetWidth = static_cast<unsigned>(target_w);
+    ci.ulTargetHeight = static_cast<unsigned>(target_h);
     auto s = std::make_shared<Session>();
     s->drv = drv_;
     s->ctx = ctx_;
     s->width = width;
     s->height = height;
-    s->surface_height = height;
+    s->surface_width = target_w;
+    s->surface_height = target_h;
     s->high_depth = f.bit_depth_luma_minus8 > 0;
-    if (const CUresult rc = drv_->cv()->cuvidCreateDecoder(&s->dec, &ci); rc != CUDA_SUCCESS)
-      return refuse("cuvidCreateDecoder failed: " + nvdec::error_text(rc));
+    // A scaled size the driver refuses (the SDK states no limits for it) decodes at full size instead:
+    // the kernel then resizes, as without a target size.
+    if ((target_w != width || target_h != height) && drv_->cv()->cuvidCreateDecoder(&s->dec, &ci) != CUDA_SUCCESS) {
+      s->dec = nullptr;
+      ci.ulTargetWidth = static_cast<unsigned>(width);
+      ci.ulTargetHeight = static_cast<unsigned>(height);
+      s->surface_width = width;
+      s->surface_height = height;
+    }
+    if (!s->dec)
+      if (const CUresult rc = drv_->cv()->cuvidCreateDecoder(&s->dec, &ci); rc != CUDA_SUCCESS)
+        return refuse("cuvidCreateDecoder failed: " + nvdec::error_text(rc));
     session_ = std::move(s);
     coded_w_ = f.coded_width;
     coded_h_ = f.coded_height;
@@ -370,9 +388,19 @@ class NvdecDecoder final : public Decoder {
     return static_cast<int>(surfaces);
   }
 
+  // The size to decode a w x h picture to: target_size_'s when NVDEC can make it (even, not larger),
+  // else the picture's own.
+  std::pair<int, int> target_size(int w, int h) const {
+    if (!target_size_) return {w, h};
+    const auto [tw, th] = target_size_(w, h);
+    if (tw <= 0 || th <= 0 || tw > w || th > h || tw % 2 || th % 2) return {w, h};
+    return {tw, th};
+  }
+
   std::string input_;
   const AVCodecParameters* codecpar_;
   int device_ = 0;
+  NvdecTargetSize target_size_;
   nvdec::Driver* drv_ = nullptr;
   CUcontext ctx_ = nullptr;
   cudaVideoCodec codec_{};
@@ -398,8 +426,16 @@ class NvdecDecoder final : public Decoder {
 
 }  // namespace
 
-std::unique_ptr<Decoder> make_nvdec_decoder(const StreamInfo& stream, const std::string& input, int device) {
-  return std::make_unique<NvdecDecoder>(stream, input, device);
+std::pair<int, int> shown_size(const AVFrame* f) {
+  // A device frame's buffer is always the one receive() made, with its FrameRef as the opaque.
+  if (is_device_frame(f) && f->buf[0])
+    if (const auto* ref = static_cast<const FrameRef*>(av_buffer_get_opaque(f->buf[0]))) return {ref->shown_w, ref->shown_h};
+  return {f->width, f->height};
+}
+
+std::unique_ptr<Decoder> make_nvdec_decoder(const StreamInfo& stream, const std::string& input, int device,
+                                            NvdecTargetSize target_size) {
+  return std::make_unique<NvdecDecoder>(stream, input, device, std::move(target_size));
 }
 
 }  // namespace vidinfer

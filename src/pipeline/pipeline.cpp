@@ -508,7 +508,19 @@ struct Pipeline::Impl {
     const GpuDecodeSupport s = nvdec_supports(st.codecpar->codec_id, fmt == AV_PIX_FMT_NONE ? AV_PIX_FMT_YUV420P : fmt,
                                               st.codecpar->width, st.codecpar->height, device.index());
     if (s.supported) {
-      auto gpu = make_nvdec_decoder(st, path, device.index());
+      NvdecTargetSize target;
+      if (opt.nvdec_resize) {
+        // Each sequence decoded to its frames' scaled size, unturned (geometry.h), as far as NVDEC can.
+        const int turn = opt.apply_rotation ? display_turn(st.rotation) : 0;
+        target = [spec = opt.spec, turn](int w, int h) { return nvdec_target_size(plan_geometry(w, h, spec, turn)); };
+        if (st.codecpar->width > 0 && st.codecpar->height > 0) {  // the summary says what to expect
+          std::string why;
+          const auto [tw, th] = nvdec_target_size(plan_geometry(st.codecpar->width, st.codecpar->height, opt.spec, turn), &why);
+          note = why.empty() ? "; NVDEC resizes to " + std::to_string(tw) + "x" + std::to_string(th)
+                             : "; NVDEC does not resize: " + why;
+        }
+      }
+      auto gpu = make_nvdec_decoder(st, path, device.index(), target);
       if (opt.decoder == "gpu") return gpu;  // a refusal part-way fails the input (see run_job)
       // A stream that changes part-way to something NVDEC cannot take (4:4:4, a size beyond its
       // limits) goes on on the CPU decoder from there.

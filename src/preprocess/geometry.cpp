@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
 #include <utility>
 
 namespace vidinfer {
@@ -48,6 +49,23 @@ Geometry plan_geometry(int src_w, int src_h, const ModelSpec& spec, int rotation
   g.scale_x = static_cast<double>(g.scaled_w) / src_w;
   g.scale_y = static_cast<double>(g.scaled_h) / src_h;
   return g;
+}
+
+std::pair<int, int> nvdec_target_size(const Geometry& g, std::string* why) {
+  const bool quarter = g.rotation % 180 != 0;
+  const int w = quarter ? g.src_h : g.src_w, h = quarter ? g.src_w : g.src_h;  // the decoded picture
+  const int tw = quarter ? g.scaled_h : g.scaled_w, th = quarter ? g.scaled_w : g.scaled_h;
+  const std::string scaled = std::to_string(tw) + "x" + std::to_string(th);
+  const std::string picture = std::to_string(w) + "x" + std::to_string(h);
+  std::string reason;
+  if (tw == w && th == h)
+    reason = "the frame keeps its size " + picture;
+  else if (tw > w || th > h)
+    reason = "an axis is enlarged (" + picture + " to " + scaled + ")";
+  else if (tw % 2 || th % 2)
+    reason = "the scaled size " + scaled + " is odd (NVDEC scales to even sizes only)";
+  if (why) *why = reason;
+  return reason.empty() ? std::pair{tw, th} : std::pair{w, h};
 }
 
 }  // namespace vidinfer

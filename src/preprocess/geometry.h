@@ -2,6 +2,9 @@
 // Pure functions of sizes; shared by the CPU reference, the GPU kernel and post-processing.
 #pragma once
 
+#include <string>
+#include <utility>
+
 #include "vidinfer/options.h"
 
 namespace vidinfer {
@@ -42,5 +45,18 @@ inline void unturn(const Geometry& g, int u, int v, int& a, int& b) {
     default: a = u; b = v;
   }
 }
+
+// The size NVDEC's scaler should decode a frame planned as `g` to (RunOptions::nvdec_resize): the
+// scaled frame unturned (scaled_h x scaled_w for a quarter turn, see unturn), so that the kernel only
+// converts colour, pads or crops, turns and normalises. Else the decoded picture's own size (src
+// unturned), which leaves the resize to the kernel as without the option, and `why` (when given) says
+// why:
+//  - an odd scaled width or height: NVDEC's output size must be even (CUVIDDECODECREATEINFO's
+//    ulTargetWidth/Height), and decoding to the nearest even size would need a second, small resize
+//    in the kernel: two resamples where one does;
+//  - a scaled size larger than the picture on either axis: an upscale gains nothing (a surface larger
+//    than the picture to map and read), and the kernel's upscale is the CPU reference's filter;
+//  - the same size: nothing to scale.
+std::pair<int, int> nvdec_target_size(const Geometry& g, std::string* why = nullptr);
 
 }  // namespace vidinfer

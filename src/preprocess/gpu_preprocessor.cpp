@@ -30,8 +30,11 @@ cuda::PreprocessParams GpuPreprocessor::params(const AVFrame* frame, const Geome
   p.src_w = frame->width;
   p.src_h = frame->height;
   p.sixteen_bit = frame->format == AV_PIX_FMT_P016LE;
+  // The picture's own size (g is planned from it), which a frame NVDEC decoded smaller is not: an
+  // untagged stream's matrix is guessed from the picture's height, as on the CPU path.
+  const int shown_w = g.rotation % 180 ? g.src_h : g.src_w, shown_h = g.rotation % 180 ? g.src_w : g.src_h;
   const ColourSpec cs = resolve_colour(read_color_space(frame->colorspace), read_color_range(frame->color_range),
-                                       static_cast<AVPixelFormat>(frame->format), frame->height);
+                                       static_cast<AVPixelFormat>(frame->format), shown_h);
   matrix_weights(cs.sws_matrix, p.kr, p.kb);
   // Code values in the sample's own scale: 8-bit, or 16-bit with 10-bit data in the high bits.
   const float unit = p.sixteen_bit ? 256.f : 1.f;
@@ -52,8 +55,11 @@ cuda::PreprocessParams GpuPreprocessor::params(const AVFrame* frame, const Geome
   // site 4:2:0 chroma centred. Measured against swscale: 1:1 mean 0.005 max 1 level with the shift,
   // 640x360 -> 512x512 mean 0.003 max 1 without it (46 with).
   // (A quarter-turned frame is resized unturned, to scaled_h x scaled_w: see unturn.)
+  // The reference is what swscale makes of the picture: a frame NVDEC already scaled to the scaled
+  // size (decoded smaller than it shows) is read 1:1, but the reference for it resized, so its chroma
+  // is sited centred too, as for any resize (NVDEC's output is its own resample, chroma included).
   const int rw = g.rotation % 180 ? g.scaled_h : g.scaled_w, rh = g.rotation % 180 ? g.scaled_w : g.scaled_h;
-  const bool same_size = rw == frame->width && rh == frame->height;
+  const bool same_size = rw == shown_w && rh == shown_h;
   p.chroma_shift_x = chroma_shift_x;
   p.chroma_shift_y = same_size ? chroma_shift_y : 0.f;
   p.chroma_clamp_last = same_size;
@@ -78,7 +84,10 @@ cuda::PreprocessParams GpuPreprocessor::params(const AVFrame* frame, const Geome
 
 Geometry GpuPreprocessor::run(const AVFrame* frame, uintptr_t out, uintptr_t stream, int rotation) {
   if (!is_device_frame(frame)) throw Error("GPU preprocessing needs a device frame");
-  const Geometry g = plan_geometry(frame->width, frame->height, spec_, rotation);
+  // Planned from the picture's size: the surface may be NVDEC's scaled one (see shown_size), which
+  // the kernel then reads 1:1 (its scale is the scaled size over the surface's).
+  const auto [w, h] = shown_size(frame);
+  const Geometry g = plan_geometry(w, h, spec_, rotation);
   const char* err = cuda::launch_preprocess(params(frame, g, out), stream);
   if (*err) throw Error("preprocessing kernel failed", "", err);
   return g;

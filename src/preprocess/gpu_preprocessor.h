@@ -21,14 +21,16 @@ class GpuPreprocessor {
   // vidinfer::Error if the launch fails.
   Geometry run(const AVFrame* frame, uintptr_t out, uintptr_t stream, int rotation = 0);
 
-  // The kernel's parameters for a frame (exposed for tests).
+  // The kernel's parameters for a frame (exposed for tests). `g` is planned from the picture's size
+  // (shown_size), which a frame NVDEC decoded smaller than it shows is not: the kernel reads the
+  // frame's own width x height.
   cuda::PreprocessParams params(const AVFrame* frame, const Geometry& g, uintptr_t out) const;
 
   // Chroma sampling position for 4:2:0 when the frame keeps its size, as offsets from the centred
   // position in chroma pixels. The defaults reproduce swscale's unscaled path (the CPU path, and the
   // reference the GPU path is held to): centred horizontally, a quarter chroma row up vertically,
   // measured on real content to within 1 level. With any resize chroma is sited centred, as
-  // swscale's filters do.
+  // swscale's filters do; a frame NVDEC scaled counts as resized (its reference is).
   float chroma_shift_x = 0.f, chroma_shift_y = -0.25f;
 
  private:

@@ -74,13 +74,13 @@ TEST_F(Cli, HelpForEveryCommand) {
   EXPECT_EQ(r.rc, 0);
   for (const char* flag : {"--model", "--task", "--labels", "--out", "--summary", "--every", "--start", "--end",
                            "--max-frames", "--inputs-from", "--resize", "--dtype", "--batch", "--iou-threshold",
-                           "--device"})
+                           "--device", "--nvdec-resize"})
     EXPECT_NE(r.out.find(flag), std::string::npos) << flag;
   EXPECT_EQ(vidinfer("probe --help").rc, 0);
   r = vidinfer("bench --help");
   EXPECT_EQ(r.rc, 0);
   for (const char* flag : {"--modes", "--frames", "--copies", "--json", "--chart", "--model", "--batch", "--dtype",
-                           "--streams"})
+                           "--streams", "--nvdec-resize"})
     EXPECT_NE(r.out.find(flag), std::string::npos) << flag;
 }
 
@@ -101,6 +101,32 @@ TEST_F(Cli, UsageErrorsExitTwo) {
   EXPECT_EQ(r.rc, 2);
   EXPECT_EQ(r.err, "vidinfer: error: unknown resize mode 'squash': expected one of: stretch, letterbox, center-crop, "
                    "centre-crop\n");
+}
+
+// --nvdec-resize is about NVDEC only: asking for the CPU decoder with it is a usage error (run and
+// bench); where libavcodec decodes anyway (no GPU here), it changes nothing.
+TEST_F(Cli, NvdecResizeNeedsTheGpuDecoder) {
+  for (const char* cmd : {"run", "bench"}) {
+    auto r = vidinfer(std::string(cmd) + " " + model() + " --nvdec-resize --decoder cpu x.mp4");
+    EXPECT_EQ(r.rc, 2) << cmd;
+    EXPECT_EQ(r.err, "vidinfer: error: --nvdec-resize needs the GPU decoder: not with --decoder cpu\n") << cmd;
+    r = vidinfer(std::string(cmd) + " " + model() + " --device cpu --nvdec-resize x.mp4");
+    EXPECT_EQ(r.rc, 2) << cmd;
+    EXPECT_EQ(r.err, "vidinfer: error: --nvdec-resize needs the GPU decoder: not with --device cpu\n") << cmd;
+  }
+  const std::string clip = test::media::h264_mp4();
+  const auto plain = vidinfer("run " + model() + " -q " + test::q(clip));
+  const auto resized = vidinfer("run " + model() + " -q --nvdec-resize " + test::q(clip));
+  ASSERT_EQ(plain.rc, 0) << plain.err;
+  ASSERT_EQ(resized.rc, 0) << resized.err;
+  const auto a = plain.lines(), b = resized.lines();
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i]["frame"], b[i]["frame"]);
+    EXPECT_EQ(a[i]["pts"], b[i]["pts"]);
+    EXPECT_EQ(a[i]["width"], b[i]["width"]);
+    EXPECT_EQ(a[i]["height"], b[i]["height"]);
+  }
 }
 
 // vidinfer bench: a table on stdout, JSON and chart files, usage errors exit 2, a failed input 1.

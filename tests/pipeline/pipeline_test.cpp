@@ -432,6 +432,28 @@ TEST_F(PipelineTest, ConstructionErrors) {
   }
 }
 
+// RunOptions::nvdec_resize is about NVDEC only: where libavcodec decodes, results are unchanged.
+TEST_F(PipelineTest, NvdecResizeChangesNothingWhereLibavcodecDecodes) {
+  test::make_bright_box_detector(dir.file("d.pt"));
+  RunOptions o = detect_options(dir.file("d.pt"), ResizeMode::Letterbox);
+  const auto plain = run(o, {square_clip()});
+  o.nvdec_resize = true;
+  const auto resized = run(o, {square_clip()});
+  ASSERT_EQ(plain.frames.size(), 50u);
+  ASSERT_EQ(resized.frames.size(), plain.frames.size());
+  for (size_t i = 0; i < plain.frames.size(); ++i) {
+    const auto &a = plain.frames[i], &b = resized.frames[i];
+    EXPECT_EQ(a.width, b.width);
+    EXPECT_EQ(a.pts, b.pts);
+    ASSERT_EQ(a.detections.size(), b.detections.size()) << i;
+    for (size_t k = 0; k < a.detections.size(); ++k) {
+      EXPECT_EQ(a.detections[k].x1, b.detections[k].x1) << i;
+      EXPECT_EQ(a.detections[k].y2, b.detections[k].y2) << i;
+    }
+  }
+  EXPECT_EQ(resized.summary.inputs[0].decoder, plain.summary.inputs[0].decoder);
+}
+
 // --- Model-side failures ---
 
 // 64x48 black, 10 fps, 1 s: any model's output on it is finite.

@@ -1,7 +1,12 @@
 #include <gtest/gtest.h>
 
+#include <string>
+#include <utility>
+
+#include "decode/decoder.h"
 #include "preprocess/cpu_preprocessor.h"
 #include "preprocess/geometry.h"
+#include "preprocess/gpu_preprocessor.h"
 #include "support.h"
 
 namespace vidinfer {
@@ -50,6 +55,97 @@ TEST(Geometry, PortraitLetterbox) {
   EXPECT_EQ(g.scaled_w, 180);
   EXPECT_EQ(g.scaled_h, 320);
   EXPECT_EQ(g.offset_x, 70);
+}
+
+// --nvdec-resize: the size NVDEC decodes to is the scaled frame, unturned, when it is even and not
+// larger than the picture; else the picture's own size (the kernel resizes), with the reason.
+TEST(Geometry, NvdecTargetSizeIsTheScaledFrameWhereNvdecCanMakeIt) {
+  using Size = std::pair<int, int>;
+  std::string why = "unset";
+  EXPECT_EQ(nvdec_target_size(plan_geometry(1920, 1080, spec_of(224, 224, ResizeMode::Stretch)), &why), Size(224, 224));
+  EXPECT_EQ(why, "");
+  EXPECT_EQ(nvdec_target_size(plan_geometry(1920, 1080, spec_of(640, 640, ResizeMode::Letterbox))), Size(640, 360));
+  EXPECT_EQ(nvdec_target_size(plan_geometry(1920, 1080, spec_of(224, 224, ResizeMode::CenterCrop))), Size(398, 224));
+  // Down on one axis, the same on the other.
+  EXPECT_EQ(nvdec_target_size(plan_geometry(96, 64, spec_of(64, 64, ResizeMode::Stretch))), Size(64, 64));
+  // A quarter turn: the frame is resized unturned, to scaled_h x scaled_w (see unturn).
+  const Geometry turned = plan_geometry(1920, 1080, spec_of(224, 160, ResizeMode::Stretch), 90);
+  ASSERT_EQ(turned.scaled_w, 224);
+  ASSERT_EQ(turned.scaled_h, 160);
+  EXPECT_EQ(nvdec_target_size(turned), Size(160, 224));
+  EXPECT_EQ(nvdec_target_size(plan_geometry(1920, 1080, spec_of(640, 640, ResizeMode::Letterbox), 270)), Size(640, 360));
+  EXPECT_EQ(nvdec_target_size(plan_geometry(1920, 1080, spec_of(224, 160, ResizeMode::Stretch), 180)), Size(224, 160));
+}
+
+TEST(Geometry, NvdecTargetSizeIsThePicturesOwnWhereNvdecCannotMakeItExactly) {
+  using Size = std::pair<int, int>;
+  std::string why;
+  // Odd: 1920x1080 letterboxed into 300x300 is 300x169.
+  EXPECT_EQ(nvdec_target_size(plan_geometry(1920, 1080, spec_of(300, 300, ResizeMode::Letterbox)), &why),
+            Size(1920, 1080));
+  EXPECT_EQ(why, "the scaled size 300x169 is odd (NVDEC scales to even sizes only)");
+  EXPECT_EQ(nvdec_target_size(plan_geometry(1920, 1080, spec_of(225, 224, ResizeMode::Stretch)), &why), Size(1920, 1080));
+  EXPECT_EQ(why, "the scaled size 225x224 is odd (NVDEC scales to even sizes only)");
+  // Enlarged on either axis (the bundled detector's 512x512 stretch of a 640x360 video), or both.
+  EXPECT_EQ(nvdec_target_size(plan_geometry(640, 360, spec_of(512, 512, ResizeMode::Stretch)), &why), Size(640, 360));
+  EXPECT_EQ(why, "an axis is enlarged (640x360 to 512x512)");
+  EXPECT_EQ(nvdec_target_size(plan_geometry(160, 120, spec_of(320, 240, ResizeMode::Stretch)), &why), Size(160, 120));
+  EXPECT_EQ(why, "an axis is enlarged (160x120 to 320x240)");
+  // The same size.
+  EXPECT_EQ(nvdec_target_size(plan_geometry(640, 360, spec_of(640, 360, ResizeMode::Stretch)), &why), Size(640, 360));
+  EXPECT_EQ(why, "the frame keeps its size 640x360");
+  // Turned: the reasons speak of the decoded (unturned) picture.
+  EXPECT_EQ(nvdec_target_size(plan_geometry(640, 360, spec_of(360, 640, ResizeMode::Stretch), 90), &why), Size(640, 360));
+  EXPECT_EQ(why, "the frame keeps its size 640x360");
+  EXPECT_EQ(nvdec_target_size(plan_geometry(640, 360, spec_of(180, 321, ResizeMode::Stretch), 270), &why), Size(640, 360));
+  EXPECT_EQ(why, "the scaled size 321x180 is odd (NVDEC scales to even sizes only)");
+}
+
+// The kernel's parameters for a frame NVDEC decoded at the scaled size (320x180 of a 1920x1080
+// picture): read 1:1 from the surface, geometry and colour guess from the picture, chroma sited as
+// for any resize; and for a frame at full size, as before. (No GPU needed: nothing is launched.)
+TEST(GpuPreprocessorParams, FrameDecodedAtTheScaledSizeIsReadOneToOne) {
+  const ModelSpec spec = spec_of(320, 320, ResizeMode::Letterbox);
+  GpuPreprocessor pre(spec);
+  auto frame = make_av_frame();
+  frame->format = AV_PIX_FMT_NV12;
+  frame->colorspace = AVCOL_SPC_UNSPECIFIED;  // the matrix is guessed from the height
+  frame->color_range = AVCOL_RANGE_MPEG;
+  frame->linesize[0] = frame->linesize[1] = 512;
+  frame->width = 320;
+  frame->height = 180;
+  const Geometry g = plan_geometry(1920, 1080, spec);
+  const auto p = pre.params(frame.get(), g, 0);
+  EXPECT_EQ(p.src_w, 320);
+  EXPECT_EQ(p.src_h, 180);
+  EXPECT_EQ(p.scaled_w, 320);
+  EXPECT_EQ(p.scaled_h, 180);
+  EXPECT_EQ(p.offset_y, 70);
+  EXPECT_FLOAT_EQ(p.kr, 0.2126f) << "a 1080-line picture is assumed BT.709, whatever its surface's height";
+  EXPECT_FLOAT_EQ(p.chroma_shift_y, 0.f);
+  EXPECT_FALSE(p.chroma_clamp_last);
+
+  frame->width = 1920;
+  frame->height = 1080;
+  const Geometry same = plan_geometry(1920, 1080, spec_of(1920, 1080, ResizeMode::Stretch));
+  GpuPreprocessor full(spec_of(1920, 1080, ResizeMode::Stretch));
+  const auto q = full.params(frame.get(), same, 0);
+  EXPECT_EQ(q.src_w, 1920);
+  EXPECT_FLOAT_EQ(q.chroma_shift_y, full.chroma_shift_y);
+  EXPECT_TRUE(q.chroma_clamp_last);
+
+  frame->width = 640;
+  frame->height = 360;
+  const Geometry small = plan_geometry(640, 360, spec);
+  const auto r = pre.params(frame.get(), small, 0);
+  EXPECT_FLOAT_EQ(r.kr, 0.299f) << "a 360-line picture is assumed BT.601";
+}
+
+TEST(GpuPreprocessorParams, HostFramesShowTheirOwnSize) {
+  auto frame = make_av_frame();
+  frame->width = 64;
+  frame->height = 48;
+  EXPECT_EQ(shown_size(frame.get()), std::make_pair(64, 48));
 }
 
 // The preprocessor's output against the same frame converted to RGB at the scaled size and then
