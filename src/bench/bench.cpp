@@ -271,79 +271,76 @@ ModeResult run_vidinfer(Pipeline& p, const std::vector<std::string>& inputs, Top
 // model's precision, through the same head (its results to the host), on a stream like the pipeline's.
 ModeResult run_model_only(const RunOptions& o, Model& model, int64_t frames) {
   ModeResult r;
+  torch::NoGradGuard no_grad;
+  ModelStream stream(model.device());
+  ModelTrace mt(stream.handle());
   const torch::Tensor batch = torch::rand({o.spec.batch, 3, o.spec.height, o.spec.width},
                                           torch::TensorOptions().device(model.device()))
                                   .to(to_scalar_type(o.spec.dtype));
   const std::vector<Geometry> geos(o.spec.batch, plan_geometry(1920, 1080, o.spec));
-  // As many lanes as the pipeline keeps in the model (model_lanes), each taking the next batch.
-  const int lanes = model_lanes(model.device());
-  std::atomic<int64_t> next{0};
-  std::vector<double> t_infer(lanes, 0), t_post(lanes, 0);
-  std::vector<std::exception_ptr> errors(lanes);
-  cuda_synchronize(model.device());
-  std::atomic<int> warmed{0};
-  std::atomic<bool> go{lanes == 1};
-  const auto lane = [&](int k) {
-    bool counted = false;
-    try {
-      torch::NoGradGuard no_grad;
-      ModelStream stream(model.device());
-      ModelTrace mt(stream.handle());
-      if (lanes > 1) {  // as the pipeline's lanes do: warm up on this thread, then start together
-        for (int i = 0; i < 3; ++i) model.forward(batch);
-        cuda_synchronize(model.device());
-        ++warmed;
-        counted = true;
-        while (!go) std::this_thread::yield();
-      }
-      for (int64_t done; (done = next.fetch_add(o.spec.batch)) < frames;) {
-        const int n = static_cast<int>(std::min<int64_t>(o.spec.batch, frames - done));
-        auto t = Clock::now();
-        mt.before_forward();
-        torch::jit::IValue out = model.forward(n == o.spec.batch ? batch : batch.narrow(0, 0, n));
-        mt.after_forward();
-        t_infer[k] += since(t);
-        t = Clock::now();
-        if (o.task == Task::Classify) {
-          classify_head(out, n, classify_params(o), o.labels);
-        } else {
-          detect_head(out, std::vector<Geometry>(geos.begin(), geos.begin() + n), detect_params(o), o.labels);
-        }
-        t_post[k] += since(t);
-        mt.collect();
-        ++mt.batches;
-        mt.frames += n;
-      }
-      mt.forward = t_infer[k];
-      mt.post = t_post[k];
-      mt.print(("model only, lane " + std::to_string(k + 1)).c_str());
-    } catch (...) {
-      errors[k] = std::current_exception();
-      if (!counted) ++warmed;
-    }
+  // As the pipeline runs the model (its ModelRunner): the head of a batch runs once the next
+  // batch's forward is queued, on a second stream that waits for its own forward.
+  const char* v = std::getenv("VIDINFER_OVERLAP_HEAD");
+  const bool overlap = stream.handle() != 0 && !(v && std::string(v) == "0");
+  uintptr_t forwarded[2] = {0, 0};
+  if (overlap)
+    for (auto& e : forwarded)
+      if (const char* err = cuda::event_create(&e); *err) throw Error("cannot create a CUDA event", "", err);
+  struct Out {
+    torch::jit::IValue out;
+    int n = 0, slot = 0;
+    uintptr_t event = 0;
   };
-  std::vector<std::thread> threads;
-  auto start = Clock::now();
-  if (lanes == 1) {
-    lane(0);  // on this thread, as the pipeline runs one lane
-  } else {
-    for (int k = 0; k < lanes; ++k) threads.emplace_back(lane, k);
-    while (warmed < lanes) std::this_thread::yield();
-    start = Clock::now();
-    go = true;
+  std::optional<Out> prev;
+  double t_infer = 0, t_post = 0;
+  const auto head = [&](Out& x) {
+    const auto t = Clock::now();
+    std::optional<ModelStream> head_stream;
+    if (x.event) {
+      head_stream.emplace(model.device());
+      cuda::stream_wait_event(head_stream->handle(), x.event);
+    }
+    if (o.task == Task::Classify) {
+      classify_head(x.out, x.n, classify_params(o), o.labels);
+    } else {
+      detect_head(x.out, std::vector<Geometry>(geos.begin(), geos.begin() + x.n), detect_params(o), o.labels);
+    }
+    t_post += since(t);
+    mt.collect(x.slot);
+    ++mt.batches;
+    mt.frames += x.n;
+  };
+  cuda_synchronize(model.device());
+  const auto start = Clock::now();
+  int64_t k = 0;
+  for (int64_t done = 0; done < frames; done += o.spec.batch, ++k) {
+    Out cur;
+    cur.n = static_cast<int>(std::min<int64_t>(o.spec.batch, frames - done));
+    const auto t = Clock::now();
+    cur.slot = mt.before_forward();
+    cur.out = model.forward(cur.n == o.spec.batch ? batch : batch.narrow(0, 0, cur.n));
+    mt.after_forward(cur.slot);
+    t_infer += since(t);
+    if (prev) head(*prev);
+    prev.reset();
+    if (overlap) {
+      cur.event = forwarded[k % 2];
+      cuda::event_record(cur.event, stream.handle());
+      prev = std::move(cur);
+    } else {
+      head(cur);
+    }
   }
-  for (auto& t : threads) t.join();
+  if (prev) head(*prev);
   cuda_synchronize(model.device());
   r.seconds = since(start);
-  for (const auto& e : errors)
-    if (e) std::rethrow_exception(e);
+  for (auto e : forwarded)
+    if (e) cuda::event_destroy(e);
   r.frames = frames;
-  double infer = 0, post = 0;
-  for (int k = 0; k < lanes; ++k) {
-    infer += t_infer[k];
-    post += t_post[k];
-  }
-  r.stages = {{"infer", infer}, {"postprocess", post}};
+  mt.forward = t_infer;
+  mt.post = t_post;
+  mt.print(overlap ? "model only (head overlapping the next forward)" : "model only");
+  r.stages = {{"infer", t_infer}, {"postprocess", t_post}};
   return r;
 }
 

@@ -10,15 +10,26 @@
 namespace vidinfer {
 
 #ifdef VIDINFER_TORCH_CUDA
-int64_t cuda_memory_used(torch::Device device) {
-  if (!device.is_cuda()) return -1;
+namespace {
+bool mem_info(torch::Device device, size_t& free, size_t& total) {
+  if (!device.is_cuda()) return false;
   c10::cuda::CUDAGuard guard(device.index() < 0 ? 0 : device.index());
-  size_t free = 0, total = 0;
   if (cudaMemGetInfo(&free, &total) != cudaSuccess) {
     (void)cudaGetLastError();
-    return -1;
+    return false;
   }
-  return static_cast<int64_t>(total - free);
+  return true;
+}
+}  // namespace
+
+int64_t cuda_memory_used(torch::Device device) {
+  size_t free = 0, total = 0;
+  return mem_info(device, free, total) ? static_cast<int64_t>(total - free) : -1;
+}
+
+int64_t cuda_memory_free(torch::Device device) {
+  size_t free = 0, total = 0;
+  return mem_info(device, free, total) ? static_cast<int64_t>(free) : -1;
 }
 
 void release_cached_cuda_memory() {
@@ -42,6 +53,7 @@ std::string cuda_device_description(torch::Device device) {
 }
 #else
 int64_t cuda_memory_used(torch::Device) { return -1; }
+int64_t cuda_memory_free(torch::Device) { return -1; }
 void release_cached_cuda_memory() {}
 void cuda_synchronize(torch::Device) {}
 std::string cuda_device_description(torch::Device) { return {}; }

@@ -11,6 +11,9 @@ namespace vidinfer {
 
 // Device memory in use on `device` by every process (total - free), bytes; -1 when not a CUDA device.
 int64_t cuda_memory_used(torch::Device device);
+// Device memory the driver has free on `device`, bytes (LibTorch's cache counts as used); -1 when not
+// a CUDA device.
+int64_t cuda_memory_free(torch::Device device);
 // Hands LibTorch's cached, unused device memory back to the driver (between benchmark modes).
 void release_cached_cuda_memory();
 // Waits for all work queued on `device`.

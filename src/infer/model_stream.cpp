@@ -34,10 +34,5 @@ uintptr_t current_cuda_stream(torch::Device device) {
   return 0;
 }
 
-int model_lanes(torch::Device device) {
-  if (const char* v = std::getenv("VIDINFER_MODEL_LANES"); v && std::atoi(v) >= 1 && std::atoi(v) <= 4) return std::atoi(v);
-  (void)device;
-  return 1;
-}
 
 }  // namespace vidinfer

@@ -6,7 +6,6 @@
 #include <torch/script.h>
 
 #include <cstdint>
-#include <cstdlib>
 #include <memory>
 
 namespace vidinfer {
@@ -28,10 +27,5 @@ class ModelStream {
 // The calling thread's current LibTorch CUDA stream on `device` (cudaStream_t as an integer), for
 // kernels of ours that work on LibTorch tensors; 0 without CUDA.
 uintptr_t current_cuda_stream(torch::Device device);
-
-// How many batches are in the model at once. One: the consumer's thread runs the model. More
-// (VIDINFER_MODEL_LANES, 1 to 4, for measuring): each on its own thread and stream, so that one
-// batch's host work (launching, the head's copies) overlaps another one's GPU work.
-int model_lanes(torch::Device device);
 
 }  // namespace vidinfer

@@ -1,6 +1,6 @@
 // VIDINFER_TRACE=1, for measuring: where the thread that runs the model spends its time, and how long
-// the model's stream takes per batch on the GPU (timing events around each forward), so that a model
-// slowed by the GPU's other work can be told from one starved by its host thread. Off: no events.
+// each forward takes on the model's stream (timing events around it), so that a model slowed by the
+// GPU's other work can be told from one starved by its host thread. Off: no events.
 #pragma once
 
 #include <cstdint>
@@ -21,30 +21,37 @@ class ModelTrace {
  public:
   // stream: the model's CUDA stream (0 on the CPU: no GPU times).
   explicit ModelTrace(uintptr_t stream) : on_(trace_enabled()), stream_(stream) {
-    if (on_ && stream_ && (*cuda::event_create_timed(&start_) || *cuda::event_create_timed(&end_))) stream_ = 0;
+    if (on_ && stream_)
+      for (auto& e : events_)
+        if (*cuda::event_create_timed(&e.start) || *cuda::event_create_timed(&e.end)) stream_ = 0;
   }
   ~ModelTrace() {
-    if (start_) cuda::event_destroy(start_);
-    if (end_) cuda::event_destroy(end_);
+    for (auto& e : events_) {
+      if (e.start) cuda::event_destroy(e.start);
+      if (e.end) cuda::event_destroy(e.end);
+    }
   }
   ModelTrace(const ModelTrace&) = delete;
   ModelTrace& operator=(const ModelTrace&) = delete;
 
   bool on() const { return on_; }
-  void before_forward() {
-    if (on_ && stream_) cuda::event_record(start_, stream_);
+  // Around a forward; returns the slot to collect once its results are on the host. Two slots: a
+  // batch's head may run after the next batch's forward is queued.
+  int before_forward() {
+    const int k = next_++ % 2;
+    if (on_ && stream_) cuda::event_record(events_[k].start, stream_);
+    return k;
   }
-  void after_forward() {
-    if (on_ && stream_) cuda::event_record(end_, stream_);
-    pending_ = on_ && stream_;
+  void after_forward(int k) {
+    if (on_ && stream_) cuda::event_record(events_[k].end, stream_);
+    events_[k].pending = on_ && stream_;
   }
-  // Once the batch's results are on the host (the stream is past the end event).
-  void collect() {
-    if (!pending_) return;
+  void collect(int k) {
+    if (!events_[k].pending) return;
     float ms = 0;
-    cuda::event_synchronize(end_);
-    if (!*cuda::event_elapsed_ms(start_, end_, &ms)) gpu_ms += ms;
-    pending_ = false;
+    cuda::event_synchronize(events_[k].end);
+    if (!*cuda::event_elapsed_ms(events_[k].start, events_[k].end, &ms)) gpu_ms += ms;
+    events_[k].pending = false;
   }
 
   // Host seconds: waiting for a batch, in forward (launching), checking for NaN, in the head.
@@ -65,8 +72,11 @@ class ModelTrace {
  private:
   bool on_;
   uintptr_t stream_;
-  uintptr_t start_ = 0, end_ = 0;
-  bool pending_ = false;
+  struct Pair {
+    uintptr_t start = 0, end = 0;
+    bool pending = false;
+  } events_[2];
+  int next_ = 0;
 };
 
 }  // namespace vidinfer

@@ -335,7 +335,6 @@ struct Pipeline::Impl {
   bool gpu_path;  // NVDEC + kernels available for this run
   int streams;    // decode jobs at once
   int pool_size;  // device batch tensors
-  int model_lanes;  // batches in the model at once (ModelRunner)
   std::vector<torch::Tensor> pool_tensors;
   class ModelRunner;
   std::atomic<bool> stop{false};       // the workers stop at the next packet
@@ -359,8 +358,8 @@ struct Pipeline::Impl {
     // thread does CPU work (demux, parse); libavcodec already uses every core for one input.
     const int engines = gpu_path ? nvdec_engine_count(device.index()) : 0;
     streams = opt.streams > 0 ? opt.streams : engines > 0 ? std::min(kMaxStreams, engines + 1) : 1;
-    model_lanes = vidinfer::model_lanes(device);
-    pool_size = static_cast<int>(kQueueDepth) + 2 + (streams > 1 ? 2 : 0) + (model_lanes - 1);
+    // (+1: the batch whose head waits for the next forward, see ModelRunner)
+    pool_size = static_cast<int>(kQueueDepth) + 3 + (streams > 1 ? 2 : 0);
     if (device.is_cuda()) warm_up();
     if (gpu_path)
       for (int i = 0; i < pool_size; ++i)
@@ -769,10 +768,12 @@ struct Pipeline::Impl {
   }
 };
 
-// Runs batches through the model on `lanes()` threads, each with its own CUDA stream (the current
-// stream of its thread), taking batches in turn. A lane waits for its batch's writers, runs the model
-// in chunks (halved once on out-of-memory), checks the output for NaN/Inf per row and runs the head;
-// the consumer takes the outcomes by sequence number, in order, and routes the results.
+// Runs batches through the model on the consumer's thread, one step behind on the host: a batch's
+// forward is queued on the model stream, and only then is the previous batch's output checked for
+// NaN/Inf and run through the head, on a second stream that waits for that forward. The head's host
+// work and copies (the first waits for the GPU) thus overlap the next forward on the GPU, instead of
+// leaving the GPU without model work for that part of every batch. On the CPU, or with
+// VIDINFER_OVERLAP_HEAD=0 (for measuring), each batch is finished before the next.
 class Pipeline::Impl::ModelRunner {
  public:
   struct Done {
@@ -787,87 +788,81 @@ class Pipeline::Impl::ModelRunner {
     int64_t host_to_device_bytes = 0;
   };
 
-  ModelRunner(Impl& m, DevicePool& pool, const std::vector<std::string>& inputs)
-      : m_(m), pool_(pool), inputs_(inputs), tasks_(static_cast<size_t>(m.model_lanes)), model_batch_(m.opt.spec.batch) {
-    if (m.model_lanes > 1)
-      for (int k = 0; k < m.model_lanes; ++k) threads_.emplace_back([this, k] { lane(k); });
-    else
-      inline_trace_ = std::make_unique<ModelTrace>(m.device.is_cuda() ? current_cuda_stream(m.device) : 0);
+  // model_stream: the consumer thread's current stream (ModelStream), on which forwards run.
+  ModelRunner(Impl& m, DevicePool& pool, const std::vector<std::string>& inputs, uintptr_t model_stream)
+      : m_(m), pool_(pool), inputs_(inputs), ms_(model_stream), trace_(model_stream), model_batch_(m.opt.spec.batch) {
+    const char* v = std::getenv("VIDINFER_OVERLAP_HEAD");
+    overlap_ = model_stream != 0 && !(v && std::string(v) == "0");
+    if (overlap_)
+      for (auto& e : forwarded_) cuda_check(cuda::event_create(&e), "cannot create a CUDA event");
   }
-  ~ModelRunner() { finish(-1); }
+  ~ModelRunner() {
+    for (auto e : forwarded_)
+      if (e) cuda::event_destroy(e);
+  }
   ModelRunner(const ModelRunner&) = delete;
   ModelRunner& operator=(const ModelRunner&) = delete;
 
-  int lanes() const { return m_.model_lanes; }
-  int in_flight() {
-    std::lock_guard lock(mu_);
-    return submitted_ - taken_;
-  }
-  // run_model false: the model has failed; the batch only releases its tensor.
+  // Queues batch `seq`'s forward and finishes the batch before it (run_model false: the model has
+  // failed; the batch only releases its tensor).
   void submit(uint64_t seq, Batch b, bool run_model) {
-    {
-      std::lock_guard lock(mu_);
-      ++submitted_;
+    Pending cur;
+    cur.seq = seq;
+    cur.batch = std::move(b);
+    cur.d.slots = cur.batch.slots;
+    forward(cur, run_model);
+    if (prev_) {
+      finish(*prev_);
+      prev_.reset();
     }
-    if (threads_.empty()) {  // one lane: on the calling thread and its stream (the ModelStream of run)
-      Done d = compute(b, run_model, current_cuda_stream(m_.device), *inline_trace_);
-      std::lock_guard lock(mu_);
-      ++batches_;
-      done_.emplace(seq, std::move(d));
-      return;
+    if (overlap_ && !cur.chunks.empty()) {
+      cuda_check(cuda::event_record(forwarded_[seq % 2], ms_), "cannot record a CUDA event");
+      cur.forwarded = forwarded_[seq % 2];
+      prev_ = std::move(cur);
+    } else {
+      finish(cur);
     }
-    tasks_.push(Task{seq, std::move(b), run_model});
   }
-  // Batch `seq`'s outcome; without `wait`, nothing if it is not ready yet.
-  std::optional<Done> take(uint64_t seq, bool wait) {
-    std::unique_lock lock(mu_);
-    if (wait) ready_.wait(lock, [&] { return done_.count(seq) > 0; });
+  // Finishes the batch still waiting for its head (at the end, or when the consumer has nothing else).
+  void flush() {
+    if (!prev_) return;
+    finish(*prev_);
+    prev_.reset();
+  }
+  bool has_deferred() const { return prev_.has_value(); }
+  // Batch `seq`'s outcome, once finished.
+  std::optional<Done> take(uint64_t seq) {
     auto it = done_.find(seq);
     if (it == done_.end()) return std::nullopt;
     Done d = std::move(it->second);
     done_.erase(it);
-    ++taken_;
     return d;
   }
-  // Joins the lanes (every batch submitted is done); `waited`: the consumer's seconds waiting for
-  // batches, for the trace (< 0: none).
-  void finish(double waited) {
-    if (finished_) return;
-    finished_ = true;
-    tasks_.close();
-    for (auto& t : threads_) t.join();
-    if (inline_trace_) inline_trace_->print("model");
-    if (waited >= 0 && trace_enabled() && batches_ > 0)
-      std::fprintf(stderr, "vidinfer trace: model: %d lane(s); the consumer waited for batches %.2f ms per batch\n",
-                   m_.model_lanes, waited * 1e3 / static_cast<double>(batches_));
+  void print_trace(double waited) {
+    trace_.wait = waited;
+    trace_.print(overlap_ ? "model (head overlapping the next forward)" : "model");
   }
 
  private:
-  struct Task {
-    uint64_t seq;
+  struct Chunk {
+    int off = 0, len = 0;
+    torch::jit::IValue out;
+    int trace_slot = 0;
+  };
+  struct Pending {
+    uint64_t seq = 0;
     Batch batch;
-    bool run_model;
+    Done d;
+    std::vector<Chunk> chunks;
+    uintptr_t forwarded = 0;  // recorded on the model stream after the chunks' forwards
   };
 
-  void lane(int k) {
-    ModelStream stream(m_.device);  // this thread's LibTorch work goes on its own stream
-    ModelTrace mt(m_.device.is_cuda() ? stream.handle() : 0);
-    m_.warm_up();  // on this thread too: some of LibTorch's caches are per thread (cuDNN's plans)
-    while (auto t = tasks_.pop()) {
-      Done d = compute(t->batch, t->run_model, stream.handle(), mt);
-      std::lock_guard lock(mu_);
-      ++batches_;
-      done_.emplace(t->seq, std::move(d));
-      ready_.notify_all();
-    }
-    const std::string who = "model lane " + std::to_string(k + 1);
-    mt.print(who.c_str());
-  }
-
-  Done compute(Batch& b, bool run_model, uintptr_t ms, ModelTrace& mt) {
+  // The forwards, in chunks of model_batch_ frames (the whole batch unless an out-of-memory error
+  // has halved it).
+  void forward(Pending& P, bool run_model) {
     const RunOptions& opt = m_.opt;
-    Done d;
-    d.slots = b.slots;
+    Batch& b = P.batch;
+    Done& d = P.d;
     const int n = static_cast<int>(b.slots.size());
     const int p = b.pool_index;
     try {
@@ -876,98 +871,109 @@ class Pipeline::Impl::ModelRunner {
         for (int w = 0; w < m_.streams; ++w)
           if (b.writers >> w & 1) {
             if (opt.skip_model) cuda_check(cuda::event_synchronize(pool_.written[w][p]), "CUDA");
-            else cuda_check(cuda::stream_wait_event(ms, pool_.written[w][p]), "cannot order CUDA work");
+            else cuda_check(cuda::stream_wait_event(ms_, pool_.written[w][p]), "cannot order CUDA work");
           }
       if (opt.skip_model) {
         d.skipped_model = true;
-      } else if (run_model) {
-        if (p < 0 && m_.device.is_cuda()) d.host_to_device_bytes = b.data.element_size() * b.data[0].numel() * n;
-        // The batch goes through the model in chunks of model_batch frames (the whole batch unless an
-        // out-of-memory error has lowered it).
-        for (int off = 0; off < n;) {
-          int len;
-          bool backed_off;
-          {
-            std::lock_guard lock(oom_mu_);
-            len = std::min(model_batch_, n - off);
-            backed_off = backed_off_;
-          }
-          torch::jit::IValue out;
-          try {
-            ScopedTimer timer(d.infer_s);
-            ScopedTimer trace_timer(mt.forward);
-            mt.before_forward();
-            out = m_.model.forward(off == 0 && len == b.data.size(0) ? b.data : b.data.narrow(0, off, len));
-            mt.after_forward();
-          } catch (const Error& e) {
-            if (!is_out_of_memory(e)) throw;
-            std::lock_guard lock(oom_mu_);
-            if (model_batch_ < len) continue;  // another lane has halved it already: again, smaller
-            if (backed_off || len == 1)
-              throw Error("model ran out of memory", opt.model_path,
-                          "batch of " + std::to_string(len) + " frames" +
-                              (backed_off ? " after halving the batch from " + std::to_string(opt.spec.batch) : "") +
-                              " (" + e.cause() + ")");
-            backed_off_ = true;
-            model_batch_ = std::max(1, len / 2);
-            d.warning_input = b.slots[off].input;
-            d.warning = "model ran out of memory with a batch of " + std::to_string(len) +
-                        " frames; batch halved to " + std::to_string(model_batch_) + " for the rest of the run (" +
-                        e.cause() + ")";
-            std::fprintf(stderr, "vidinfer: warning: %s: %s\n", inputs_[d.warning_input].c_str(), d.warning.c_str());
-            continue;  // the same frames again, in smaller chunks
-          }
-          Batch chunk;
-          chunk.slots.assign(b.slots.begin() + off, b.slots.begin() + off + len);
-          // NaNs often depend on the frames (a black frame and a division): they fail the input
-          // whose frame it was (its later results are dropped), not the run, nor the other inputs
-          // that share the batch.
-          std::vector<const char*> bad(len, nullptr);
-          {
-            ScopedTimer timer(mt.check);
-            non_finite_rows(out, len, bad);
-          }
-          std::vector<FrameResult> results;
-          {
-            ScopedTimer timer(d.post_s);
-            ScopedTimer trace_timer(mt.post);
-            results = m_.postprocess(out, chunk, inputs_);
-          }
-          mt.collect();
-          ++mt.batches;
-          mt.frames += len;
-          for (auto& r : results) d.results.push_back(std::move(r));
-          d.bad.insert(d.bad.end(), bad.begin(), bad.end());
-          off += len;
-        }
+        return;
       }
+      if (!run_model) return;
+      if (p < 0 && m_.device.is_cuda()) d.host_to_device_bytes = b.data.element_size() * b.data[0].numel() * n;
+      for (int off = 0; off < n;) {
+        const int len = std::min(model_batch_, n - off);
+        Chunk c;
+        c.off = off;
+        c.len = len;
+        try {
+          ScopedTimer timer(d.infer_s);
+          ScopedTimer trace_timer(trace_.forward);
+          c.trace_slot = trace_.before_forward();
+          c.out = m_.model.forward(off == 0 && len == b.data.size(0) ? b.data : b.data.narrow(0, off, len));
+          trace_.after_forward(c.trace_slot);
+        } catch (const Error& e) {
+          if (!is_out_of_memory(e)) throw;
+          if (backed_off_ || len == 1)
+            throw Error("model ran out of memory", opt.model_path,
+                        "batch of " + std::to_string(len) + " frames" +
+                            (backed_off_ ? " after halving the batch from " + std::to_string(opt.spec.batch) : "") +
+                            " (" + e.cause() + ")");
+          backed_off_ = true;
+          model_batch_ = std::max(1, len / 2);
+          d.warning_input = b.slots[off].input;
+          d.warning = "model ran out of memory with a batch of " + std::to_string(len) + " frames; batch halved to " +
+                      std::to_string(model_batch_) + " for the rest of the run (" + e.cause() + ")";
+          std::fprintf(stderr, "vidinfer: warning: %s: %s\n", inputs_[d.warning_input].c_str(), d.warning.c_str());
+          continue;  // the same frames again, in smaller chunks
+        }
+        P.chunks.push_back(std::move(c));
+        off += len;
+      }
+    } catch (const Error& e) {
+      d.error = e.input().empty() ? e.with_input(opt.model_path).what() : e.what();
+      P.chunks.clear();
+    }
+  }
+
+  // The checks and the head of a batch whose forwards are queued, then its tensor back to the pool.
+  void finish(Pending& P) {
+    const RunOptions& opt = m_.opt;
+    Done& d = P.d;
+    uintptr_t last = ms_;  // the stream the batch's last work is on
+    try {
+      std::optional<ModelStream> head_stream;  // current on this thread until the end of the block
+      if (P.forwarded) {
+        head_stream.emplace(m_.device);
+        last = head_stream->handle();
+        cuda_check(cuda::stream_wait_event(last, P.forwarded), "cannot order CUDA work");
+      }
+      for (Chunk& c : P.chunks) {
+        Batch chunk;
+        chunk.slots.assign(P.batch.slots.begin() + c.off, P.batch.slots.begin() + c.off + c.len);
+        // NaNs often depend on the frames (a black frame and a division): they fail the input
+        // whose frame it was (its later results are dropped), not the run, nor the other inputs
+        // that share the batch.
+        std::vector<const char*> bad(c.len, nullptr);
+        {
+          ScopedTimer timer(trace_.check);
+          non_finite_rows(c.out, c.len, bad);
+        }
+        std::vector<FrameResult> results;
+        {
+          ScopedTimer timer(d.post_s);
+          ScopedTimer trace_timer(trace_.post);
+          results = m_.postprocess(c.out, chunk, inputs_);
+        }
+        trace_.collect(c.trace_slot);
+        ++trace_.batches;
+        trace_.frames += c.len;
+        for (auto& r : results) d.results.push_back(std::move(r));
+        d.bad.insert(d.bad.end(), bad.begin(), bad.end());
+      }
+      // The tensor may be refilled once the stream is past the forward and the head (which may
+      // read the input, if the output is a view of it).
+      if (P.batch.pool_index >= 0) cuda::event_record(pool_.done[P.batch.pool_index], last);
     } catch (const Error& e) {
       d.error = e.input().empty() ? e.with_input(opt.model_path).what() : e.what();
       d.results.clear();
       d.bad.clear();
+      if (P.batch.pool_index >= 0) cuda::event_record(pool_.done[P.batch.pool_index], last);
     }
-    if (p >= 0) {  // the tensor may be refilled once the model's stream is past this point
-      cuda::event_record(pool_.done[p], ms);
-      pool_.free.push(p);
-    }
-    return d;
+    if (P.batch.pool_index >= 0) pool_.free.push(P.batch.pool_index);
+    P.chunks.clear();
+    done_.emplace(P.seq, std::move(d));
   }
 
   Impl& m_;
   DevicePool& pool_;
   const std::vector<std::string>& inputs_;
-  BoundedQueue<Task> tasks_;
-  std::mutex mu_;
-  std::condition_variable ready_;
+  uintptr_t ms_;
+  ModelTrace trace_;
+  bool overlap_ = false;
+  uintptr_t forwarded_[2] = {0, 0};
+  std::optional<Pending> prev_;
   std::map<uint64_t, Done> done_;
-  int submitted_ = 0, taken_ = 0;
-  int64_t batches_ = 0;
-  std::mutex oom_mu_;
   int model_batch_;  // frames per model call; halved once on out-of-memory
   bool backed_off_ = false;
-  bool finished_ = false;
-  std::vector<std::thread> threads_;
-  std::unique_ptr<ModelTrace> inline_trace_;  // one lane
 };
 
 Pipeline::Pipeline(RunOptions options) {
@@ -1212,12 +1218,10 @@ RunSummary Pipeline::run_frames(const std::vector<std::string>& inputs, const Fr
     if (st.next == st.segments) finish_input(i, true);
   };
 
-  // The model runs on `lanes` threads, each with its own stream, taking batches in turn: while one
-  // waits for its batch's results (the head copies them to the host), the next batch's forward is
-  // already queued on the GPU, so the GPU does not idle through the host's share of every batch.
-  // Results are routed here, on this thread, in the order the batches came.
+  // The model runs here, one step behind on the host (ModelRunner); results are routed in the order
+  // the batches came.
   ModelStream model_stream(m.device);  // this thread's LibTorch work goes on its own stream
-  Impl::ModelRunner runner(m, pool, inputs);
+  Impl::ModelRunner runner(m, pool, inputs, model_stream.handle());
   auto t_wait = std::chrono::steady_clock::now();
   double waited = 0;
   uint64_t next_seq = 0;
@@ -1258,26 +1262,22 @@ RunSummary Pipeline::run_frames(const std::vector<std::string>& inputs, const Fr
     }
     progress();
   };
-  // Handles the oldest pending item if it is ready (or, with `wait`, once it is).
-  const auto settle_front = [&](bool wait) -> bool {
+  // Handles the oldest pending item if it is ready: a completion, or a batch the runner has finished.
+  const auto settle_front = [&]() -> bool {
     if (pending.empty()) return false;
     if (auto* d = std::get_if<JobDone>(&pending.front())) {
       job_done(*d);
       pending.pop_front();
       return true;
     }
-    auto c = runner.take(std::get<uint64_t>(pending.front()), wait);
+    auto c = runner.take(std::get<uint64_t>(pending.front()));
     if (!c) return false;
     commit(*c);
     pending.pop_front();
     return true;
   };
   while (true) {
-    while (settle_front(false)) {
-    }
-    if (runner.in_flight() >= runner.lanes()) {  // every lane busy: the oldest batch's results first
-      settle_front(true);
-      continue;
+    while (settle_front()) {
     }
     t_wait = std::chrono::steady_clock::now();
     auto item = queue.pop();
@@ -1293,8 +1293,10 @@ RunSummary Pipeline::run_frames(const std::vector<std::string>& inputs, const Fr
     pending.emplace_back(seq);
     runner.submit(seq, std::move(b), model_error.empty());
   }
-  while (!pending.empty()) settle_front(true);
-  runner.finish(waited);
+  runner.flush();
+  while (settle_front()) {
+  }
+  runner.print_trace(waited);
   summary.seconds = seconds_since(t0);  // all results delivered; teardown below is not counted
   for (auto& t : threads) t.join();
   for (const auto& w : workers) {  // stage times are summed over the worker threads

@@ -20,6 +20,17 @@ std::string label_of(const std::vector<std::string>& labels, int id) {
   return id >= 0 && id < static_cast<int>(labels.size()) ? labels[id] : std::string();
 }
 
+// A tensor's values on the host, as `type`: a device tensor through pinned memory (a copy into
+// pageable memory is staged through a pinned buffer by the driver anyway, with one more host copy);
+// a host tensor as it is.
+torch::Tensor to_host(const torch::Tensor& t, torch::ScalarType type) {
+  if (!t.is_cuda()) return t.to(type);
+  const torch::Tensor src = t.to(type);
+  auto host = torch::empty(src.sizes(), torch::TensorOptions().dtype(type).pinned_memory(true));
+  host.copy_(src);
+  return host;
+}
+
 torch::Tensor activate(const torch::Tensor& t, Activation a) {
   switch (a) {
     case Activation::Sigmoid: return t.sigmoid();
@@ -41,10 +52,10 @@ torch::Tensor to_xyxy(const torch::Tensor& b, BoxFormat f) {
 // One image's final detections (model-input coordinates) -> frame detections.
 std::vector<Detection> to_frame(torch::Tensor boxes, torch::Tensor scores, torch::Tensor classes,
                                 const Geometry& g, const DetectParams& p, const std::vector<std::string>& labels) {
-  boxes = to_xyxy(boxes.to(torch::kCPU, torch::kFloat), p.box_format);
+  boxes = to_xyxy(to_host(boxes, torch::kFloat), p.box_format);
   if (p.boxes_normalized) boxes = boxes * torch::tensor({float(g.dst_w), float(g.dst_h), float(g.dst_w), float(g.dst_h)});
-  scores = scores.to(torch::kCPU, torch::kFloat);
-  classes = classes.to(torch::kCPU, torch::kLong);
+  scores = to_host(scores, torch::kFloat);
+  classes = to_host(classes, torch::kLong);
   auto order = scores.argsort(0, /*descending=*/true);
   const auto b = boxes.accessor<float, 2>();
   const auto s = scores.accessor<float, 1>();
@@ -101,8 +112,7 @@ std::vector<std::vector<Detection>> centernet_head(const torch::jit::IValue& out
   auto rows = torch::stack({cx * sx - d.select(2, 0), cy * sy - d.select(2, 1), cx * sx + d.select(2, 2),
                             cy * sy + d.select(2, 3), scores, cls.to(torch::kFloat)},
                            2);
-  auto host = torch::empty(rows.sizes(), torch::TensorOptions().dtype(torch::kFloat).pinned_memory(rows.is_cuda()));
-  host.copy_(rows);
+  const auto host = to_host(rows, torch::kFloat);
   DetectParams xyxy = p;
   xyxy.box_format = BoxFormat::XYXY;
   xyxy.boxes_normalized = false;
@@ -152,8 +162,8 @@ std::vector<std::vector<ClassScore>> classify_head(const torch::jit::IValue& out
   auto probs = activate(t.to(torch::kFloat), p.activation);
   const int k = std::min<int64_t>(p.topk, probs.size(1));
   auto [values, indices] = probs.topk(k, 1);
-  values = values.to(torch::kCPU);
-  indices = indices.to(torch::kCPU);
+  values = to_host(values, torch::kFloat);
+  indices = to_host(indices, torch::kLong);
   const auto v = values.accessor<float, 2>();
   const auto ix = indices.accessor<int64_t, 2>();
   std::vector<std::vector<ClassScore>> result(batch);
@@ -193,7 +203,7 @@ torch::Tensor nms(const torch::Tensor& boxes, const torch::Tensor& scores, float
   auto ih = (torch::min(y2.unsqueeze(1), y2.unsqueeze(0)) - torch::max(y1.unsqueeze(1), y1.unsqueeze(0))).clamp_min(0);
   auto inter = iw * ih;
   auto uni = area.unsqueeze(1) + area.unsqueeze(0) - inter;
-  auto over = (inter > iou * uni).to(torch::kCPU).contiguous();  // IoU > iou without dividing by 0
+  auto over = to_host(inter > iou * uni, torch::kBool).contiguous();  // IoU > iou without dividing by 0
   const auto ov = over.accessor<bool, 2>();
   const int64_t n = b.size(0);
   std::vector<char> removed(n, 0);

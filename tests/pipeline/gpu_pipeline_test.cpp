@@ -14,6 +14,7 @@
 #include "decode/decoder.h"
 #include "decode/nvdec_caps.h"
 #include "demux/demuxer.h"
+#include "infer/device_info.h"
 #include "preprocess/cpu_preprocessor.h"
 #include "preprocess/geometry.h"
 #include "preprocess/gpu_preprocessor.h"
@@ -691,6 +692,47 @@ TEST(GpuPipeline, StreamsNvdecCannotTakeFallBackToTheCpuDecoder) {
   EXPECT_NE(r.summary.inputs[0].decoder.find("GPU decoder not used: NVDEC on"), std::string::npos)
       << r.summary.inputs[0].decoder;
   EXPECT_GT(r.summary.host_to_device_bytes, 0);
+}
+
+// A real CUDA out-of-memory error (not the CPU tests' simulated one): the model takes 1/24 of the
+// device memory the driver has free per frame, so a batch of 32 cannot fit and one of 16 can. The run
+// halves the batch once, says so, and gives every frame the same result as a model that needs no
+// memory; the batch's head runs while the next forward is queued (ModelRunner), so the back-off is
+// taken there too.
+TEST(GpuPipeline, RealOutOfMemoryHalvesTheBatchOnce) {
+  REQUIRE_GPU();
+  test::TempDir dir;
+  const int64_t free_bytes = cuda_memory_free(torch::Device(torch::kCUDA, 0));
+  ASSERT_GT(free_bytes, 0);
+  test::make_memory_hungry_model(dir.file("hungry.pt"), free_bytes / 24);
+  test::make_channel_mean_classifier(dir.file("ref.pt"));
+  RunOptions o;
+  o.task = Task::Classify;
+  o.spec.width = o.spec.height = 64;
+  o.spec.mean = {0, 0, 0};
+  o.spec.std = {1, 1, 1};
+  o.spec.class_activation = Activation::None;
+  o.spec.batch = 32;
+  o.labels = {"red", "green", "blue"};
+  o.topk = 1;
+  o.model_path = dir.file("hungry.pt");
+  const auto hungry = run(o, "cuda", {sample(), sample()});
+  o.model_path = dir.file("ref.pt");
+  const auto ref = run(o, "cuda", {sample(), sample()});
+  std::printf("[ oom ] %.1f GiB free; %s\n", free_bytes / 1073741824.0, hungry.summary.inputs[0].warning.c_str());
+  ASSERT_EQ(hungry.summary.inputs.size(), 2u);
+  for (const auto& in : hungry.summary.inputs) EXPECT_EQ(in.status, InputStatus::Ok) << in.error;
+  const std::string& w = hungry.summary.inputs[0].warning + hungry.summary.inputs[1].warning;
+  EXPECT_NE(w.find("model ran out of memory with a batch of 32 frames; batch halved to 16"), std::string::npos) << w;
+  EXPECT_NE(w.find("CUDA out of memory"), std::string::npos) << w;
+  EXPECT_EQ(w.find("simulated"), std::string::npos) << w;
+  ASSERT_EQ(hungry.frames.size(), 640u);
+  ASSERT_EQ(ref.frames.size(), 640u);
+  for (size_t k = 0; k < ref.frames.size(); ++k) {
+    EXPECT_EQ(hungry.frames[k].frame_index, ref.frames[k].frame_index);
+    EXPECT_EQ(hungry.frames[k].classes[0].class_id, ref.frames[k].classes[0].class_id) << k;
+    EXPECT_FLOAT_EQ(hungry.frames[k].classes[0].score, ref.frames[k].classes[0].score) << k;
+  }
 }
 
 // A stream that turns 4:4:4 part-way (two encodes joined, timestamps continued): NVDEC decodes the

@@ -81,6 +81,9 @@ void make_nan_above_model(const std::string& path, double threshold, const std::
 void make_oom_above_batch_model(const std::string& path, int max_batch);
 // Flattens its input to [B, 3*size*size] (fails inside forward for any other input size), then the
 // per-channel mean: a model that only takes size x size inputs.
+// Takes bytes_per_frame of device memory per frame of its batch (zeroed scratch), for a real
+// out-of-memory error at a batch size the test picks; outputs [N, 3] like the channel-mean classifier.
+void make_memory_hungry_model(const std::string& path, int64_t bytes_per_frame);
 void make_fixed_size_model(const std::string& path, int size);
 
 }  // namespace vidinfer::test
