@@ -283,6 +283,8 @@ ModeResult run_model_only(const RunOptions& o, Model& model, int64_t frames) {
   const char* v = std::getenv("VIDINFER_OVERLAP_HEAD");
   const bool overlap = stream.handle() != 0 && !(v && std::string(v) == "0");
   uintptr_t forwarded[2] = {0, 0};
+  uintptr_t head_stream = overlap ? pool_cuda_stream(model.device()) : 0;
+  if (head_stream == stream.handle()) head_stream = pool_cuda_stream(model.device());
   if (overlap)
     for (auto& e : forwarded)
       if (const char* err = cuda::event_create(&e); *err) throw Error("cannot create a CUDA event", "", err);
@@ -295,10 +297,10 @@ ModeResult run_model_only(const RunOptions& o, Model& model, int64_t frames) {
   double t_infer = 0, t_post = 0;
   const auto head = [&](Out& x) {
     const auto t = Clock::now();
-    std::optional<ModelStream> head_stream;
+    std::optional<ModelStream> hs;
     if (x.event) {
-      head_stream.emplace(model.device());
-      cuda::stream_wait_event(head_stream->handle(), x.event);
+      hs.emplace(model.device(), head_stream);
+      cuda::stream_wait_event(hs->handle(), x.event);
     }
     if (o.task == Task::Classify) {
       classify_head(x.out, x.n, classify_params(o), o.labels);

@@ -13,15 +13,22 @@ struct ModelStream::Guard {
   c10::cuda::CUDAStreamGuard guard;
 };
 
-ModelStream::ModelStream(torch::Device device) {
+ModelStream::ModelStream(torch::Device device, uintptr_t stream) {
   if (!device.is_cuda()) return;
-  auto stream = c10::cuda::getStreamFromPool(/*isHighPriority=*/false, device.index());
-  guard_ = std::make_unique<Guard>(stream);
-  handle_ = reinterpret_cast<uintptr_t>(stream.stream());
+  auto s = stream ? c10::cuda::getStreamFromExternal(reinterpret_cast<cudaStream_t>(stream), device.index())
+                  : c10::cuda::getStreamFromPool(/*isHighPriority=*/false, device.index());
+  guard_ = std::make_unique<Guard>(s);
+  handle_ = reinterpret_cast<uintptr_t>(s.stream());
+}
+
+uintptr_t pool_cuda_stream(torch::Device device) {
+  if (!device.is_cuda()) return 0;
+  return reinterpret_cast<uintptr_t>(c10::cuda::getStreamFromPool(/*isHighPriority=*/false, device.index()).stream());
 }
 #else
 struct ModelStream::Guard {};
-ModelStream::ModelStream(torch::Device) {}
+ModelStream::ModelStream(torch::Device, uintptr_t) {}
+uintptr_t pool_cuda_stream(torch::Device) { return 0; }
 #endif
 
 ModelStream::~ModelStream() = default;

@@ -12,7 +12,9 @@ namespace vidinfer {
 
 class ModelStream {
  public:
-  explicit ModelStream(torch::Device device);  // makes the stream current for this thread
+  // Makes a stream of LibTorch's pool (or `stream`, one taken before with pool_cuda_stream) current
+  // for this thread.
+  explicit ModelStream(torch::Device device, uintptr_t stream = 0);
   ~ModelStream();                              // restores the previous stream
   ModelStream(const ModelStream&) = delete;
   ModelStream& operator=(const ModelStream&) = delete;
@@ -27,5 +29,10 @@ class ModelStream {
 // The calling thread's current LibTorch CUDA stream on `device` (cudaStream_t as an integer), for
 // kernels of ours that work on LibTorch tensors; 0 without CUDA.
 uintptr_t current_cuda_stream(torch::Device device);
+
+// A stream of LibTorch's pool on `device`, not made current (0 without CUDA). Keep using the same
+// one for the same kind of work: LibTorch's allocator keeps a pool of memory per stream, and memory
+// freed on one stream is not reused for another.
+uintptr_t pool_cuda_stream(torch::Device device);
 
 }  // namespace vidinfer

@@ -793,8 +793,12 @@ class Pipeline::Impl::ModelRunner {
       : m_(m), pool_(pool), inputs_(inputs), ms_(model_stream), trace_(model_stream), model_batch_(m.opt.spec.batch) {
     const char* v = std::getenv("VIDINFER_OVERLAP_HEAD");
     overlap_ = model_stream != 0 && !(v && std::string(v) == "0");
-    if (overlap_)
+    if (overlap_) {
       for (auto& e : forwarded_) cuda_check(cuda::event_create(&e), "cannot create a CUDA event");
+      head_stream_ = pool_cuda_stream(m.device);
+      // (A pool stream that is the model's own would serialise the heads behind the forwards.)
+      if (head_stream_ == ms_) head_stream_ = pool_cuda_stream(m.device);
+    }
   }
   ~ModelRunner() {
     for (auto e : forwarded_)
@@ -922,7 +926,7 @@ class Pipeline::Impl::ModelRunner {
     try {
       std::optional<ModelStream> head_stream;  // current on this thread until the end of the block
       if (P.forwarded) {
-        head_stream.emplace(m_.device);
+        head_stream.emplace(m_.device, head_stream_);
         last = head_stream->handle();
         cuda_check(cuda::stream_wait_event(last, P.forwarded), "cannot order CUDA work");
       }
@@ -970,6 +974,7 @@ class Pipeline::Impl::ModelRunner {
   ModelTrace trace_;
   bool overlap_ = false;
   uintptr_t forwarded_[2] = {0, 0};
+  uintptr_t head_stream_ = 0;  // the heads' stream (always the same one: LibTorch's memory is pooled per stream)
   std::optional<Pending> prev_;
   std::map<uint64_t, Done> done_;
   int model_batch_;  // frames per model call; halved once on out-of-memory

@@ -249,7 +249,7 @@ void make_memory_hungry_model(const std::string& path, int64_t bytes_per_frame) 
   torch::jit::Module m("MemoryHungry");
   save(m, R"JIT(
 def forward(self, x):
-    scratch = torch.zeros([x.size(0), )JIT" + std::to_string(std::max<int64_t>(bytes_per_frame / 4, 3)) + R"JIT(], dtype=torch.float32, device=x.device)
+    scratch = x.float().new_zeros([x.size(0), )JIT" + std::to_string(std::max<int64_t>(bytes_per_frame / 4, 3)) + R"JIT(])
     return x.float().mean(dim=[2, 3]) + scratch[:, :3]
 )JIT", path);
 }
