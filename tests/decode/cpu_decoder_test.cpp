@@ -69,10 +69,7 @@ TEST(Decode, MidStreamResolutionChange) {
   const std::string b = test::clip("size-b", "ts", "-f lavfi -i testsrc2=size=96x64:rate=30:duration=1 "
                                    "-c:v libx264 -preset ultrafast -pix_fmt yuv420p");
   test::TempDir dir;
-  auto joined = test::read_bytes(a);
-  const auto tail = test::read_bytes(b);
-  joined.insert(joined.end(), tail.begin(), tail.end());
-  test::write_bytes(dir.file("joined.ts"), joined);
+  test::join_files(a, b, dir.file("joined.ts"));
   const auto got = test::decode_all(dir.file("joined.ts"));
   const auto ref = test::ffprobe_frames(dir.file("joined.ts"));
   ASSERT_EQ(got.frames.size(), ref.size());

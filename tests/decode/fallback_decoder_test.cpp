@@ -105,11 +105,7 @@ TEST(Fallback, TimestampsThatStartAgainInTheNewSequenceAreKept) {
   const std::string b = test::clip("fallback-b444", "ts", "-f lavfi -i testsrc2=size=160x120:rate=30:duration=1 "
                                    "-vf hflip -c:v libx264 -preset fast -bf 2 -g 15 -pix_fmt yuv444p");
   test::TempDir dir;
-  auto joined = test::read_bytes(a);
-  const auto tail = test::read_bytes(b);
-  joined.insert(joined.end(), tail.begin(), tail.end());
-  const std::string path = dir.file("joined.ts");
-  test::write_bytes(path, joined);
+  const std::string path = test::join_files(a, b, dir.file("joined.ts"));
   const Out ref = decode(path, 0);
   ASSERT_EQ(ref.ts.size(), 60u);
   const Out got = decode(path, 3);  // keyframes at 0, 15 (a) and 30 (b): refused where b starts

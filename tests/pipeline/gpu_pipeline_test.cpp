@@ -207,12 +207,7 @@ std::string size_change_ts() {
                                    "-c:v libx264 -preset ultrafast -pix_fmt yuv420p");
   const std::string b = test::clip("size-b", "ts", "-f lavfi -i testsrc2=size=96x64:rate=30:duration=1 "
                                    "-c:v libx264 -preset ultrafast -pix_fmt yuv420p");
-  const std::string joined = test::data_file("size-change.ts");
-  auto bytes = test::read_bytes(a);
-  const auto tail = test::read_bytes(b);
-  bytes.insert(bytes.end(), tail.begin(), tail.end());
-  test::write_bytes(joined, bytes);
-  return joined;
+  return test::join_files(a, b, test::data_file("size-change.ts"));
 }
 
 TEST(GpuPipeline, SameFramesOrderAndTimestampsAsTheCpuPath) {
@@ -326,15 +321,21 @@ TEST(GpuPipeline, TurnedFramesMatchSwscaleTurned) {
   }
 }
 
-// And through the pipeline: a clip tagged rotate=90 / 270 gives the CPU path's boxes and sizes.
-TEST(GpuPipeline, ApplyRotationAgreesWithTheCpuPath) {
-  test::TempDir dir;
-  test::make_bright_box_detector(dir.file("d.pt"));
+// The square clip tagged rotate=90 and rotate=270 (the stream copied, only the tag differs).
+std::vector<std::string> rotate_tagged_square_clips() {
   const std::string square = square_clip();
   std::vector<std::string> tagged;
   for (const char* tag : {"90", "270"})
     tagged.push_back(test::clip(std::string("square-rotate") + tag, "mp4",
                                 "-i " + test::q(square) + " -c copy -metadata:s:v:0 rotate=" + tag));
+  return tagged;
+}
+
+// And through the pipeline: a clip tagged rotate=90 / 270 gives the CPU path's boxes and sizes.
+TEST(GpuPipeline, ApplyRotationAgreesWithTheCpuPath) {
+  test::TempDir dir;
+  test::make_bright_box_detector(dir.file("d.pt"));
+  const std::vector<std::string> tagged = rotate_tagged_square_clips();
   REQUIRE_GPU();
   RunOptions o = bright_box_options(dir.file("d.pt"), ResizeMode::Letterbox);
   o.apply_rotation = true;
@@ -635,11 +636,7 @@ TEST(GpuPipeline, NvdecResizeDetectionsAgreeWithTheDefaultGpuPath) {
 TEST(GpuPipeline, NvdecResizeWithApplyRotationAgreesWithTheDefaultGpuPath) {
   test::TempDir dir;
   test::make_bright_box_detector(dir.file("d.pt"));
-  const std::string square = square_clip();
-  std::vector<std::string> tagged;
-  for (const char* tag : {"90", "270"})
-    tagged.push_back(test::clip(std::string("square-rotate") + tag, "mp4",
-                                "-i " + test::q(square) + " -c copy -metadata:s:v:0 rotate=" + tag));
+  const std::vector<std::string> tagged = rotate_tagged_square_clips();
   REQUIRE_GPU();
   RunOptions o = bright_box_options(dir.file("d.pt"), ResizeMode::Letterbox);
   o.apply_rotation = true;
@@ -747,12 +744,7 @@ std::string turns_444_ts() {
   const std::string b = test::clip("to444-b", "ts", "-f lavfi -i testsrc2=size=320x240:rate=30:duration=2 "
                                    "-vf hflip -c:v libx264 -preset fast -bf 2 -g 15 -pix_fmt yuv444p "
                                    "-output_ts_offset 2.066667");
-  const std::string joined = test::data_file("turns-444.ts");
-  auto bytes = test::read_bytes(a);
-  const auto tail = test::read_bytes(b);
-  bytes.insert(bytes.end(), tail.begin(), tail.end());
-  test::write_bytes(joined, bytes);
-  return joined;
+  return test::join_files(a, b, test::data_file("turns-444.ts"));
 }
 
 TEST(GpuPipeline, StreamThatTurns444PartWayGoesOnOnTheCpuDecoder) {

@@ -147,6 +147,14 @@ Decoded decode_all(const std::string& path) {
   return out;
 }
 
+std::string join_files(const std::string& first, const std::string& second, const std::string& out) {
+  auto bytes = read_bytes(first);
+  const auto tail = read_bytes(second);
+  bytes.insert(bytes.end(), tail.begin(), tail.end());
+  write_bytes(out, bytes);
+  return out;
+}
+
 void write_bytes(const std::string& path, const std::vector<uint8_t>& data) {
   // Through a temporary and rename: parallel tests may write the same input file at once.
   const std::string tmp = path + "." + std::to_string(getpid()) + ".tmp";

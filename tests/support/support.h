@@ -61,6 +61,9 @@ Decoded decode_all(const std::string& path);
 // Writes raw bytes to a file.
 void write_bytes(const std::string& path, const std::vector<uint8_t>& data);
 std::vector<uint8_t> read_bytes(const std::string& path);
+// Writes `first` then `second`, byte for byte, to `out` (two transport streams joined as a stream
+// that changes part-way); returns `out`.
+std::string join_files(const std::string& first, const std::string& second, const std::string& out);
 
 // --- Models (TorchScript, built with torch::jit::Module::define and saved to `path`) ---
 // Input [B,3,H,W]; output [B,3]: the per-channel mean (class 0/1/2 = the channel order given to it).
