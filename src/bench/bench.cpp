@@ -280,11 +280,9 @@ ModeResult run_model_only(const RunOptions& o, Model& model, int64_t frames) {
   const std::vector<Geometry> geos(o.spec.batch, plan_geometry(1920, 1080, o.spec));
   // As the pipeline runs the model (its ModelRunner): the head of a batch runs once the next
   // batch's forward is queued, on a second stream that waits for its own forward.
-  const char* v = std::getenv("VIDINFER_OVERLAP_HEAD");
-  const bool overlap = stream.handle() != 0 && !(v && std::string(v) == "0");
+  const uintptr_t head_stream = head_cuda_stream(model.device(), stream.handle());
+  const bool overlap = head_stream != 0;
   uintptr_t forwarded[2] = {0, 0};
-  uintptr_t head_stream = overlap ? pool_cuda_stream(model.device()) : 0;
-  if (head_stream == stream.handle()) head_stream = pool_cuda_stream(model.device());
   if (overlap)
     for (auto& e : forwarded)
       if (const char* err = cuda::event_create(&e); *err) throw Error("cannot create a CUDA event", "", err);

@@ -1,5 +1,8 @@
 #include "infer/model_stream.h"
 
+#include <cstdlib>
+#include <string>
+
 #ifdef VIDINFER_TORCH_CUDA
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
@@ -41,5 +44,13 @@ uintptr_t current_cuda_stream(torch::Device device) {
   return 0;
 }
 
+uintptr_t head_cuda_stream(torch::Device device, uintptr_t model_stream) {
+  const char* v = std::getenv("VIDINFER_OVERLAP_HEAD");
+  if (!model_stream || (v && std::string(v) == "0")) return 0;
+  uintptr_t s = pool_cuda_stream(device);
+  // (The pool hands out its streams in turn: the model's own would serialise heads behind forwards.)
+  if (s == model_stream) s = pool_cuda_stream(device);
+  return s;
+}
 
 }  // namespace vidinfer

@@ -35,4 +35,9 @@ uintptr_t current_cuda_stream(torch::Device device);
 // freed on one stream is not reused for another.
 uintptr_t pool_cuda_stream(torch::Device device);
 
+// The stream a batch's head runs on while the next batch's forward runs on `model_stream` (a pool
+// stream other than it, taken once); 0 when the head is not to overlap: on the CPU, or with
+// VIDINFER_OVERLAP_HEAD=0 (for measuring).
+uintptr_t head_cuda_stream(torch::Device device, uintptr_t model_stream);
+
 }  // namespace vidinfer

@@ -791,14 +791,9 @@ class Pipeline::Impl::ModelRunner {
   // model_stream: the consumer thread's current stream (ModelStream), on which forwards run.
   ModelRunner(Impl& m, DevicePool& pool, const std::vector<std::string>& inputs, uintptr_t model_stream)
       : m_(m), pool_(pool), inputs_(inputs), ms_(model_stream), trace_(model_stream), model_batch_(m.opt.spec.batch) {
-    const char* v = std::getenv("VIDINFER_OVERLAP_HEAD");
-    overlap_ = model_stream != 0 && !(v && std::string(v) == "0");
-    if (overlap_) {
+    head_stream_ = head_cuda_stream(m.device, model_stream);
+    if (head_stream_)
       for (auto& e : forwarded_) cuda_check(cuda::event_create(&e), "cannot create a CUDA event");
-      head_stream_ = pool_cuda_stream(m.device);
-      // (A pool stream that is the model's own would serialise the heads behind the forwards.)
-      if (head_stream_ == ms_) head_stream_ = pool_cuda_stream(m.device);
-    }
   }
   ~ModelRunner() {
     for (auto e : forwarded_)
@@ -819,7 +814,7 @@ class Pipeline::Impl::ModelRunner {
       finish(*prev_);
       prev_.reset();
     }
-    if (overlap_ && !cur.chunks.empty()) {
+    if (head_stream_ && !cur.chunks.empty()) {
       cuda_check(cuda::event_record(forwarded_[seq % 2], ms_), "cannot record a CUDA event");
       cur.forwarded = forwarded_[seq % 2];
       prev_ = std::move(cur);
@@ -833,7 +828,6 @@ class Pipeline::Impl::ModelRunner {
     finish(*prev_);
     prev_.reset();
   }
-  bool has_deferred() const { return prev_.has_value(); }
   // Batch `seq`'s outcome, once finished.
   std::optional<Done> take(uint64_t seq) {
     auto it = done_.find(seq);
@@ -844,7 +838,7 @@ class Pipeline::Impl::ModelRunner {
   }
   void print_trace(double waited) {
     trace_.wait = waited;
-    trace_.print(overlap_ ? "model (head overlapping the next forward)" : "model");
+    trace_.print(head_stream_ ? "model (head overlapping the next forward)" : "model");
   }
 
  private:
@@ -972,7 +966,6 @@ class Pipeline::Impl::ModelRunner {
   const std::vector<std::string>& inputs_;
   uintptr_t ms_;
   ModelTrace trace_;
-  bool overlap_ = false;
   uintptr_t forwarded_[2] = {0, 0};
   uintptr_t head_stream_ = 0;  // the heads' stream (always the same one: LibTorch's memory is pooled per stream)
   std::optional<Pending> prev_;

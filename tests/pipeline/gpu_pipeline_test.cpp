@@ -703,16 +703,7 @@ TEST(GpuPipeline, RealOutOfMemoryHalvesTheBatchOnce) {
   ASSERT_GT(free_bytes, 0);
   test::make_memory_hungry_model(dir.file("hungry.pt"), free_bytes / 24);
   test::make_channel_mean_classifier(dir.file("ref.pt"));
-  RunOptions o;
-  o.task = Task::Classify;
-  o.spec.width = o.spec.height = 64;
-  o.spec.mean = {0, 0, 0};
-  o.spec.std = {1, 1, 1};
-  o.spec.class_activation = Activation::None;
-  o.spec.batch = 32;
-  o.labels = {"red", "green", "blue"};
-  o.topk = 1;
-  o.model_path = dir.file("hungry.pt");
+  RunOptions o = test::channel_mean_options(dir.file("hungry.pt"), 64, 32);
   const auto hungry = run(o, "cuda", {sample()});
   o.model_path = dir.file("ref.pt");
   const auto ref = run(o, "cuda", {sample()});

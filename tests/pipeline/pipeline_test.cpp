@@ -49,16 +49,7 @@ Collected run(const RunOptions& opt, const std::vector<std::string>& inputs) {
 }
 
 RunOptions classify_options(const std::string& model) {
-  RunOptions o;
-  o.model_path = model;
-  o.task = Task::Classify;
-  o.spec.width = o.spec.height = 32;
-  o.spec.mean = {0, 0, 0};
-  o.spec.std = {1, 1, 1};
-  o.spec.class_activation = Activation::None;
-  o.spec.batch = 8;
-  o.labels = {"red", "green", "blue"};
-  o.topk = 1;
+  RunOptions o = test::channel_mean_options(model, 32, 8);
   o.device = "cpu";
   return o;
 }

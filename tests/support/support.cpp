@@ -253,6 +253,20 @@ def forward(self, x):
 )JIT", path);
 }
 
+RunOptions channel_mean_options(const std::string& model, int size, int batch) {
+  RunOptions o;
+  o.model_path = model;
+  o.task = Task::Classify;
+  o.spec.width = o.spec.height = size;
+  o.spec.mean = {0, 0, 0};
+  o.spec.std = {1, 1, 1};
+  o.spec.class_activation = Activation::None;
+  o.spec.batch = batch;
+  o.labels = {"red", "green", "blue"};
+  o.topk = 1;
+  return o;
+}
+
 void make_memory_hungry_model(const std::string& path, int64_t bytes_per_frame) {
   torch::jit::Module m("MemoryHungry");
   save(m, R"JIT(

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/av.h"
+#include "vidinfer/options.h"
 
 namespace vidinfer::test {
 
@@ -68,6 +69,9 @@ std::string join_files(const std::string& first, const std::string& second, cons
 // --- Models (TorchScript, built with torch::jit::Module::define and saved to `path`) ---
 // Input [B,3,H,W]; output [B,3]: the per-channel mean (class 0/1/2 = the channel order given to it).
 void make_channel_mean_classifier(const std::string& path);
+// Run options for a classifier like it: input on the 0..1 scale (mean 0, std 1), no activation,
+// classes red/green/blue, top-1, `size` x `size` input, batch `batch`.
+RunOptions channel_mean_options(const std::string& model, int size, int batch);
 // Finds the bounding box of pixels brighter than 0.5 (input on the 0..1 scale, i.e. mean 0 std 1).
 // Output (boxes [B,1,4] xyxy in input pixels, scores [B,1] = 0.9 if any pixel else 0, labels [B,1]=label).
 void make_bright_box_detector(const std::string& path, int label = 0);
