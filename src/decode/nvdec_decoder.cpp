@@ -11,6 +11,8 @@
 // hardware gets it back without a device-wide sync. At most kOutputSurfaces are mapped at once.
 //
 // This translation unit includes ffnvcodec's loader: no cuda.h, no LibTorch.
+#include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <deque>
 #include <exception>
@@ -18,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/trace.h"
 #include "decode/decoder.h"
 #include "decode/nvdec_caps.h"
 #include "decode/nvdec_driver.h"
@@ -322,6 +325,7 @@ class NvdecDecoder final : public Decoder {
                                                                     : "monochrome"));
     const int depth = 8 + f.bit_depth_luma_minus8;
     const AVPixelFormat fmt = depth > 10 ? AV_PIX_FMT_YUV420P12 : depth > 8 ? AV_PIX_FMT_YUV420P10 : AV_PIX_FMT_YUV420P;
+    const auto t_caps = std::chrono::steady_clock::now();
     if (const GpuDecodeSupport s = nvdec_supports(codecpar_->codec_id, fmt, static_cast<int>(f.coded_width),
                                                   static_cast<int>(f.coded_height), device_);
         !s.supported)
@@ -348,6 +352,7 @@ class NvdecDecoder final : public Decoder {
     ci.display_area.right = static_cast<short>(f.display_area.right);
     ci.display_area.bottom = static_cast<short>(f.display_area.bottom);
     const auto [target_w, target_h] = target_size(width, height);
+    const auto t_create = std::chrono::steady_clock::now();
     ci.ulTargetWidth = static_cast<unsigned>(target_w);
     ci.ulTargetHeight = static_cast<unsigned>(target_h);
     auto s = std::make_shared<Session>();
@@ -370,6 +375,11 @@ class NvdecDecoder final : public Decoder {
     if (!s->dec)
       if (const CUresult rc = drv_->cv()->cuvidCreateDecoder(&s->dec, &ci); rc != CUDA_SUCCESS)
         return refuse("cuvidCreateDecoder failed: " + nvdec::error_text(rc));
+    if (trace_enabled()) {
+      const auto ms = [](auto a, auto b) { return std::chrono::duration<double, std::milli>(b - a).count(); };
+      std::fprintf(stderr, "vidinfer trace: %s: NVDEC session %dx%d: caps %.1f ms, cuvidCreateDecoder %.1f ms\n",
+                   input_.c_str(), width, height, ms(t_caps, t_create), ms(t_create, std::chrono::steady_clock::now()));
+    }
     session_ = std::move(s);
     coded_w_ = f.coded_width;
     coded_h_ = f.coded_height;

@@ -1,35 +1,41 @@
 // VIDINFER_TRACE=1, for measuring: where the thread that runs the model spends its time, and how long
 // each forward takes on the model's stream (timing events around it), so that a model slowed by the
 // GPU's other work can be told from one starved by its host thread. Off: no events.
+// VIDINFER_TRACE=2 adds the stream's timeline: the gaps between one forward's end and the next one's
+// start on the GPU, split by what the next forward waited for: its launch by the host thread, or the
+// batch's inputs (the decoders' preprocessing kernels it is ordered after).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
 #include <string>
+#include <vector>
 
+#include "common/trace.h"
 #include "preprocess/cuda_preprocess.h"
 
 namespace vidinfer {
 
-inline bool trace_enabled() {
-  const char* v = std::getenv("VIDINFER_TRACE");
-  return v && *v && std::string(v) != "0";
-}
-
 class ModelTrace {
  public:
   // stream: the model's CUDA stream (0 on the CPU: no GPU times).
-  explicit ModelTrace(uintptr_t stream) : on_(trace_enabled()), stream_(stream) {
+  explicit ModelTrace(uintptr_t stream) : on_(trace_enabled()), timeline_(trace_level() >= 2), stream_(stream) {
     if (on_ && stream_)
       for (auto& e : events_)
         if (*cuda::event_create_timed(&e.start) || *cuda::event_create_timed(&e.end)) stream_ = 0;
+    // The timeline's origin: an event that has completed when the host clock is read.
+    if (timeline_ && stream_ &&
+        (*cuda::event_create_timed(&base_) || *cuda::event_record(base_, stream_) || *cuda::event_synchronize(base_)))
+      timeline_ = false;
+    t0_ = std::chrono::steady_clock::now();
   }
   ~ModelTrace() {
     for (auto& e : events_) {
       if (e.start) cuda::event_destroy(e.start);
       if (e.end) cuda::event_destroy(e.end);
     }
+    if (base_) cuda::event_destroy(base_);
   }
   ModelTrace(const ModelTrace&) = delete;
   ModelTrace& operator=(const ModelTrace&) = delete;
@@ -40,6 +46,7 @@ class ModelTrace {
   int before_forward() {
     const int k = next_++ % 2;
     if (on_ && stream_) cuda::event_record(events_[k].start, stream_);
+    events_[k].launch_ms = ms_since_start();
     return k;
   }
   void after_forward(int k) {
@@ -51,6 +58,10 @@ class ModelTrace {
     float ms = 0;
     cuda::event_synchronize(events_[k].end);
     if (!*cuda::event_elapsed_ms(events_[k].start, events_[k].end, &ms)) gpu_ms += ms;
+    float s = 0, e = 0;
+    if (timeline_ && !*cuda::event_elapsed_ms(base_, events_[k].start, &s) &&
+        !*cuda::event_elapsed_ms(base_, events_[k].end, &e))
+      line_.push_back({events_[k].launch_ms, s, e});
     events_[k].pending = false;
   }
 
@@ -67,15 +78,50 @@ class ModelTrace {
                  "(GPU %.2f ms), checks %.2f ms, head %.2f ms\n",
                  who, static_cast<long long>(batches), static_cast<long long>(frames), wait * 1e3 / b,
                  forward * 1e3 / b, gpu_ms / b, check * 1e3 / b, post * 1e3 / b);
+    if (line_.size() < 2) return;
+    // A gap ends when the next forward starts on the GPU. If its launch began after the previous
+    // forward had ended, the host was late; otherwise the stream waited for the batch's inputs.
+    double host_gap = 0, input_gap = 0;
+    int host_n = 0, input_n = 0;
+    for (size_t i = 1; i < line_.size(); ++i) {
+      const double gap = line_[i].gpu_start - line_[i - 1].gpu_end;
+      if (gap <= 0.02) continue;
+      if (line_[i].launch > line_[i - 1].gpu_end) {
+        host_gap += gap;
+        ++host_n;
+      } else {
+        input_gap += gap;
+        ++input_n;
+      }
+    }
+    const double span = line_.back().gpu_end - line_.front().gpu_start;
+    std::fprintf(stderr,
+                 "vidinfer trace: %s timeline: first forward started %.1f ms, last ended %.1f ms; stream idle between "
+                 "forwards %.1f ms of %.1f (host late %d times, %.1f ms; inputs not ready %d times, %.1f ms)\n",
+                 who, line_.front().gpu_start, line_.back().gpu_end, host_gap + input_gap, span, host_n, host_gap,
+                 input_n, input_gap);
+    for (size_t i = 0; i < line_.size() && i < 12; ++i)
+      std::fprintf(stderr, "vidinfer trace:   batch %zu: launched %.2f, GPU %.2f .. %.2f ms\n", i, line_[i].launch,
+                   line_[i].gpu_start, line_[i].gpu_end);
   }
 
  private:
-  bool on_;
+  double ms_since_start() const {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0_).count();
+  }
+  bool on_, timeline_;
   uintptr_t stream_;
+  uintptr_t base_ = 0;
+  std::chrono::steady_clock::time_point t0_;
   struct Pair {
     uintptr_t start = 0, end = 0;
+    double launch_ms = 0;
     bool pending = false;
   } events_[2];
+  struct Mark {
+    double launch, gpu_start, gpu_end;
+  };
+  std::vector<Mark> line_;
   int next_ = 0;
 };
 

@@ -474,6 +474,10 @@ TEST_F(PipelineTest, NanInTheModelOutputFailsThatInputOnlyAndNamesTheFrame) {
   o.model_path = dir.file("inf.pt");
   const auto inf = run(o, {clip});
   EXPECT_EQ(inf.summary.inputs[0].error, dir.file("inf.pt") + ": model output has Inf: at frame 22 of " + clip);
+  test::make_nan_above_model(dir.file("minus-inf.pt"), 0.5, "-inf");  // shows in the output's minimum only
+  o.model_path = dir.file("minus-inf.pt");
+  const auto minus = run(o, {clip});
+  EXPECT_EQ(minus.summary.inputs[0].error, dir.file("minus-inf.pt") + ": model output has Inf: at frame 22 of " + clip);
 }
 
 TEST_F(PipelineTest, OutOfMemoryHalvesTheBatchOnceAndSaysSo) {
