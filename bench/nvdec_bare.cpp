@@ -4,11 +4,13 @@
 // from. Written by hand because it is the reference the product is measured against; it shares only
 // the demuxer and the driver loader with vidinfer, not its decoder.
 //
-//   vidinfer-nvdec-bare [--threads 1,7,8,14] [--device N] FILE...
+//   vidinfer-nvdec-bare [--threads 1,7,8,14] [--device N] [--create-flags cuvid|default|cuda]
+//                       [--output-surfaces N] [--serial-create] FILE...
 //
 // Thread t decodes FILE[t % count] whole. Prints, per thread count: frames, seconds (from the
-// threads' start to the last one's end; driver and context set up before), fps, and the median time
-// to a thread's first mapped frame.
+// threads' start to the last one's end; driver and context set up before), fps, the median time
+// to a thread's first mapped frame, and the median times of cuvidCreateDecoder and
+// cuvidDestroyDecoder (sessions' fixed cost, with the creation flags and output surfaces given).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -38,6 +40,10 @@ struct Loop {
   CUvideoparser parser = nullptr;
   int64_t frames = 0;
   double first_frame = -1;
+  double create_ms = 0, destroy_ms = 0;
+  unsigned create_flags = cudaVideoCreate_PreferCUVID;
+  unsigned output_surfaces = 2;
+  std::mutex* create_mu = nullptr;  // --serial-create: one creation at a time
   Clock::time_point t0;
   std::string error;
 
@@ -51,8 +57,8 @@ struct Loop {
     ci.OutputFormat = f->bit_depth_luma_minus8 ? cudaVideoSurfaceFormat_P016 : cudaVideoSurfaceFormat_NV12;
     ci.bitDepthMinus8 = f->bit_depth_luma_minus8;
     ci.DeinterlaceMode = cudaVideoDeinterlaceMode_Weave;
-    ci.ulNumOutputSurfaces = 2;
-    ci.ulCreationFlags = cudaVideoCreate_PreferCUVID;
+    ci.ulNumOutputSurfaces = l->output_surfaces;
+    ci.ulCreationFlags = l->create_flags;
     ci.ulNumDecodeSurfaces = surfaces;
     ci.ulWidth = ci.ulMaxWidth = f->coded_width;
     ci.ulHeight = ci.ulMaxHeight = f->coded_height;
@@ -62,10 +68,14 @@ struct Loop {
     ci.display_area.bottom = static_cast<short>(f->display_area.bottom);
     ci.ulTargetWidth = static_cast<unsigned>(f->display_area.right - f->display_area.left);
     ci.ulTargetHeight = static_cast<unsigned>(f->display_area.bottom - f->display_area.top);
+    const auto t = Clock::now();
+    std::unique_lock<std::mutex> lock;
+    if (l->create_mu) lock = std::unique_lock(*l->create_mu);
     if (l->drv->cv()->cuvidCreateDecoder(&l->dec, &ci) != CUDA_SUCCESS) {
       l->error = "cuvidCreateDecoder failed";
       return 0;
     }
+    l->create_ms = std::chrono::duration<double, std::milli>(Clock::now() - t).count();
     return static_cast<int>(surfaces);
   }
   static int CUDAAPI on_decode(void* self, CUVIDPICPARAMS* p) {
@@ -146,7 +156,9 @@ struct Loop {
       }
       parse(nullptr, true);
       drv->cv()->cuvidDestroyVideoParser(parser);
+      const auto t = Clock::now();
       if (dec) drv->cv()->cuvidDestroyDecoder(dec);
+      destroy_ms = std::chrono::duration<double, std::milli>(Clock::now() - t).count();
       drv->cu()->cuStreamDestroy(stream);
     } catch (const std::exception& e) {
       error = e.what();
@@ -167,12 +179,20 @@ int main(int argc, char** argv) {
   av_log_set_level(AV_LOG_QUIET);
   std::vector<int> threads{1, 7, 8, 14};
   int device = 0;
+  unsigned create_flags = cudaVideoCreate_PreferCUVID, output_surfaces = 2;
+  bool serial_create = false;
+  std::mutex create_mu;
   std::vector<std::string> files;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--threads" && i + 1 < argc) threads = parse_ints(argv[++i]);
     else if (a == "--device" && i + 1 < argc) device = std::atoi(argv[++i]);
-    else files.push_back(a);
+    else if (a == "--serial-create") serial_create = true;
+    else if (a == "--output-surfaces" && i + 1 < argc) output_surfaces = static_cast<unsigned>(std::atoi(argv[++i]));
+    else if (a == "--create-flags" && i + 1 < argc) {
+      const std::string f = argv[++i];
+      create_flags = f == "default" ? cudaVideoCreate_Default : f == "cuda" ? cudaVideoCreate_PreferCUDA : cudaVideoCreate_PreferCUVID;
+    } else files.push_back(a);
   }
   if (files.empty()) {
     std::fprintf(stderr, "usage: vidinfer-nvdec-bare [--threads 1,7,8,14] [--device N] FILE...\n");
@@ -186,7 +206,7 @@ int main(int argc, char** argv) {
   }
   CUcontext ctx = drv->primary_context(device);
   std::printf("bare NVCUVID loop on %s; %zu file(s)\n", drv->device_name(device).c_str(), files.size());
-  std::printf("%8s %8s %8s %9s %12s\n", "threads", "frames", "seconds", "fps", "first frame");
+  std::printf("%8s %8s %8s %9s %12s %10s %10s\n", "threads", "frames", "seconds", "fps", "first frame", "create", "destroy");
   int rc = 0;
   for (int t : threads) {
     std::vector<Loop> loops(static_cast<size_t>(std::max(t, 1)));
@@ -197,23 +217,31 @@ int main(int argc, char** argv) {
       loops[k].ctx = ctx;
       loops[k].path = files[k % files.size()];
       loops[k].t0 = t0;
+      loops[k].create_flags = create_flags;
+      loops[k].output_surfaces = output_surfaces;
+      loops[k].create_mu = serial_create ? &create_mu : nullptr;
       pool.emplace_back([&loops, k] { loops[k].run(); });
     }
     for (auto& th : pool) th.join();
     const double s = std::chrono::duration<double>(Clock::now() - t0).count();
     int64_t frames = 0;
-    std::vector<double> firsts;
+    std::vector<double> firsts, creates, destroys;
     for (const auto& l : loops) {
       frames += l.frames;
       firsts.push_back(l.first_frame);
+      creates.push_back(l.create_ms);
+      destroys.push_back(l.destroy_ms);
       if (!l.error.empty()) {
         std::fprintf(stderr, "vidinfer-nvdec-bare: %s: %s\n", l.path.c_str(), l.error.c_str());
         rc = 1;
       }
     }
-    std::sort(firsts.begin(), firsts.end());
-    std::printf("%8d %8lld %8.2f %9.1f %9.0f ms\n", t, static_cast<long long>(frames), s, frames / s,
-                firsts[firsts.size() / 2] * 1e3);
+    const auto median = [](std::vector<double> v) {
+      std::sort(v.begin(), v.end());
+      return v[v.size() / 2];
+    };
+    std::printf("%8d %8lld %8.2f %9.1f %9.0f ms %7.1f ms %7.1f ms\n", t, static_cast<long long>(frames), s, frames / s,
+                median(firsts) * 1e3, median(creates), median(destroys));
     std::fflush(stdout);
   }
   return rc;

@@ -74,6 +74,27 @@ std::unique_ptr<Decoder> make_cpu_decoder(const StreamInfo& stream, const std::s
 std::unique_ptr<Decoder> make_nvdec_decoder(const StreamInfo& stream, const std::string& input, int device,
                                             NvdecTargetSize target_size = {});
 
+// NVDEC sessions (hardware decoders) kept between inputs. Creating one costs about 45 ms, and the
+// driver creates one at a time (8 decoders starting together all waited ~330 ms on an H200), and
+// destroying one 100-200 ms: per input, that is most of a short clip's decode time. While a
+// NvdecSessionKeeper is alive, a session that a decoder leaves behind (its stream decoded without
+// errors) is kept, and the next decoder of the same format and size takes it instead of creating
+// one; the last keeper to go destroys the kept ones. A run holds one (Pipeline). With
+// VIDINFER_NVDEC_REUSE=0 nothing is kept (for measuring).
+class NvdecSessionKeeper {
+ public:
+  NvdecSessionKeeper();
+  ~NvdecSessionKeeper();
+  NvdecSessionKeeper(const NvdecSessionKeeper&) = delete;
+  NvdecSessionKeeper& operator=(const NvdecSessionKeeper&) = delete;
+};
+
+// Sessions created and sessions taken from the kept ones, since the process started (for tests and traces).
+struct NvdecSessionCounts {
+  int64_t created = 0, reused = 0;
+};
+NvdecSessionCounts nvdec_session_counts();
+
 // `first` until it refuses the stream (see Decoder::refused), then a decoder from `make_next` for the
 // rest: it is given the packets again from the keyframe before the last one (so that pictures
 // `first` never showed are decoded too), and its leading frames with timestamps `first` gave already

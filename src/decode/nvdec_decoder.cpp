@@ -13,10 +13,13 @@
 // This translation unit includes ffnvcodec's loader: no cuda.h, no LibTorch.
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <exception>
 #include <memory>
+#include <mutex>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -36,20 +39,142 @@ namespace {
 constexpr unsigned kOutputSurfaces = 8;
 constexpr unsigned kExtraDecodeSurfaces = 4;  // beyond the stream's minimum, so decode runs ahead
 
+// What a hardware decoder was created for: one may serve another stream only if all of it is equal.
+struct SessionKey {
+  CUcontext ctx = nullptr;
+  int codec = 0, chroma = 0, format = 0, depth = 0, deinterlace = 0;
+  unsigned long surfaces = 0, outputs = 0, flags = 0, width = 0, height = 0, target_w = 0, target_h = 0;
+  short left = 0, top = 0, right = 0, bottom = 0;
+  bool operator==(const SessionKey&) const = default;
+  static SessionKey of(CUcontext ctx, const CUVIDDECODECREATEINFO& ci) {
+    SessionKey k;
+    k.ctx = ctx;
+    k.codec = ci.CodecType;
+    k.chroma = ci.ChromaFormat;
+    k.format = ci.OutputFormat;
+    k.depth = static_cast<int>(ci.bitDepthMinus8);
+    k.deinterlace = ci.DeinterlaceMode;
+    k.surfaces = ci.ulNumDecodeSurfaces;
+    k.outputs = ci.ulNumOutputSurfaces;
+    k.flags = ci.ulCreationFlags;
+    k.width = ci.ulWidth;
+    k.height = ci.ulHeight;
+    k.target_w = ci.ulTargetWidth;
+    k.target_h = ci.ulTargetHeight;
+    k.left = ci.display_area.left;
+    k.top = ci.display_area.top;
+    k.right = ci.display_area.right;
+    k.bottom = ci.display_area.bottom;
+    return k;
+  }
+};
+
+// The kept sessions (see NvdecSessionKeeper). Written by hand: the driver has no such pool, and a
+// session is a driver handle that only this file knows how to make.
+class SessionPool {
+ public:
+  static SessionPool& get() {
+    static SessionPool* pool = new SessionPool;  // never destroyed: sessions may be released at exit
+    return *pool;
+  }
+  // A kept session for `key`, or null.
+  CUvideodecoder take(const SessionKey& key) {
+    std::lock_guard lock(mu_);
+    for (auto it = kept_.begin(); it != kept_.end(); ++it)
+      if (it->first == key) {
+        CUvideodecoder d = it->second;
+        kept_.erase(it);
+        ++counts_.reused;
+        return d;
+      }
+    return nullptr;
+  }
+  void created() {
+    std::lock_guard lock(mu_);
+    ++counts_.created;
+  }
+  // Keeps `dec` if a keeper is alive; false: the caller destroys it.
+  bool keep(nvdec::Driver* drv, const SessionKey& key, CUvideodecoder dec) {
+    std::vector<std::pair<SessionKey, CUvideodecoder>> evicted;
+    {
+      std::lock_guard lock(mu_);
+      if (keepers_ == 0 || !enabled_) return false;
+      drv_ = drv;
+      kept_.emplace_back(key, dec);
+      // Bounded: the oldest go first (a run's formats change rarely; each session holds its surfaces).
+      while (kept_.size() > kMaxKept) {
+        evicted.push_back(kept_.front());
+        kept_.pop_front();
+      }
+    }
+    destroy(drv, evicted);
+    return true;
+  }
+  void hold() {
+    std::lock_guard lock(mu_);
+    ++keepers_;
+  }
+  void release() {
+    std::vector<std::pair<SessionKey, CUvideodecoder>> all;
+    nvdec::Driver* drv;
+    {
+      std::lock_guard lock(mu_);
+      if (--keepers_ > 0) return;
+      all.assign(kept_.begin(), kept_.end());
+      kept_.clear();
+      drv = drv_;
+    }
+    destroy(drv, all);
+  }
+  NvdecSessionCounts counts() {
+    std::lock_guard lock(mu_);
+    return counts_;
+  }
+
+ private:
+  SessionPool() {
+    const char* v = std::getenv("VIDINFER_NVDEC_REUSE");
+    enabled_ = !(v && std::string(v) == "0");
+  }
+  static void destroy(nvdec::Driver* drv, const std::vector<std::pair<SessionKey, CUvideodecoder>>& v) {
+    for (const auto& [key, dec] : v) {
+      try {
+        nvdec::ContextScope scope(key.ctx);
+        drv->cv()->cuvidDestroyDecoder(dec);
+      } catch (...) {  // a context that cannot be made current: the session goes with the process
+      }
+    }
+  }
+  static constexpr size_t kMaxKept = 64;
+  std::mutex mu_;
+  std::deque<std::pair<SessionKey, CUvideodecoder>> kept_;
+  nvdec::Driver* drv_ = nullptr;
+  int keepers_ = 0;
+  bool enabled_ = true;
+  NvdecSessionCounts counts_;
+};
+
 // One hardware decoder for one sequence (a resolution change starts a new one). Shared by the
-// display queue and the mapped frames that still refer to it, so the old one lives until they are done.
+// display queue and the mapped frames that still refer to it, so the old one lives until they are
+// done; then it is kept for another decoder (SessionPool) unless its stream had errors.
 struct Session {
   nvdec::Driver* drv = nullptr;
   CUcontext ctx = nullptr;
   CUvideodecoder dec = nullptr;
+  SessionKey key;
+  bool reusable = true;       // false once a picture of it failed to decode
   int width = 0, height = 0;  // display size
   int surface_width = 0;      // a mapped surface's size: the display size, or the target size
   int surface_height = 0;     // (rows of the luma plane; chroma follows)
   bool high_depth = false;
   ~Session() {
     if (!dec) return;
-    nvdec::ContextScope scope(ctx);
-    drv->cv()->cuvidDestroyDecoder(dec);
+    try {
+      if (reusable && SessionPool::get().keep(drv, key, dec)) return;
+      nvdec::ContextScope scope(ctx);
+      drv->cv()->cuvidDestroyDecoder(dec);
+    } catch (...) {  // a destructor: the session goes with the process
+    }
   }
 };
 
@@ -187,14 +312,14 @@ class NvdecDecoder final : public Decoder {
     }
     int rc = av_bsf_send_packet(bsf_.get(), const_cast<AVPacket*>(pkt));  // a null packet flushes
     if (rc < 0 && rc != AVERROR_EOF) {
-      ++corrupt_;  // the filter rejected the packet (malformed NAL lengths)
+      bad();  // the filter rejected the packet (malformed NAL lengths)
       return;
     }
     while ((rc = av_bsf_receive_packet(bsf_.get(), filtered_.get())) == 0) {
       parse(filtered_->data, filtered_->size, filtered_->pts, false);
       av_packet_unref(filtered_.get());
     }
-    if (rc != AVERROR(EAGAIN) && rc != AVERROR_EOF) ++corrupt_;
+    if (rc != AVERROR(EAGAIN) && rc != AVERROR_EOF) bad();
     if (!pkt) parse(nullptr, 0, AV_NOPTS_VALUE, true);
   }
 
@@ -231,7 +356,8 @@ class NvdecDecoder final : public Decoder {
       const CUresult st = drv_->cv()->cuvidGetDecodeStatus(pic.session->dec, pic.info.picture_index, &status);
       if (st == CUDA_SUCCESS && status.decodeStatus == cuvidDecodeStatus_Error) {
         drv_->cv()->cuvidUnmapVideoFrame(pic.session->dec, ptr);
-        ++corrupt_;
+        pic.session->reusable = false;
+        bad();
         continue;
       }
       State::Mapped m;
@@ -266,6 +392,13 @@ class NvdecDecoder final : public Decoder {
   uintptr_t cuda_stream() const override { return reinterpret_cast<uintptr_t>(state_->stream); }
 
  private:
+  // A corrupt packet or picture: counted, and the current session is not kept for another stream
+  // (whatever state the error left it in stays with this one).
+  void bad() {
+    ++corrupt_;
+    if (session_) session_->reusable = false;
+  }
+
   void parse(const uint8_t* data, int size, int64_t pts, bool end) {
     if (!refused_.empty()) return;
     CUVIDSOURCEDATAPACKET p{};
@@ -283,7 +416,7 @@ class NvdecDecoder final : public Decoder {
     const CUresult rc = drv_->cv()->cuvidParseVideoData(parser_, &p);
     if (!refused_.empty()) return;  // the parser's failure is the refusal, not corrupt data
     if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
-    if (rc != CUDA_SUCCESS) ++corrupt_;
+    if (rc != CUDA_SUCCESS) bad();
   }
 
   // Parser callbacks: static trampolines that never let an exception cross into the driver.
@@ -298,7 +431,7 @@ class NvdecDecoder final : public Decoder {
   }
   static int CUDAAPI on_decode(void* self, CUVIDPICPARAMS* pic) {
     auto* d = static_cast<NvdecDecoder*>(self);
-    if (!d->session_ || d->drv_->cv()->cuvidDecodePicture(d->session_->dec, pic) != CUDA_SUCCESS) ++d->corrupt_;
+    if (!d->session_ || d->drv_->cv()->cuvidDecodePicture(d->session_->dec, pic) != CUDA_SUCCESS) d->bad();
     return 1;
   }
   static int CUDAAPI on_display(void* self, CUVIDPARSERDISPINFO* info) {
@@ -365,20 +498,32 @@ class NvdecDecoder final : public Decoder {
     s->high_depth = f.bit_depth_luma_minus8 > 0;
     // A scaled size the driver refuses (the SDK states no limits for it) decodes at full size instead:
     // the kernel then resizes, as without a target size.
-    if ((target_w != width || target_h != height) && drv_->cv()->cuvidCreateDecoder(&s->dec, &ci) != CUDA_SUCCESS) {
-      s->dec = nullptr;
-      ci.ulTargetWidth = static_cast<unsigned>(width);
-      ci.ulTargetHeight = static_cast<unsigned>(height);
-      s->surface_width = width;
-      s->surface_height = height;
+    SessionPool& pool = SessionPool::get();
+    s->dec = pool.take(SessionKey::of(ctx_, ci));
+    const bool reused = s->dec != nullptr;
+    if (!s->dec && (target_w != width || target_h != height)) {
+      if (drv_->cv()->cuvidCreateDecoder(&s->dec, &ci) == CUDA_SUCCESS) {
+        pool.created();
+      } else {
+        s->dec = nullptr;
+        ci.ulTargetWidth = static_cast<unsigned>(width);
+        ci.ulTargetHeight = static_cast<unsigned>(height);
+        s->surface_width = width;
+        s->surface_height = height;
+        s->dec = pool.take(SessionKey::of(ctx_, ci));
+      }
     }
-    if (!s->dec)
+    if (!s->dec) {
       if (const CUresult rc = drv_->cv()->cuvidCreateDecoder(&s->dec, &ci); rc != CUDA_SUCCESS)
         return refuse("cuvidCreateDecoder failed: " + nvdec::error_text(rc));
+      pool.created();
+    }
+    s->key = SessionKey::of(ctx_, ci);
     if (trace_enabled()) {
       const auto ms = [](auto a, auto b) { return std::chrono::duration<double, std::milli>(b - a).count(); };
-      std::fprintf(stderr, "vidinfer trace: %s: NVDEC session %dx%d: caps %.1f ms, cuvidCreateDecoder %.1f ms\n",
-                   input_.c_str(), width, height, ms(t_caps, t_create), ms(t_create, std::chrono::steady_clock::now()));
+      std::fprintf(stderr, "vidinfer trace: %s: NVDEC session %dx%d: caps %.1f ms, %s %.1f ms\n", input_.c_str(), width,
+                   height, ms(t_caps, t_create), reused ? "kept session taken" : "cuvidCreateDecoder",
+                   ms(t_create, std::chrono::steady_clock::now()));
     }
     session_ = std::move(s);
     coded_w_ = f.coded_width;
@@ -442,6 +587,10 @@ std::pair<int, int> shown_size(const AVFrame* f) {
     if (const auto* ref = static_cast<const FrameRef*>(av_buffer_get_opaque(f->buf[0]))) return {ref->shown_w, ref->shown_h};
   return {f->width, f->height};
 }
+
+NvdecSessionKeeper::NvdecSessionKeeper() { SessionPool::get().hold(); }
+NvdecSessionKeeper::~NvdecSessionKeeper() { SessionPool::get().release(); }
+NvdecSessionCounts nvdec_session_counts() { return SessionPool::get().counts(); }
 
 std::unique_ptr<Decoder> make_nvdec_decoder(const StreamInfo& stream, const std::string& input, int device,
                                             NvdecTargetSize target_size) {

@@ -369,6 +369,9 @@ struct Pipeline::Impl {
   torch::Device device;
   Model model;
   bool gpu_path;  // NVDEC + kernels available for this run
+  // NVDEC sessions are kept between the jobs (inputs, segments) of this pipeline's runs, and
+  // destroyed with it (see NvdecSessionKeeper).
+  std::optional<NvdecSessionKeeper> nvdec_sessions;
   int streams;    // decode jobs at once
   int pool_size;  // device batch tensors
   std::vector<torch::Tensor> pool_tensors;
@@ -396,6 +399,7 @@ struct Pipeline::Impl {
     streams = opt.streams > 0 ? opt.streams : engines > 0 ? std::min(kMaxStreams, engines + 1) : 1;
     // (+1: the batch whose head waits for the next forward, see ModelRunner)
     pool_size = static_cast<int>(kQueueDepth) + 3 + (streams > 1 ? 2 : 0);
+    if (gpu_path) nvdec_sessions.emplace();
     if (device.is_cuda()) warm_up();
     if (gpu_path)
       for (int i = 0; i < pool_size; ++i)
@@ -411,7 +415,19 @@ struct Pipeline::Impl {
     try {
       auto x = torch::zeros({opt.spec.batch, 3, opt.spec.height, opt.spec.width},
                             torch::TensorOptions().device(device).dtype(to_scalar_type(opt.spec.dtype)));
-      for (int i = 0; i < 3; ++i) model.forward(x);
+      torch::jit::IValue out;
+      for (int i = 0; i < 3; ++i) out = model.forward(x);
+      // The checks and the head too: their kernels load on first use as well (CUDA loads modules
+      // lazily), and the pinned buffers their copies go through are allocated then. Without this
+      // the first batch of a run waited about 150 ms for them (H200, the bundled CenterNet).
+      if (!opt.skip_model) {
+        std::vector<const char*> bad(static_cast<size_t>(opt.spec.batch), nullptr);
+        non_finite_rows(out, opt.spec.batch, bad);
+        Batch b;
+        b.slots.resize(static_cast<size_t>(opt.spec.batch));
+        for (auto& s : b.slots) s.geometry = plan_geometry(opt.spec.width, opt.spec.height, opt.spec);
+        postprocess(out, b, {std::string("warm-up")});
+      }
       uintptr_t ev = 0;
       if (!*cuda::event_create(&ev)) {
         cuda::event_record(ev, 0);

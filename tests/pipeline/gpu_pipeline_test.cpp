@@ -823,3 +823,61 @@ TEST(GpuPipeline, ConcurrentInputsAndSegmentsMatchOneAtATime) {
 
 }  // namespace
 }  // namespace vidinfer
+
+namespace vidinfer {
+namespace {
+
+// NVDEC sessions kept between inputs (NvdecSessionKeeper): later inputs of the same format take the
+// session an earlier one left, and decode the same pictures as on a session of their own. A and B
+// are different pictures of one format (H.264 4:2:0, 320x240, the same reference count), so any
+// input may take any kept session; the first input of a run always has a new one (the sessions
+// kept by an earlier pipeline went with it). Each input is its own copy of A or B (results are told
+// apart by path).
+TEST(GpuPipeline, KeptNvdecSessionsServeLaterInputsWithTheSamePictures) {
+  const std::string a = test::clip("keep-a", "mp4", "-f lavfi -i testsrc2=size=320x240:rate=30:duration=2 "
+                                   "-c:v libx264 -preset ultrafast -pix_fmt yuv420p");
+  const std::string b = test::clip("keep-b", "mp4", "-f lavfi -i mandelbrot=size=320x240:rate=30 -t 2 "
+                                   "-c:v libx264 -preset ultrafast -pix_fmt yuv420p");
+  REQUIRE_GPU();
+  test::TempDir dir;
+  std::vector<std::string> inputs;
+  for (int i = 0; i < 12; ++i) {
+    inputs.push_back(dir.file("in" + std::to_string(i) + ".mp4"));
+    std::filesystem::copy_file(i % 2 ? b : a, inputs.back());
+  }
+  RunOptions o = colour_namer();
+  o.topk = 3;
+  o.segments = 1;
+  for (int streams : {1, 3}) {
+    SCOPED_TRACE("streams " + std::to_string(streams));
+    o.streams = streams;
+    const NvdecSessionCounts before = nvdec_session_counts();
+    const auto r = run(o, "cuda", inputs);
+    const NvdecSessionCounts after = nvdec_session_counts();
+    const int64_t created = after.created - before.created, reused = after.reused - before.reused;
+    std::printf("[ sessions ] %d stream(s), 12 inputs: %lld created, %lld kept sessions taken\n", streams,
+                static_cast<long long>(created), static_cast<long long>(reused));
+    EXPECT_EQ(created + reused, 12);
+    EXPECT_GE(reused, 12 - 2 * streams);  // only the first inputs of each stream may start before one is left
+    std::map<std::string, std::vector<const FrameResult*>> by_input;
+    for (const auto& f : r.frames) by_input[f.input].push_back(&f);
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      EXPECT_EQ(r.summary.inputs[i].status, InputStatus::Ok) << r.summary.inputs[i].error;
+      const auto& got = by_input[inputs[i]];
+      const auto& want = by_input[inputs[i % 2]];  // the first input of the same clip: a new session
+      ASSERT_EQ(got.size(), 60u) << inputs[i];
+      if (i < 2) continue;
+      for (size_t k = 0; k < got.size(); ++k) {
+        ASSERT_EQ(got[k]->frame_index, want[k]->frame_index) << inputs[i];
+        ASSERT_EQ(got[k]->classes.size(), want[k]->classes.size());
+        for (size_t c = 0; c < want[k]->classes.size(); ++c) {
+          EXPECT_EQ(got[k]->classes[c].class_id, want[k]->classes[c].class_id) << inputs[i] << " frame " << k;
+          EXPECT_EQ(got[k]->classes[c].score, want[k]->classes[c].score) << inputs[i] << " frame " << k;
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace vidinfer
