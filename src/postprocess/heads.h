@@ -50,6 +50,15 @@ std::vector<std::vector<Detection>> detect_head(const torch::jit::IValue& out,
                                                 const std::vector<Geometry>& geometries,
                                                 const DetectParams& p, const std::vector<std::string>& labels);
 
+// How CenterNet batches on CUDA tensors were decoded, counted since the process started (for tests
+// and diagnostics): `fused` by the two kernels of postprocess/cuda_centernet.cu; `torch` by LibTorch's
+// ops (the CPU path's code, run on the device), of which `overflow` were handed back by the kernels
+// because a frame had more than cuda::kCenterNetCap peaks above the threshold.
+struct CenterNetGpuCounts {
+  int64_t fused = 0, torch = 0, overflow = 0;
+};
+CenterNetGpuCounts centernet_gpu_counts();
+
 // Greedy non-maximum suppression. boxes [N,4] xyxy, scores [N]. Returns the kept indices (int64, on
 // the boxes' device: CUDA tensors are suppressed on the GPU), highest score first. A box is dropped when its IoU with a kept, higher-scoring box is > iou.
 torch::Tensor nms(const torch::Tensor& boxes, const torch::Tensor& scores, float iou);

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "postprocess/heads.h"
@@ -171,6 +172,60 @@ TEST(Detect, OutputThatDoesNotFit) {
             }),
             "model output does not fit task detect: expected a tuple (boxes [1, N, 4], scores [1, N, classes]), got "
             "tuple(Tensor[1, 5, 4] Float, Tensor[1, 6, 3] Float)");
+}
+
+// CenterNet decoding on the CPU (LibTorch's ops; the GPU's fused kernels are compared with it in
+// gpu_heads_test). A 2-class 3x4 map for an 8x6 input: 2 pixels per cell; every box distance 1.
+TEST(Detect, CenterNetPeaksPlateauAndThreshold) {
+  auto hm = torch::zeros({1, 2, 3, 4});
+  hm[0][0][1][1] = 0.9f;  // a peak
+  hm[0][0][1][2] = 0.5f;  // beside a higher cell: not a peak
+  hm[0][1][0][3] = 0.7f;  // a plateau of two equal cells: both are peaks
+  hm[0][1][1][3] = 0.7f;
+  hm[0][1][2][0] = 0.2f;  // a peak below the threshold
+  const auto out = c10::ivalue::Tuple::create({hm, torch::ones({1, 4, 3, 4})});
+  DetectParams p;
+  p.layout = DetectLayout::CenterNet;
+  p.score_threshold = 0.3f;
+  auto r = detect_head(out, {identity(8, 6)}, p, {"a", "b"});
+  ASSERT_EQ(r[0].size(), 3u);
+  EXPECT_FLOAT_EQ(r[0][0].score, 0.9f);
+  EXPECT_EQ(r[0][0].label, "a");
+  EXPECT_FLOAT_EQ(r[0][0].x1, 1.f);  // cell (1, 1) at (2, 2), 1 each way
+  EXPECT_FLOAT_EQ(r[0][0].y1, 1.f);
+  EXPECT_FLOAT_EQ(r[0][0].x2, 3.f);
+  EXPECT_FLOAT_EQ(r[0][0].y2, 3.f);
+  std::sort(r[0].begin() + 1, r[0].end(), [](const Detection& a, const Detection& b) { return a.y1 < b.y1; });
+  for (int i : {1, 2}) {
+    EXPECT_FLOAT_EQ(r[0][i].score, 0.7f);
+    EXPECT_EQ(r[0][i].class_id, 1);
+    EXPECT_FLOAT_EQ(r[0][i].x1, 5.f);
+    EXPECT_FLOAT_EQ(r[0][i].x2, 7.f);
+  }
+  EXPECT_FLOAT_EQ(r[0][1].y1, 0.f);  // -1, clamped to the frame
+  EXPECT_FLOAT_EQ(r[0][1].y2, 1.f);
+  EXPECT_FLOAT_EQ(r[0][2].y1, 1.f);
+  EXPECT_FLOAT_EQ(r[0][2].y2, 3.f);
+  p.max_detections = 1;
+  r = detect_head(out, {identity(8, 6)}, p, {"a", "b"});
+  ASSERT_EQ(r[0].size(), 1u);
+  EXPECT_FLOAT_EQ(r[0][0].score, 0.9f);
+  p.score_threshold = 0.95f;
+  EXPECT_TRUE(detect_head(out, {identity(8, 6)}, p, {})[0].empty());
+}
+
+TEST(Detect, CenterNetOutputThatDoesNotFit) {
+  DetectParams p;
+  p.layout = DetectLayout::CenterNet;
+  const std::string expected =
+      "model output does not fit task detect: expected a tuple (heatmap [1, classes, H, W], box map [1, 4, H, W]), got ";
+  EXPECT_EQ(error_of([&] { detect_head(torch::zeros({1, 2, 3, 4}), {identity(8, 6)}, p, {}); }),
+            expected + "Tensor[1, 2, 3, 4] Float");
+  EXPECT_EQ(error_of([&] {
+              detect_head(c10::ivalue::Tuple::create({torch::zeros({1, 2, 3, 4}), torch::zeros({1, 4, 3, 5})}),
+                          {identity(8, 6)}, p, {});
+            }),
+            expected + "tuple(Tensor[1, 2, 3, 4] Float, Tensor[1, 4, 3, 5] Float)");
 }
 
 }  // namespace
