@@ -514,6 +514,13 @@ class NvdecDecoder final : public Decoder {
       }
     }
     if (!s->dec) {
+      static std::mutex create_mu;
+      static const bool serial = [] {
+        const char* v = std::getenv("VIDINFER_NVDEC_SERIAL_CREATE");
+        return v && std::string(v) == "1";
+      }();
+      std::unique_lock<std::mutex> lock;
+      if (serial) lock = std::unique_lock(create_mu);
       if (const CUresult rc = drv_->cv()->cuvidCreateDecoder(&s->dec, &ci); rc != CUDA_SUCCESS)
         return refuse("cuvidCreateDecoder failed: " + nvdec::error_text(rc));
       pool.created();
