@@ -77,21 +77,27 @@ class SessionPool {
     static SessionPool* pool = new SessionPool;  // never destroyed: sessions may be released at exit
     return *pool;
   }
-  // A kept session for `key`, or null.
-  CUvideodecoder take(const SessionKey& key) {
-    std::lock_guard lock(mu_);
-    for (auto it = kept_.begin(); it != kept_.end(); ++it)
-      if (it->first == key) {
-        CUvideodecoder d = it->second;
-        kept_.erase(it);
-        ++counts_.reused;
-        return d;
-      }
-    return nullptr;
-  }
-  void created() {
-    std::lock_guard lock(mu_);
+  // A session for `ci` in `ctx`: a kept one with the same parameters (*reused = true), else a new one.
+  CUresult make(nvdec::Driver* drv, CUcontext ctx, CUVIDDECODECREATEINFO& ci, CUvideodecoder* dec, bool* reused) {
+    if ((*dec = take(SessionKey::of(ctx, ci)))) {
+      *reused = true;
+      return CUDA_SUCCESS;
+    }
+    // One creation at a time in the process: the driver serialises them anyway, but 8 decoders
+    // that start together each waited until all 8 were made (~330 ms on an H200), where one at a
+    // time the first starts decoding after ~45 ms. Measured with the bundled CenterNet over 8
+    // 1080p HEVC inputs: the first forward ran at 97 ms instead of 347-380 ms, and the run at 2934
+    // instead of 2690 fps. VIDINFER_NVDEC_SERIAL_CREATE=0 lets them all call the driver at once.
+    std::unique_lock<std::mutex> lock(create_mu_, std::defer_lock);
+    if (serial_create_) lock.lock();
+    const CUresult rc = drv->cv()->cuvidCreateDecoder(dec, &ci);
+    if (rc != CUDA_SUCCESS) {
+      *dec = nullptr;
+      return rc;
+    }
+    std::lock_guard count_lock(mu_);
     ++counts_.created;
+    return rc;
   }
   // Keeps `dec` if a keeper is alive; false: the caller destroys it.
   bool keep(nvdec::Driver* drv, const SessionKey& key, CUvideodecoder dec) {
@@ -133,8 +139,24 @@ class SessionPool {
 
  private:
   SessionPool() {
-    const char* v = std::getenv("VIDINFER_NVDEC_REUSE");
-    enabled_ = !(v && std::string(v) == "0");
+    const auto off = [](const char* name) {
+      const char* v = std::getenv(name);
+      return v && std::string(v) == "0";
+    };
+    enabled_ = !off("VIDINFER_NVDEC_REUSE");
+    serial_create_ = !off("VIDINFER_NVDEC_SERIAL_CREATE");
+  }
+  // A kept session for `key`, or null.
+  CUvideodecoder take(const SessionKey& key) {
+    std::lock_guard lock(mu_);
+    for (auto it = kept_.begin(); it != kept_.end(); ++it)
+      if (it->first == key) {
+        CUvideodecoder d = it->second;
+        kept_.erase(it);
+        ++counts_.reused;
+        return d;
+      }
+    return nullptr;
   }
   static void destroy(nvdec::Driver* drv, const std::vector<std::pair<SessionKey, CUvideodecoder>>& v) {
     for (const auto& [key, dec] : v) {
@@ -147,10 +169,11 @@ class SessionPool {
   }
   static constexpr size_t kMaxKept = 64;
   std::mutex mu_;
+  std::mutex create_mu_;  // held around cuvidCreateDecoder (see make)
   std::deque<std::pair<SessionKey, CUvideodecoder>> kept_;
   nvdec::Driver* drv_ = nullptr;
   int keepers_ = 0;
-  bool enabled_ = true;
+  bool enabled_ = true, serial_create_ = true;
   NvdecSessionCounts counts_;
 };
 
@@ -499,37 +522,17 @@ class NvdecDecoder final : public Decoder {
     // A scaled size the driver refuses (the SDK states no limits for it) decodes at full size instead:
     // the kernel then resizes, as without a target size.
     SessionPool& pool = SessionPool::get();
-    s->dec = pool.take(SessionKey::of(ctx_, ci));
-    const bool reused = s->dec != nullptr;
-    if (!s->dec && (target_w != width || target_h != height)) {
-      if (drv_->cv()->cuvidCreateDecoder(&s->dec, &ci) == CUDA_SUCCESS) {
-        pool.created();
-      } else {
-        s->dec = nullptr;
-        ci.ulTargetWidth = static_cast<unsigned>(width);
-        ci.ulTargetHeight = static_cast<unsigned>(height);
-        s->surface_width = width;
-        s->surface_height = height;
-        s->dec = pool.take(SessionKey::of(ctx_, ci));
-      }
+    bool reused = false;
+    if ((target_w != width || target_h != height) && pool.make(drv_, ctx_, ci, &s->dec, &reused) != CUDA_SUCCESS) {
+      s->dec = nullptr;
+      ci.ulTargetWidth = static_cast<unsigned>(width);
+      ci.ulTargetHeight = static_cast<unsigned>(height);
+      s->surface_width = width;
+      s->surface_height = height;
     }
-    if (!s->dec) {
-      // One creation at a time in the process: the driver serialises them anyway, but 8 decoders
-      // that start together each waited until all 8 were made (~330 ms on an H200), where one at a
-      // time the first starts decoding after ~45 ms. Measured with the bundled CenterNet over 8
-      // 1080p HEVC inputs: the first forward ran at 97 ms instead of 347-380 ms, and the run at 2934
-      // instead of 2690 fps. VIDINFER_NVDEC_SERIAL_CREATE=0 lets them all call the driver at once.
-      static std::mutex create_mu;
-      static const bool serial = [] {
-        const char* v = std::getenv("VIDINFER_NVDEC_SERIAL_CREATE");
-        return !(v && std::string(v) == "0");
-      }();
-      std::unique_lock<std::mutex> lock;
-      if (serial) lock = std::unique_lock(create_mu);
-      if (const CUresult rc = drv_->cv()->cuvidCreateDecoder(&s->dec, &ci); rc != CUDA_SUCCESS)
+    if (!s->dec)
+      if (const CUresult rc = pool.make(drv_, ctx_, ci, &s->dec, &reused); rc != CUDA_SUCCESS)
         return refuse("cuvidCreateDecoder failed: " + nvdec::error_text(rc));
-      pool.created();
-    }
     s->key = SessionKey::of(ctx_, ci);
     if (trace_enabled()) {
       const auto ms = [](auto a, auto b) { return std::chrono::duration<double, std::milli>(b - a).count(); };
