@@ -6,6 +6,7 @@
 #include <memory>
 #include <mutex>
 
+#include "common/stream_priority.h"
 #include "vidinfer/error.h"
 
 namespace vidinfer::nvdec {
@@ -33,6 +34,7 @@ Driver::Driver() {
 
 CUresult Driver::create_priority_stream(CUstream* stream) const {
   int least = 0, greatest = 0;
+  if (stream_priority() != StreamPriority::preprocess) return cu_->cuStreamCreate(stream, CU_STREAM_NON_BLOCKING);
   if (stream_create_with_priority_ && get_stream_priority_range_ &&
       get_stream_priority_range_(&least, &greatest) == CUDA_SUCCESS)
     return stream_create_with_priority_(stream, CU_STREAM_NON_BLOCKING, greatest);

@@ -3,6 +3,8 @@
 #include <cstdlib>
 #include <string>
 
+#include "common/stream_priority.h"
+
 #ifdef VIDINFER_TORCH_CUDA
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
@@ -19,14 +21,15 @@ struct ModelStream::Guard {
 ModelStream::ModelStream(torch::Device device, uintptr_t stream) {
   if (!device.is_cuda()) return;
   auto s = stream ? c10::cuda::getStreamFromExternal(reinterpret_cast<cudaStream_t>(stream), device.index())
-                  : c10::cuda::getStreamFromPool(/*isHighPriority=*/false, device.index());
+                  : c10::cuda::getStreamFromPool(stream_priority() == StreamPriority::model, device.index());
   guard_ = std::make_unique<Guard>(s);
   handle_ = reinterpret_cast<uintptr_t>(s.stream());
 }
 
 uintptr_t pool_cuda_stream(torch::Device device) {
   if (!device.is_cuda()) return 0;
-  return reinterpret_cast<uintptr_t>(c10::cuda::getStreamFromPool(/*isHighPriority=*/false, device.index()).stream());
+  return reinterpret_cast<uintptr_t>(
+      c10::cuda::getStreamFromPool(stream_priority() == StreamPriority::model, device.index()).stream());
 }
 #else
 struct ModelStream::Guard {};

@@ -36,10 +36,17 @@ struct PreprocessParams {
   // Output.
   uintptr_t out = 0;                   // device pointer to [3, dst_h, dst_w]
   int out_dtype = 0;                   // 0 float32, 1 float16, 2 bfloat16
+  // Which kernel: 0 the separable one where it fits (rotation 0 or 180, downscale up to ~15x), else
+  // the direct one; 1 the direct one; 2 the separable one only (an error where it does not fit).
+  int kernel = 0;
 };
 
 // Queues the kernel on `stream` (a cudaStream_t). Returns "" or the CUDA error's name and text.
 const char* launch_preprocess(const PreprocessParams& p, uintptr_t stream);
+
+// The kernel launch_preprocess runs for `p`: 1 direct, 2 separable, 0 none (kernel 2 asked for where
+// it does not fit); 0 also without CUDA kernels in the build.
+int preprocess_kernel_choice(const PreprocessParams& p);
 
 // True when this build has the CUDA kernels (a CUDA toolkit was found at build time).
 bool kernels_available();

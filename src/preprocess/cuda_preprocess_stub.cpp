@@ -8,6 +8,7 @@ constexpr const char* kNoCuda = "this build of vidinfer has no CUDA kernels (no 
 }
 const char* launch_preprocess(const PreprocessParams&, uintptr_t) { return kNoCuda; }
 bool kernels_available() { return false; }
+int preprocess_kernel_choice(const PreprocessParams&) { return 0; }
 const char* event_create(uintptr_t* event) {
   *event = 0;
   return kNoCuda;

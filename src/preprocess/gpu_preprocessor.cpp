@@ -1,6 +1,8 @@
 #include "preprocess/gpu_preprocessor.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <string>
 
 #include "decode/decoder.h"
 #include "preprocess/cpu_preprocessor.h"
@@ -20,7 +22,11 @@ void matrix_weights(int sws_matrix, float& kr, float& kb) {
 
 }  // namespace
 
-GpuPreprocessor::GpuPreprocessor(const ModelSpec& spec) : spec_(spec) {}
+GpuPreprocessor::GpuPreprocessor(const ModelSpec& spec) : spec_(spec) {
+  // VIDINFER_PREPROCESS_KERNEL=direct: the per-pixel kernel everywhere (for measuring against it).
+  const char* k = std::getenv("VIDINFER_PREPROCESS_KERNEL");
+  if (k && std::string(k) == "direct") kernel = 1;
+}
 
 cuda::PreprocessParams GpuPreprocessor::params(const AVFrame* frame, const Geometry& g, uintptr_t out) const {
   cuda::PreprocessParams p;
@@ -78,6 +84,7 @@ cuda::PreprocessParams GpuPreprocessor::params(const AVFrame* frame, const Geome
   }
   p.bgr = spec_.channels == ChannelOrder::BGR;
   p.out = out;
+  p.kernel = kernel;
   p.out_dtype = spec_.dtype == DType::Float16 ? 1 : spec_.dtype == DType::BFloat16 ? 2 : 0;
   return p;
 }

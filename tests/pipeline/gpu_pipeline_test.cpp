@@ -15,6 +15,7 @@
 #include "decode/nvdec_caps.h"
 #include "demux/demuxer.h"
 #include "infer/device_info.h"
+#include "infer/model.h"
 #include "preprocess/cpu_preprocessor.h"
 #include "preprocess/geometry.h"
 #include "preprocess/gpu_preprocessor.h"
@@ -149,6 +150,108 @@ TEST(GpuColourResized, MatchesSwscaleWithinOneLevelOnAverage) {
               d.max, d.inner_max, d.frames, d.where.c_str());
   EXPECT_LE(d.mean, 1.0);
   EXPECT_LE(d.max, 4.0);
+}
+
+// A 1080p clip (the size the benchmarks decode), made from the sample.
+std::string sample_1080() {
+  return test::clip("sample-1080", "mp4", "-i " + test::q(sample()) + " -frames:v 24 -vf scale=1920:1080 -c:v libx264 "
+                    "-preset ultrafast -pix_fmt yuv420p -colorspace bt709 -color_primaries bt709 -color_trc bt709");
+}
+
+// A large downscale, as classifiers and detectors take 1080p video: 1920x1080 to 224x224 (8.6x
+// across, 4.8x down) and to 512x512 letterboxed by the pipeline's geometry elsewhere; here stretched.
+TEST(GpuColourResized, LargeDownscaleMatchesSwscale) {
+  const std::string clip = sample_1080();
+  REQUIRE_GPU();
+  for (auto [w, h] : {std::pair{224, 224}, std::pair{512, 288}}) {
+    const Diff d = compare_rgb(clip, w, h);
+    std::printf("[ colour   ] 1920x1080 resized to %dx%d: mean %.3f max %.1f (inner %.1f) over %d frames; worst: %s\n", w,
+                h, d.mean, d.max, d.inner_max, d.frames, d.where.c_str());
+    EXPECT_LE(d.mean, 1.0) << w << "x" << h;
+  }
+}
+
+// The separable kernel (the default where it fits) gives the direct kernel's values: the same
+// filter, summed in another order, so a value may land on the other side of an 8-bit rounding.
+// Held to: at most one level apart, at under 1% of the values. Sizes, rotations (0 and 180; a
+// quarter turn goes to the direct kernel), letterbox and crop offsets, every output dtype, 10-bit.
+TEST(GpuPreprocessKernels, SeparableGivesTheDirectKernelsValues) {
+  const std::string c1080 = sample_1080(), c10 = sample_hevc10();
+  REQUIRE_GPU();
+  struct Case {
+    std::string clip;
+    int w, h, rotation;
+    ResizeMode resize;
+    DType dtype;
+  };
+  const std::vector<Case> cases = {
+      {c1080, 224, 224, 0, ResizeMode::Stretch, DType::Float32},
+      {c1080, 224, 224, 180, ResizeMode::CenterCrop, DType::BFloat16},
+      {c1080, 512, 512, 0, ResizeMode::Letterbox, DType::Float16},
+      {c1080, 640, 640, 180, ResizeMode::Letterbox, DType::Float32},
+      {sample(), 512, 512, 0, ResizeMode::Stretch, DType::Float32},  // 1.25x down, 1.4x up
+      {sample(), 640, 360, 0, ResizeMode::Stretch, DType::Float32},  // 1:1
+      {c10, 300, 200, 0, ResizeMode::Letterbox, DType::Float16},
+      {c10, 320, 320, 90, ResizeMode::Letterbox, DType::Float32},    // direct on both sides
+  };
+  for (const Case& k : cases) {
+    SCOPED_TRACE(k.clip + " to " + std::to_string(k.w) + "x" + std::to_string(k.h) + " turned " +
+                 std::to_string(k.rotation));
+    Demuxer demux(k.clip);
+    auto gpu = make_nvdec_decoder(demux.stream(), k.clip, 0);
+    ModelSpec spec;
+    spec.width = k.w;
+    spec.height = k.h;
+    spec.resize = k.resize;
+    spec.dtype = k.dtype;
+    spec.mean = {0, 0, 0};
+    spec.std = {1.f / 255, 1.f / 255, 1.f / 255};
+    GpuPreprocessor direct(spec), separable(spec);
+    direct.kernel = 1;
+    separable.kernel = 0;
+    const auto opts = torch::TensorOptions().device(torch::kCUDA).dtype(to_scalar_type(k.dtype));
+    auto a = torch::empty({3, k.h, k.w}, opts), b = torch::empty({3, k.h, k.w}, opts);
+    auto pkt = make_av_packet();
+    auto frame = make_av_frame();
+    int frames = 0, choice = -1;
+    double worst = 0;
+    int64_t differing = 0, total = 0;
+    auto take = [&] {
+      while (gpu->receive(frame.get())) {
+        const auto [fw, fh] = shown_size(frame.get());
+        const Geometry g = plan_geometry(fw, fh, spec, k.rotation);
+        choice = cuda::preprocess_kernel_choice(separable.params(frame.get(), g, 0));
+        direct.run(frame.get(), reinterpret_cast<uintptr_t>(a.data_ptr()), gpu->cuda_stream(), k.rotation);
+        separable.run(frame.get(), reinterpret_cast<uintptr_t>(b.data_ptr()), gpu->cuda_stream(), k.rotation);
+        uintptr_t ev = 0;
+        cuda::event_create(&ev);
+        cuda::event_record(ev, gpu->cuda_stream());
+        cuda::event_synchronize(ev);
+        cuda::event_destroy(ev);
+        const auto diff = (a.to(torch::kFloat) - b.to(torch::kFloat)).abs();
+        worst = std::max(worst, diff.max().item<double>());
+        // Half a level: more than the output dtype's rounding at these magnitudes, less than a level.
+        differing += (diff > 0.5).sum().item<int64_t>();
+        total += diff.numel();
+        ++frames;
+      }
+    };
+    while (demux.read(pkt.get())) {
+      gpu->send(pkt.get());
+      take();
+    }
+    gpu->send(nullptr);
+    take();
+    const double share = 100.0 * differing / std::max<int64_t>(total, 1);
+    std::printf("[ kernels  ] %s %dx%d turned %d: kernel %d, max |diff| %.3f levels, %.4f%% of values differ over %d "
+                "frames\n", k.clip.substr(k.clip.rfind('/') + 1).c_str(), k.w, k.h, k.rotation, choice, worst, share,
+                frames);
+    EXPECT_GT(frames, 0);
+    EXPECT_EQ(choice, k.rotation % 180 ? 1 : 2);
+    // bfloat16 keeps 8 bits of mantissa: a level apart in the input is up to 2 apart near 255.
+    EXPECT_LE(worst, k.dtype == DType::BFloat16 ? 2.01 : 1.01);
+    EXPECT_LT(share, 1.0);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Content, GpuColour,

@@ -1,0 +1,115 @@
+// The preprocessing kernels alone: GPU time per 1080p frame of the direct and the separable kernel
+// for the model inputs the benchmarks use, and how far apart their outputs are. Runs on the GPU
+// machine (it needs LibTorch with CUDA to allocate device memory); elsewhere it says why it cannot.
+//   vidinfer-preprocess-kernels [--frames N]
+#include <torch/torch.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "common/av.h"
+#include "infer/model.h"
+#include "infer/model_stream.h"
+#include "preprocess/cuda_preprocess.h"
+#include "preprocess/geometry.h"
+#include "preprocess/gpu_preprocessor.h"
+
+using namespace vidinfer;
+
+namespace {
+
+void check(const char* err, const char* what) {
+  if (*err) {
+    std::fprintf(stderr, "vidinfer-preprocess-kernels: %s: %s\n", what, err);
+    std::exit(1);
+  }
+}
+
+// GPU milliseconds per launch of `p` on `stream`, over n launches.
+double time_kernel(const cuda::PreprocessParams& p, uintptr_t stream, int n) {
+  uintptr_t a = 0, b = 0;
+  check(cuda::event_create_timed(&a), "event");
+  check(cuda::event_create_timed(&b), "event");
+  for (int i = 0; i < 20; ++i) check(cuda::launch_preprocess(p, stream), "launch");
+  check(cuda::event_record(a, stream), "record");
+  for (int i = 0; i < n; ++i) check(cuda::launch_preprocess(p, stream), "launch");
+  check(cuda::event_record(b, stream), "record");
+  check(cuda::event_synchronize(b), "synchronize");
+  float ms = 0;
+  check(cuda::event_elapsed_ms(a, b, &ms), "elapsed");
+  cuda::event_destroy(a);
+  cuda::event_destroy(b);
+  return ms / n;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int n = 2000;
+  for (int i = 1; i < argc; ++i)
+    if (!std::strcmp(argv[i], "--frames") && i + 1 < argc) n = std::atoi(argv[++i]);
+  if (!cuda::kernels_available() || !torch::cuda::is_available()) {
+    std::fprintf(stderr, "vidinfer-preprocess-kernels: needs a GPU, LibTorch with CUDA and the CUDA kernels\n");
+    return 1;
+  }
+  const int w = 1920, h = 1080, pitch = 2048;
+  // A smooth picture with noise (the timing does not depend on it; the comparison does a little).
+  auto yy = torch::arange(h + h / 2, torch::kFloat).unsqueeze(1), xx = torch::arange(pitch, torch::kFloat).unsqueeze(0);
+  auto img = (128 + 60 * torch::sin(xx / 37) * torch::cos(yy / 23) + 20 * torch::rand({h + h / 2, pitch}))
+                 .clamp(0, 255)
+                 .to(torch::kUInt8)
+                 .to(torch::kCUDA);
+  auto frame = make_av_frame();
+  frame->width = w;
+  frame->height = h;
+  frame->format = AV_PIX_FMT_NV12;
+  frame->data[0] = img.data_ptr<uint8_t>();
+  frame->data[1] = img.data_ptr<uint8_t>() + static_cast<size_t>(pitch) * h;
+  frame->linesize[0] = frame->linesize[1] = pitch;
+  frame->colorspace = AVCOL_SPC_BT709;
+  frame->color_range = AVCOL_RANGE_MPEG;
+  const uintptr_t stream = pool_cuda_stream(torch::Device(torch::kCUDA, 0));
+
+  struct Case {
+    const char* name;
+    int w, h;
+    ResizeMode resize;
+    DType dtype;
+  };
+  const std::vector<Case> cases = {
+      {"224x224 stretch bf16 (ResNet-50)", 224, 224, ResizeMode::Stretch, DType::BFloat16},
+      {"224x224 centre crop bf16", 224, 224, ResizeMode::CenterCrop, DType::BFloat16},
+      {"512x512 letterbox fp16 (CenterNet)", 512, 512, ResizeMode::Letterbox, DType::Float16},
+      {"640x640 letterbox fp32", 640, 640, ResizeMode::Letterbox, DType::Float32},
+      {"1920x1080 fp16 (no resize)", 1920, 1080, ResizeMode::Stretch, DType::Float16},
+  };
+  std::printf("%-36s %12s %14s %8s %12s\n", "model input (from 1920x1080 NV12)", "direct us", "separable us", "ratio",
+              "max |diff|");
+  for (const Case& c : cases) {
+    ModelSpec spec;
+    spec.width = c.w;
+    spec.height = c.h;
+    spec.resize = c.resize;
+    spec.dtype = c.dtype;
+    GpuPreprocessor pre(spec);
+    const Geometry g = plan_geometry(w, h, spec);
+    const auto opts = torch::TensorOptions().device(torch::kCUDA).dtype(to_scalar_type(c.dtype));
+    auto a = torch::empty({3, c.h, c.w}, opts), b = torch::empty({3, c.h, c.w}, opts);
+    cuda::PreprocessParams pa = pre.params(frame.get(), g, reinterpret_cast<uintptr_t>(a.data_ptr()));
+    cuda::PreprocessParams pb = pre.params(frame.get(), g, reinterpret_cast<uintptr_t>(b.data_ptr()));
+    pa.kernel = 1;
+    pb.kernel = 0;
+    const double ta = time_kernel(pa, stream, n) * 1e3;
+    const bool sep = cuda::preprocess_kernel_choice(pb) == 2;
+    const double tb = time_kernel(pb, stream, n) * 1e3;
+    torch::cuda::synchronize();
+    // Normalised values, shown in 8-bit levels (std 1 level of the default spec is 1/255 / std).
+    const double diff = (a.to(torch::kFloat) - b.to(torch::kFloat)).abs().max().item<double>() * 255 * 0.226;
+    std::printf("%-36s %12.2f %14.2f %8.2f %12.3f%s\n", c.name, ta, tb, ta / tb, diff,
+                sep ? "" : "  (separable does not fit: direct)");
+  }
+  return 0;
+}
