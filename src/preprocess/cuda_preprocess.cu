@@ -151,7 +151,7 @@ __global__ void preprocess_kernel(const PreprocessParams p) {
 // and reads the surface coalesced; the values are the same up to the order of float additions.
 // Rotation 0 and 180 only (a quarter turn swaps the axes: the direct kernel does those), and
 // downscales of up to about 15x with tiles that fit in shared memory (see separable_layout).
-constexpr int kTileW = 32, kTileH = 16, kMaxTaps = 32, kSepThreads = 256, kMaxStageRows = 16;
+constexpr int kTileW = 32, kTileH = 16, kMaxTaps = 32, kMaxStageRows = 16;
 constexpr size_t kSharedBudget = 48 * 1024;
 
 struct SepTables {
@@ -181,7 +181,7 @@ __host__ inline int span_needed(float scale, int n) {
 
 __host__ inline int taps_needed(float scale) { return static_cast<int>(std::ceil(2.f * tent_radius(scale))) + 2; }
 
-SepLayout separable_layout(const PreprocessParams& p) {
+SepLayout separable_layout(const PreprocessParams& p, bool stage) {
   SepLayout l;
   if (p.rotation != 0 && p.rotation != 180) return l;
   if (p.src_w <= 0 || p.src_h <= 0 || p.scaled_w <= 0 || p.scaled_h <= 0) return l;
@@ -198,8 +198,8 @@ SepLayout separable_layout(const PreprocessParams& p) {
   const size_t fixed = sizeof(SepTables) + sizeof(float) * (static_cast<size_t>(l.rows_l) * kTileW +
                                                             static_cast<size_t>(l.rows_c) * kTileW * 2);
   const size_t per_row = 4 * static_cast<size_t>(l.words_l + l.words_c);
-  if (fixed + per_row > kSharedBudget) return l;
-  l.stage_rows = static_cast<int>(std::min<size_t>(kMaxStageRows, (kSharedBudget - fixed) / per_row));
+  if (fixed + (stage ? per_row : 0) > kSharedBudget) return l;
+  l.stage_rows = stage ? static_cast<int>(std::min<size_t>(kMaxStageRows, (kSharedBudget - fixed) / per_row)) : 0;
   l.dynamic_bytes = fixed - sizeof(SepTables) + per_row * l.stage_rows;
   l.fits = true;
   return l;
@@ -225,16 +225,17 @@ __device__ inline float staged(const unsigned char* row, int byte) {
 
 // Copies `rows` rows of `words` 4-byte words, from row `row0` (clamped to the plane) and byte
 // `byte0` of each, to `dst`.
+template <int kThreads>
 __device__ inline void stage_rows(uint32_t* dst, const unsigned char* plane, int pitch, int plane_h, int row0, int rows,
                                   int byte0, int words, int tid) {
-  for (int i = tid; i < rows * words; i += kSepThreads) {
+  for (int i = tid; i < rows * words; i += kThreads) {
     const int r = i / words, wd = i % words;
     const int src_row = min(max(row0 + r, 0), plane_h - 1);
     dst[i] = *reinterpret_cast<const uint32_t*>(plane + static_cast<size_t>(src_row) * pitch + byte0 + 4 * wd);
   }
 }
 
-template <bool kSixteen, typename Out>
+template <bool kSixteen, typename Out, int kSepThreads, bool kStage>
 __global__ void __launch_bounds__(kSepThreads) separable_kernel(const PreprocessParams p, SepLayout l) {
   __shared__ SepTables tb;
   extern __shared__ float dyn[];
@@ -320,37 +321,65 @@ __global__ void __launch_bounds__(kSepThreads) separable_kernel(const Preprocess
   // rows staged a few at a time.
   const unsigned char* luma = reinterpret_cast<const unsigned char*>(p.luma);
   const unsigned char* chroma = reinterpret_cast<const unsigned char*>(p.chroma);
-  for (int r0 = 0; r0 < tb.rows_l || r0 < tb.rows_c; r0 += l.stage_rows) {
-    const int nl = max(0, min(l.stage_rows, tb.rows_l - r0)), nc = max(0, min(l.stage_rows, tb.rows_c - r0));
-    stage_rows(sl, luma, p.pitch, p.src_h, tb.row0_l + r0, nl, tb.byte0_l, tb.words_l, tid);
-    stage_rows(sc, chroma, p.pitch, ch, tb.row0_c + r0, nc, tb.byte0_c, tb.words_c, tid);
-    __syncthreads();
-    for (int i = tid; i < nl * kTileW; i += kSepThreads) {
+  if constexpr (!kStage) {
+    for (int i = tid; i < tb.rows_l * kTileW; i += kSepThreads) {
       const int r = i / kTileW, c = i % kTileW, n = tb.nxl[c];
       if (!n) continue;
-      const unsigned char* row = reinterpret_cast<const unsigned char*>(sl + r * tb.words_l);
+      const unsigned char* row = luma + static_cast<size_t>(min(max(tb.row0_l + r, 0), p.src_h - 1)) * p.pitch;
       const int f = tb.fxl[c];
       float acc = 0.f;
-      for (int k = 0; k < n; ++k)
-        acc += tb.wxl[k][c] * staged<kSixteen>(row, min(max(f + k, 0), p.src_w - 1) * bps - tb.byte0_l);
-      hl[(r0 + r) * kTileW + c] = acc;
+      for (int k = 0; k < n; ++k) acc += tb.wxl[k][c] * sample<kSixteen>(row, min(max(f + k, 0), p.src_w - 1));
+      hl[r * kTileW + c] = acc;
     }
-    for (int i = tid; i < nc * kTileW; i += kSepThreads) {
+    for (int i = tid; i < tb.rows_c * kTileW; i += kSepThreads) {
       const int r = i / kTileW, c = i % kTileW, n = tb.nxc[c];
       if (!n) continue;
-      const unsigned char* row = reinterpret_cast<const unsigned char*>(sc + r * tb.words_c);
+      const unsigned char* row = chroma + static_cast<size_t>(min(max(tb.row0_c + r, 0), ch - 1)) * p.pitch;
       const int f = tb.fxc[c];
       float au = 0.f, av = 0.f;
       for (int k = 0; k < n; ++k) {
         const float w = tb.wxc[k][c];
-        const int at = min(max(f + k, 0), cw - 1) * 2 * bps - tb.byte0_c;
-        au += w * staged<kSixteen>(row, at);
-        av += w * staged<kSixteen>(row, at + bps);
+        const int ci = min(max(f + k, 0), cw - 1);
+        au += w * sample<kSixteen>(row, 2 * ci);
+        av += w * sample<kSixteen>(row, 2 * ci + 1);
       }
-      hc[((r0 + r) * kTileW + c) * 2] = au;
-      hc[((r0 + r) * kTileW + c) * 2 + 1] = av;
+      hc[(r * kTileW + c) * 2] = au;
+      hc[(r * kTileW + c) * 2 + 1] = av;
     }
     __syncthreads();
+  } else {
+    for (int r0 = 0; r0 < tb.rows_l || r0 < tb.rows_c; r0 += l.stage_rows) {
+      const int nl = max(0, min(l.stage_rows, tb.rows_l - r0)), nc = max(0, min(l.stage_rows, tb.rows_c - r0));
+      stage_rows<kSepThreads>(sl, luma, p.pitch, p.src_h, tb.row0_l + r0, nl, tb.byte0_l, tb.words_l, tid);
+      stage_rows<kSepThreads>(sc, chroma, p.pitch, ch, tb.row0_c + r0, nc, tb.byte0_c, tb.words_c, tid);
+      __syncthreads();
+      for (int i = tid; i < nl * kTileW; i += kSepThreads) {
+        const int r = i / kTileW, c = i % kTileW, n = tb.nxl[c];
+        if (!n) continue;
+        const unsigned char* row = reinterpret_cast<const unsigned char*>(sl + r * tb.words_l);
+        const int f = tb.fxl[c];
+        float acc = 0.f;
+        for (int k = 0; k < n; ++k)
+          acc += tb.wxl[k][c] * staged<kSixteen>(row, min(max(f + k, 0), p.src_w - 1) * bps - tb.byte0_l);
+        hl[(r0 + r) * kTileW + c] = acc;
+      }
+      for (int i = tid; i < nc * kTileW; i += kSepThreads) {
+        const int r = i / kTileW, c = i % kTileW, n = tb.nxc[c];
+        if (!n) continue;
+        const unsigned char* row = reinterpret_cast<const unsigned char*>(sc + r * tb.words_c);
+        const int f = tb.fxc[c];
+        float au = 0.f, av = 0.f;
+        for (int k = 0; k < n; ++k) {
+          const float w = tb.wxc[k][c];
+          const int at = min(max(f + k, 0), cw - 1) * 2 * bps - tb.byte0_c;
+          au += w * staged<kSixteen>(row, at);
+          av += w * staged<kSixteen>(row, at + bps);
+        }
+        hc[((r0 + r) * kTileW + c) * 2] = au;
+        hc[((r0 + r) * kTileW + c) * 2 + 1] = av;
+      }
+      __syncthreads();
+    }
   }
 
   // 3. Down y, colour, write (a warp takes one output row).
@@ -385,22 +414,30 @@ cudaError_t launch_typed(const PreprocessParams& p, cudaStream_t s, dim3 grid, d
   return cudaGetLastError();
 }
 
-template <bool kSixteen>
+template <bool kSixteen, int kThreads, bool kStage>
 cudaError_t launch_separable(const PreprocessParams& p, const SepLayout& l, cudaStream_t s) {
   const dim3 grid((p.dst_w + kTileW - 1) / kTileW, (p.dst_h + kTileH - 1) / kTileH);
   switch (p.out_dtype) {
-    case 1: separable_kernel<kSixteen, __half><<<grid, kSepThreads, l.dynamic_bytes, s>>>(p, l); break;
-    case 2: separable_kernel<kSixteen, __nv_bfloat16><<<grid, kSepThreads, l.dynamic_bytes, s>>>(p, l); break;
-    default: separable_kernel<kSixteen, float><<<grid, kSepThreads, l.dynamic_bytes, s>>>(p, l); break;
+    case 1: separable_kernel<kSixteen, __half, kThreads, kStage><<<grid, kThreads, l.dynamic_bytes, s>>>(p, l); break;
+    case 2:
+      separable_kernel<kSixteen, __nv_bfloat16, kThreads, kStage><<<grid, kThreads, l.dynamic_bytes, s>>>(p, l);
+      break;
+    default: separable_kernel<kSixteen, float, kThreads, kStage><<<grid, kThreads, l.dynamic_bytes, s>>>(p, l); break;
   }
   return cudaGetLastError();
+}
+
+template <int kThreads, bool kStage>
+cudaError_t launch_separable(const PreprocessParams& p, cudaStream_t s) {
+  const SepLayout l = separable_layout(p, kStage);
+  return p.sixteen_bit ? launch_separable<true, kThreads, kStage>(p, l, s) : launch_separable<false, kThreads, kStage>(p, l, s);
 }
 
 }  // namespace
 
 int preprocess_kernel_choice(const PreprocessParams& p) {
   if (p.kernel == 1) return 1;
-  return separable_layout(p).fits ? 2 : (p.kernel == 2 ? 0 : 1);
+  return separable_layout(p, p.variant % 2 == 0 && p.variant).fits ? 2 : (p.kernel == 2 ? 0 : 1);
 }
 
 const char* launch_preprocess(const PreprocessParams& p, uintptr_t stream) {
@@ -410,8 +447,14 @@ const char* launch_preprocess(const PreprocessParams& p, uintptr_t stream) {
   const int choice = preprocess_kernel_choice(p);
   if (choice == 0) return "the separable preprocessing kernel does not take this rotation or downscale";
   if (choice == 2) {
-    const SepLayout l = separable_layout(p);
-    rc = p.sixteen_bit ? launch_separable<true>(p, l, s) : launch_separable<false>(p, l, s);
+    switch (p.variant) {
+      case 1: rc = launch_separable<256, false>(p, s); break;
+      case 2: rc = launch_separable<256, true>(p, s); break;
+      case 4: rc = launch_separable<1024, true>(p, s); break;
+      case 5: rc = launch_separable<512, false>(p, s); break;
+      case 6: rc = launch_separable<512, true>(p, s); break;
+      default: rc = launch_separable<1024, false>(p, s); break;
+    }
   } else {
     const dim3 block(32, 8);
     const dim3 grid((p.dst_w + block.x - 1) / block.x, (p.dst_h + block.y - 1) / block.y);
