@@ -44,6 +44,7 @@
 #include "infer/model_trace.h"
 #include "pipeline/annotate_pass.h"
 #include "pipeline/bounded_queue.h"
+#include "pipeline/segments.h"
 #include "postprocess/heads.h"
 #include "preprocess/cpu_preprocessor.h"
 #include "preprocess/gpu_preprocessor.h"
@@ -459,37 +460,30 @@ struct Pipeline::Impl {
     return true;
   }
 
-  // How many segments an input of `duration` seconds should be decoded in.
-  int segment_target(size_t n_inputs, double duration) const {
-    if (duration <= 0) return 1;
-    if (opt.segments > 1) return opt.segments;
-    int k = static_cast<int>((streams + n_inputs - 1) / n_inputs);
-    k = std::max(k, static_cast<int>(std::ceil(duration / kMaxSegmentSeconds)));
-    k = std::min(k, static_cast<int>(duration / kMinSegmentSeconds));
-    return std::max(1, k);
-  }
+  // The workers one input may use in auto mode: the streams per input, rounded up.
+  int segment_workers(size_t n_inputs) const { return static_cast<int>((streams + n_inputs - 1) / n_inputs); }
 
   // The keyframe-aligned segments of input i (one job for the whole input when it is not split, or
-  // cannot be: no index, too few keyframes, or it does not open, which its job then reports).
+  // cannot be: no index, too few keyframes, an unknown duration, or it does not open, which its job
+  // then reports). --segments N: N near-equal segments. Auto: segments of decreasing size for the
+  // input's workers (guided_cuts, segments.h says why), handed out in order, so that a worker that
+  // finishes early takes the next, smaller one.
   std::vector<Job> plan(size_t i, const std::vector<std::string>& inputs) {
     Job whole;
     whole.input = i;
     if (!may_segment(inputs.size())) return {whole};
     try {
       Demuxer d(inputs[i]);
-      const int k = segment_target(inputs.size(), d.stream().duration);
-      if (k <= 1) return {whole};
+      const StreamInfo& st = d.stream();
+      if (!(st.duration > 0) || st.time_base.num <= 0 || st.time_base.den <= 0) return {whole};
+      const double tb = av_q2d(st.time_base);
+      // The stream's real end, not its last keyframe (which would leave the final GOP to a segment).
+      const int64_t end = std::llround((st.start_time + st.duration) / tb);
       const std::vector<int64_t> keys = d.keyframe_index();
-      if (keys.size() < 2) return {whole};
-      const double span = static_cast<double>(keys.back() - keys.front()) * k / std::max(1, k - 1);
-      std::vector<int64_t> cuts;  // keyframes nearest to the even split points, first one excluded
-      for (int j = 1; j < k; ++j) {
-        const double target = keys.front() + span * j / k;
-        auto it = std::lower_bound(keys.begin() + 1, keys.end(), static_cast<int64_t>(target));
-        if (it == keys.end()) --it;
-        if (it != keys.begin() + 1 && target - *(it - 1) < *it - target) --it;
-        if (cuts.empty() || *it > cuts.back()) cuts.push_back(*it);
-      }
+      const std::vector<int64_t> cuts =
+          opt.segments > 1 ? even_cuts(keys, end, opt.segments)
+                           : guided_cuts(keys, end, segment_workers(inputs.size()), std::llround(kMinSegmentSeconds / tb),
+                                         std::llround(kMaxSegmentSeconds / tb));
       if (cuts.empty()) return {whole};
       std::vector<Job> jobs;
       for (size_t j = 0; j <= cuts.size(); ++j) {
