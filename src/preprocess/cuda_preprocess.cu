@@ -159,8 +159,7 @@ struct SepTables {
   float wyl[kTileH][kMaxTaps], wyc[kTileH][kMaxTaps];
   int fxl[kTileW], nxl[kTileW], fxc[kTileW], nxc[kTileW];
   int fyl[kTileH], nyl[kTileH], fyc[kTileH], nyc[kTileH];
-  int row0_l, rows_l, row0_c, rows_c;
-  int byte0_l, words_l, byte0_c, words_c;  // the staged span of a row: first byte (4-aligned), words
+  int span[4][2];  // first and last source index needed: luma columns, chroma columns, luma rows, chroma rows
 };
 
 struct SepLayout {
@@ -205,16 +204,31 @@ SepLayout separable_layout(const PreprocessParams& p, bool stage) {
   return l;
 }
 
-// One axis's taps for an output position: first source index, count, weights normalised to sum 1.
+// One axis's taps for an output position: first source index, count, weights normalised to sum 1
+// (each weight computed once, with the radius's reciprocal: the direct kernel divides, which can
+// differ in the last bit).
 __device__ inline void table_taps(const Taps& t, int* first, int* count, float* w, int stride) {
   int n = t.last - t.first + 1;
   n = min(max(n, 1), kMaxTaps);
+  const float inv_r = 1.f / t.radius;
   float sum = 0.f;
-  for (int k = 0; k < n; ++k) sum += weight(t, t.first + k);
+  for (int k = 0; k < n; ++k) {
+    const float wk = fmaxf(0.f, 1.f - fabsf(t.first + k - t.centre) * inv_r);
+    w[k * stride] = wk;
+    sum += wk;
+  }
   const float inv = sum > 0.f ? 1.f / sum : 0.f;
-  for (int k = 0; k < n; ++k) w[k * stride] = weight(t, t.first + k) * inv;
+  for (int k = 0; k < n; ++k) w[k * stride] *= inv;
   *first = t.first;
   *count = n;
+}
+
+// The smallest `lo` and largest `hi` over a warp's lanes.
+__device__ inline void warp_range(int& lo, int& hi) {
+  for (int o = 16; o > 0; o >>= 1) {
+    lo = min(lo, __shfl_xor_sync(0xffffffffu, lo, o));
+    hi = max(hi, __shfl_xor_sync(0xffffffffu, hi, o));
+  }
 }
 
 template <bool kSixteen>
@@ -252,89 +266,88 @@ __global__ void __launch_bounds__(kSepThreads) separable_kernel(const Preprocess
   const int cw = (p.src_w + 1) / 2, ch = (p.src_h + 1) / 2;
   constexpr int bps = kSixteen ? 2 : 1;
 
-  // 1. The taps of this tile's columns and rows (none for those outside the scaled frame).
-  if (tid < 2 * kTileW) {
-    const int c = tid % kTileW;
+  // 1. The taps of this tile's columns and rows (none for those outside the scaled frame), a warp
+  // each: luma columns, chroma columns, luma rows, chroma rows; and the source span each needs.
+  const int warp = tid / 32, lane = tid % 32;
+  if (warp < 2) {
+    const int c = lane;
     const int u = x0 + c - p.offset_x;
     const bool in = x0 + c < p.dst_w && u >= 0 && u < rw;
     const int sx = flip ? rw - 1 - u : u;
-    if (tid < kTileW) {
-      if (in) table_taps(taps(sx, scale_x, 0.f, p.src_w), &tb.fxl[c], &tb.nxl[c], &tb.wxl[0][c], kTileW);
-      else tb.nxl[c] = 0;
+    int* f = warp ? tb.fxc : tb.fxl;
+    int* n = warp ? tb.nxc : tb.nxl;
+    if (in) {
+      if (warp == 0) table_taps(taps(sx, scale_x, 0.f, p.src_w), &f[c], &n[c], &tb.wxl[0][c], kTileW);
+      else table_taps(taps(sx, 2.f * scale_x, p.chroma_shift_x, cw), &f[c], &n[c], &tb.wxc[0][c], kTileW);
     } else {
-      if (in) table_taps(taps(sx, 2.f * scale_x, p.chroma_shift_x, cw), &tb.fxc[c], &tb.nxc[c], &tb.wxc[0][c], kTileW);
-      else tb.nxc[c] = 0;
+      n[c] = 0;
     }
-  } else if (tid < 2 * kTileW + 2 * kTileH) {
-    const int r = (tid - 2 * kTileW) % kTileH;
+    int lo = in ? f[c] : INT_MAX, hi = in ? f[c] + n[c] - 1 : INT_MIN;
+    warp_range(lo, hi);
+    if (lane == 0) tb.span[warp][0] = lo, tb.span[warp][1] = hi;
+  } else if (warp < 4) {
+    const int r = lane;
     const int v = y0 + r - p.offset_y;
-    const bool in = y0 + r < p.dst_h && v >= 0 && v < rh;
+    const bool in = r < kTileH && y0 + r < p.dst_h && v >= 0 && v < rh;
     const int sy = flip ? rh - 1 - v : v;
-    if (tid < 2 * kTileW + kTileH) {
-      if (in) table_taps(taps(sy, scale_y, 0.f, p.src_h), &tb.fyl[r], &tb.nyl[r], tb.wyl[r], 1);
-      else tb.nyl[r] = 0;
-    } else if (in) {
-      Taps cy = taps(sy, 2.f * scale_y, p.chroma_shift_y, ch);
-      if (p.chroma_clamp_last && ch >= 2 && cy.centre > ch - 1.5f) {  // as the direct kernel
-        cy.centre = ch - 1.5f;
-        cy.first = static_cast<int>(ceilf(cy.centre - cy.radius + 1e-4f));
-        cy.last = static_cast<int>(floorf(cy.centre + cy.radius - 1e-4f));
+    int* f = warp == 3 ? tb.fyc : tb.fyl;
+    int* n = warp == 3 ? tb.nyc : tb.nyl;
+    if (in) {
+      if (warp == 2) {
+        table_taps(taps(sy, scale_y, 0.f, p.src_h), &f[r], &n[r], tb.wyl[r], 1);
+      } else {
+        Taps cy = taps(sy, 2.f * scale_y, p.chroma_shift_y, ch);
+        if (p.chroma_clamp_last && ch >= 2 && cy.centre > ch - 1.5f) {  // as the direct kernel
+          cy.centre = ch - 1.5f;
+          cy.first = static_cast<int>(ceilf(cy.centre - cy.radius + 1e-4f));
+          cy.last = static_cast<int>(floorf(cy.centre + cy.radius - 1e-4f));
+        }
+        table_taps(cy, &f[r], &n[r], tb.wyc[r], 1);
       }
-      table_taps(cy, &tb.fyc[r], &tb.nyc[r], tb.wyc[r], 1);
-    } else {
-      tb.nyc[r] = 0;
+    } else if (r < kTileH) {
+      n[r] = 0;
     }
+    int lo = in ? f[r] : INT_MAX, hi = in ? f[r] + n[r] - 1 : INT_MIN;
+    warp_range(lo, hi);
+    if (lane == 0) tb.span[warp][0] = lo, tb.span[warp][1] = hi;
   }
   __syncthreads();
-  if (tid < 2) {  // the source rows and columns the tile needs: luma (thread 0), chroma (thread 1)
-    const bool c = tid == 1;
-    const int* fy = c ? tb.fyc : tb.fyl;
-    const int* ny = c ? tb.nyc : tb.nyl;
-    const int* fx = c ? tb.fxc : tb.fxl;
-    const int* nx = c ? tb.nxc : tb.nxl;
-    int lo = INT_MAX, hi = INT_MIN, left = INT_MAX, right = INT_MIN;
-    for (int r = 0; r < kTileH; ++r)
-      if (ny[r]) {
-        lo = min(lo, fy[r]);
-        hi = max(hi, fy[r] + ny[r] - 1);
-      }
-    for (int k = 0; k < kTileW; ++k)
-      if (nx[k]) {
-        left = min(left, fx[k]);
-        right = max(right, fx[k] + nx[k] - 1);
-      }
-    const int cap_rows = c ? l.rows_c : l.rows_l, cap_words = c ? l.words_c : l.words_l;
-    const int n = c ? cw : p.src_w, sample_bytes = c ? 2 * bps : bps;
-    const bool any = hi >= lo && right >= left;
-    // Columns clamped into the plane, as the taps' reads are; the span's bytes from a 4-aligned start.
-    const int b0 = any ? (min(max(left, 0), n - 1) * sample_bytes) & ~3 : 0;
-    const int b1 = any ? (min(max(right, 0), n - 1) + 1) * sample_bytes : 0;
-    const int rows = any ? min(hi - lo + 1, cap_rows) : 0, words = any ? min((b1 - b0 + 3) / 4, cap_words) : 0;
-    (c ? tb.row0_c : tb.row0_l) = lo;
-    (c ? tb.rows_c : tb.rows_l) = rows;
-    (c ? tb.byte0_c : tb.byte0_l) = b0;
-    (c ? tb.words_c : tb.words_l) = words;
+  // Rows and (staged) bytes of the two planes this tile reads: columns clamped into the plane, as the
+  // taps' reads are, from a 4-aligned byte.
+  int row0_l, rows_l, byte0_l, words_l, row0_c, rows_c, byte0_c, words_c;
+  {
+    const bool any_l = tb.span[2][1] >= tb.span[2][0] && tb.span[0][1] >= tb.span[0][0];
+    row0_l = tb.span[2][0];
+    rows_l = any_l ? min(tb.span[2][1] - row0_l + 1, l.rows_l) : 0;
+    byte0_l = any_l ? (min(max(tb.span[0][0], 0), p.src_w - 1) * bps) & ~3 : 0;
+    const int end_l = any_l ? (min(max(tb.span[0][1], 0), p.src_w - 1) + 1) * bps : 0;
+    words_l = any_l ? min((end_l - byte0_l + 3) / 4, l.words_l) : 0;
+    const bool any_c = tb.span[3][1] >= tb.span[3][0] && tb.span[1][1] >= tb.span[1][0];
+    row0_c = tb.span[3][0];
+    rows_c = any_c ? min(tb.span[3][1] - row0_c + 1, l.rows_c) : 0;
+    byte0_c = any_c ? (min(max(tb.span[1][0], 0), cw - 1) * 2 * bps) & ~3 : 0;
+    const int end_c = any_c ? (min(max(tb.span[1][1], 0), cw - 1) + 1) * 2 * bps : 0;
+    words_c = any_c ? min((end_c - byte0_c + 3) / 4, l.words_c) : 0;
   }
-  __syncthreads();
 
   // 2. Along x: each needed source row at each of the tile's columns (a warp takes one row), from
   // rows staged a few at a time.
   const unsigned char* luma = reinterpret_cast<const unsigned char*>(p.luma);
   const unsigned char* chroma = reinterpret_cast<const unsigned char*>(p.chroma);
   if constexpr (!kStage) {
-    for (int i = tid; i < tb.rows_l * kTileW; i += kSepThreads) {
+    for (int i = tid; i < rows_l * kTileW; i += kSepThreads) {
       const int r = i / kTileW, c = i % kTileW, n = tb.nxl[c];
       if (!n) continue;
-      const unsigned char* row = luma + static_cast<size_t>(min(max(tb.row0_l + r, 0), p.src_h - 1)) * p.pitch;
+      const unsigned char* row = luma + static_cast<size_t>(min(max(row0_l + r, 0), p.src_h - 1)) * p.pitch;
       const int f = tb.fxl[c];
       float acc = 0.f;
       for (int k = 0; k < n; ++k) acc += tb.wxl[k][c] * sample<kSixteen>(row, min(max(f + k, 0), p.src_w - 1));
       hl[r * kTileW + c] = acc;
     }
-    for (int i = tid; i < tb.rows_c * kTileW; i += kSepThreads) {
+    for (int i = tid; i < rows_c * kTileW; i += kSepThreads) {
       const int r = i / kTileW, c = i % kTileW, n = tb.nxc[c];
       if (!n) continue;
-      const unsigned char* row = chroma + static_cast<size_t>(min(max(tb.row0_c + r, 0), ch - 1)) * p.pitch;
+      const unsigned char* row = chroma + static_cast<size_t>(min(max(row0_c + r, 0), ch - 1)) * p.pitch;
       const int f = tb.fxc[c];
       float au = 0.f, av = 0.f;
       for (int k = 0; k < n; ++k) {
@@ -348,30 +361,30 @@ __global__ void __launch_bounds__(kSepThreads) separable_kernel(const Preprocess
     }
     __syncthreads();
   } else {
-    for (int r0 = 0; r0 < tb.rows_l || r0 < tb.rows_c; r0 += l.stage_rows) {
-      const int nl = max(0, min(l.stage_rows, tb.rows_l - r0)), nc = max(0, min(l.stage_rows, tb.rows_c - r0));
-      stage_rows<kSepThreads>(sl, luma, p.pitch, p.src_h, tb.row0_l + r0, nl, tb.byte0_l, tb.words_l, tid);
-      stage_rows<kSepThreads>(sc, chroma, p.pitch, ch, tb.row0_c + r0, nc, tb.byte0_c, tb.words_c, tid);
+    for (int r0 = 0; r0 < rows_l || r0 < rows_c; r0 += l.stage_rows) {
+      const int nl = max(0, min(l.stage_rows, rows_l - r0)), nc = max(0, min(l.stage_rows, rows_c - r0));
+      stage_rows<kSepThreads>(sl, luma, p.pitch, p.src_h, row0_l + r0, nl, byte0_l, words_l, tid);
+      stage_rows<kSepThreads>(sc, chroma, p.pitch, ch, row0_c + r0, nc, byte0_c, words_c, tid);
       __syncthreads();
       for (int i = tid; i < nl * kTileW; i += kSepThreads) {
         const int r = i / kTileW, c = i % kTileW, n = tb.nxl[c];
         if (!n) continue;
-        const unsigned char* row = reinterpret_cast<const unsigned char*>(sl + r * tb.words_l);
+        const unsigned char* row = reinterpret_cast<const unsigned char*>(sl + r * words_l);
         const int f = tb.fxl[c];
         float acc = 0.f;
         for (int k = 0; k < n; ++k)
-          acc += tb.wxl[k][c] * staged<kSixteen>(row, min(max(f + k, 0), p.src_w - 1) * bps - tb.byte0_l);
+          acc += tb.wxl[k][c] * staged<kSixteen>(row, min(max(f + k, 0), p.src_w - 1) * bps - byte0_l);
         hl[(r0 + r) * kTileW + c] = acc;
       }
       for (int i = tid; i < nc * kTileW; i += kSepThreads) {
         const int r = i / kTileW, c = i % kTileW, n = tb.nxc[c];
         if (!n) continue;
-        const unsigned char* row = reinterpret_cast<const unsigned char*>(sc + r * tb.words_c);
+        const unsigned char* row = reinterpret_cast<const unsigned char*>(sc + r * words_c);
         const int f = tb.fxc[c];
         float au = 0.f, av = 0.f;
         for (int k = 0; k < n; ++k) {
           const float w = tb.wxc[k][c];
-          const int at = min(max(f + k, 0), cw - 1) * 2 * bps - tb.byte0_c;
+          const int at = min(max(f + k, 0), cw - 1) * 2 * bps - byte0_c;
           au += w * staged<kSixteen>(row, at);
           av += w * staged<kSixteen>(row, at + bps);
         }
@@ -395,8 +408,8 @@ __global__ void __launch_bounds__(kSepThreads) separable_kernel(const Preprocess
       continue;
     }
     float Y = 0.f, U = 0.f, V = 0.f;
-    for (int k = 0, j = tb.fyl[r] - tb.row0_l; k < tb.nyl[r]; ++k, ++j) Y += tb.wyl[r][k] * hl[j * kTileW + c];
-    for (int k = 0, j = tb.fyc[r] - tb.row0_c; k < tb.nyc[r]; ++k, ++j) {
+    for (int k = 0, j = tb.fyl[r] - row0_l; k < tb.nyl[r]; ++k, ++j) Y += tb.wyl[r][k] * hl[j * kTileW + c];
+    for (int k = 0, j = tb.fyc[r] - row0_c; k < tb.nyc[r]; ++k, ++j) {
       U += tb.wyc[r][k] * hc[(j * kTileW + c) * 2];
       V += tb.wyc[r][k] * hc[(j * kTileW + c) * 2 + 1];
     }

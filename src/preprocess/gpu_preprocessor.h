@@ -39,6 +39,7 @@ class GpuPreprocessor {
 
  private:
   ModelSpec spec_;
+  int variant_ = 0;
 };
 
 }  // namespace vidinfer
