@@ -144,14 +144,18 @@ __global__ void preprocess_kernel(const PreprocessParams p) {
 
 // The separable kernel. The tent filter is a product of a horizontal and a vertical weight, so a block
 // first filters along rows the source rows its tile of output needs (one value per row and output
-// column, kept in shared memory), then down the columns. The source rows are first copied into
-// shared memory a few at a time with 4-byte loads a warp makes in one go, instead of each thread
-// reading its taps' bytes one by one from global memory. Against the direct kernel this sums about
-// half as many taps, computes each tap's weight once per block instead of once per pixel and row,
-// and reads the surface coalesced; the values are the same up to the order of float additions.
+// column, kept in shared memory), then down the columns. Against the direct kernel this sums about
+// half as many taps and computes each tap's weight once per block instead of once per pixel and
+// row; the values are the same up to the order of float additions (and the weights' last bit).
 // Rotation 0 and 180 only (a quarter turn swaps the axes: the direct kernel does those), and
 // downscales of up to about 15x with tiles that fit in shared memory (see separable_layout).
-constexpr int kTileW = 32, kTileH = 16, kMaxTaps = 32, kMaxStageRows = 16;
+//
+// Measured on an H200 (vidinfer-preprocess-kernels, 1920x1080 NV12, GPU us per frame alone / with 8
+// streams side by side): 224x224 stretch 16.4 / 4.5 (direct 23.6 / 11.7), 512x512 letterbox
+// 15.3 / 8.0 (direct 28.4 / 17.7), 1920x1080 31.8 / 28.3 (direct 58.5 / 55.3). Tried and dropped:
+// 512 or 1024 threads per block (faster alone on small outputs, slower side by side), and copying
+// the source rows into shared memory with 4-byte loads first (slower: L1 already serves the taps).
+constexpr int kTileW = 32, kTileH = 16, kMaxTaps = 32, kSepThreads = 256;
 constexpr size_t kSharedBudget = 48 * 1024;
 
 struct SepTables {
@@ -164,9 +168,7 @@ struct SepTables {
 
 struct SepLayout {
   bool fits = false;
-  int rows_l = 0, rows_c = 0;    // source rows a tile can need: luma, chroma
-  int words_l = 0, words_c = 0;  // 4-byte words of a row a tile can need
-  int stage_rows = 0;            // rows staged at a time
+  int rows_l = 0, rows_c = 0;  // source rows a tile can need: luma, chroma
   size_t dynamic_bytes = 0;
 };
 
@@ -180,27 +182,16 @@ __host__ inline int span_needed(float scale, int n) {
 
 __host__ inline int taps_needed(float scale) { return static_cast<int>(std::ceil(2.f * tent_radius(scale))) + 2; }
 
-SepLayout separable_layout(const PreprocessParams& p, bool stage) {
+SepLayout separable_layout(const PreprocessParams& p) {
   SepLayout l;
   if (p.rotation != 0 && p.rotation != 180) return l;
   if (p.src_w <= 0 || p.src_h <= 0 || p.scaled_w <= 0 || p.scaled_h <= 0) return l;
-  // Rows are staged with 4-byte loads.
-  if (p.pitch % 4 || p.luma % 4 || p.chroma % 4) return l;
   const float sx = static_cast<float>(p.scaled_w) / p.src_w, sy = static_cast<float>(p.scaled_h) / p.src_h;
   if (taps_needed(sx) > kMaxTaps || taps_needed(sy) > kMaxTaps) return l;
-  const int bps = p.sixteen_bit ? 2 : 1;
   l.rows_l = span_needed(sy, kTileH);
   l.rows_c = span_needed(2.f * sy, kTileH);
-  // Bytes of a row, plus up to 3 before the first for alignment and 3 after the last.
-  l.words_l = (span_needed(sx, kTileW) * bps + 6) / 4 + 1;
-  l.words_c = (span_needed(2.f * sx, kTileW) * 2 * bps + 6) / 4 + 1;
-  const size_t fixed = sizeof(SepTables) + sizeof(float) * (static_cast<size_t>(l.rows_l) * kTileW +
-                                                            static_cast<size_t>(l.rows_c) * kTileW * 2);
-  const size_t per_row = 4 * static_cast<size_t>(l.words_l + l.words_c);
-  if (fixed + (stage ? per_row : 0) > kSharedBudget) return l;
-  l.stage_rows = stage ? static_cast<int>(std::min<size_t>(kMaxStageRows, (kSharedBudget - fixed) / per_row)) : 0;
-  l.dynamic_bytes = fixed - sizeof(SepTables) + per_row * l.stage_rows;
-  l.fits = true;
+  l.dynamic_bytes = sizeof(float) * (static_cast<size_t>(l.rows_l) * kTileW + static_cast<size_t>(l.rows_c) * kTileW * 2);
+  l.fits = l.dynamic_bytes + sizeof(SepTables) <= kSharedBudget;
   return l;
 }
 
@@ -231,32 +222,12 @@ __device__ inline void warp_range(int& lo, int& hi) {
   }
 }
 
-template <bool kSixteen>
-__device__ inline float staged(const unsigned char* row, int byte) {
-  if (kSixteen) return *reinterpret_cast<const unsigned short*>(row + byte);
-  return row[byte];
-}
-
-// Copies `rows` rows of `words` 4-byte words, from row `row0` (clamped to the plane) and byte
-// `byte0` of each, to `dst`.
-template <int kThreads>
-__device__ inline void stage_rows(uint32_t* dst, const unsigned char* plane, int pitch, int plane_h, int row0, int rows,
-                                  int byte0, int words, int tid) {
-  for (int i = tid; i < rows * words; i += kThreads) {
-    const int r = i / words, wd = i % words;
-    const int src_row = min(max(row0 + r, 0), plane_h - 1);
-    dst[i] = *reinterpret_cast<const uint32_t*>(plane + static_cast<size_t>(src_row) * pitch + byte0 + 4 * wd);
-  }
-}
-
-template <bool kSixteen, typename Out, int kSepThreads, bool kStage>
+template <bool kSixteen, typename Out>
 __global__ void __launch_bounds__(kSepThreads) separable_kernel(const PreprocessParams p, SepLayout l) {
   __shared__ SepTables tb;
   extern __shared__ float dyn[];
   float* hl = dyn;                                          // [rows_l][kTileW]: luma rows filtered along x
   float* hc = hl + l.rows_l * kTileW;                       // [rows_c][kTileW][2]: chroma (U, V)
-  uint32_t* sl = reinterpret_cast<uint32_t*>(hc + l.rows_c * kTileW * 2);  // [stage_rows][words_l]
-  uint32_t* sc = sl + l.stage_rows * l.words_l;             // [stage_rows][words_c]
   const int tid = threadIdx.x;
   const int x0 = blockIdx.x * kTileW, y0 = blockIdx.y * kTileH;
   const bool flip = p.rotation == 180;
@@ -264,7 +235,6 @@ __global__ void __launch_bounds__(kSepThreads) separable_kernel(const Preprocess
   const float scale_x = static_cast<float>(rw) / p.src_w;
   const float scale_y = static_cast<float>(rh) / p.src_h;
   const int cw = (p.src_w + 1) / 2, ch = (p.src_h + 1) / 2;
-  constexpr int bps = kSixteen ? 2 : 1;
 
   // 1. The taps of this tile's columns and rows (none for those outside the scaled frame), a warp
   // each: luma columns, chroma columns, luma rows, chroma rows; and the source span each needs.
@@ -312,88 +282,40 @@ __global__ void __launch_bounds__(kSepThreads) separable_kernel(const Preprocess
     if (lane == 0) tb.span[warp][0] = lo, tb.span[warp][1] = hi;
   }
   __syncthreads();
-  // Rows and (staged) bytes of the two planes this tile reads: columns clamped into the plane, as the
-  // taps' reads are, from a 4-aligned byte.
-  int row0_l, rows_l, byte0_l, words_l, row0_c, rows_c, byte0_c, words_c;
-  {
-    const bool any_l = tb.span[2][1] >= tb.span[2][0] && tb.span[0][1] >= tb.span[0][0];
-    row0_l = tb.span[2][0];
-    rows_l = any_l ? min(tb.span[2][1] - row0_l + 1, l.rows_l) : 0;
-    byte0_l = any_l ? (min(max(tb.span[0][0], 0), p.src_w - 1) * bps) & ~3 : 0;
-    const int end_l = any_l ? (min(max(tb.span[0][1], 0), p.src_w - 1) + 1) * bps : 0;
-    words_l = any_l ? min((end_l - byte0_l + 3) / 4, l.words_l) : 0;
-    const bool any_c = tb.span[3][1] >= tb.span[3][0] && tb.span[1][1] >= tb.span[1][0];
-    row0_c = tb.span[3][0];
-    rows_c = any_c ? min(tb.span[3][1] - row0_c + 1, l.rows_c) : 0;
-    byte0_c = any_c ? (min(max(tb.span[1][0], 0), cw - 1) * 2 * bps) & ~3 : 0;
-    const int end_c = any_c ? (min(max(tb.span[1][1], 0), cw - 1) + 1) * 2 * bps : 0;
-    words_c = any_c ? min((end_c - byte0_c + 3) / 4, l.words_c) : 0;
-  }
+  // The source rows of the two planes this tile reads.
+  const bool any_l = tb.span[2][1] >= tb.span[2][0] && tb.span[0][1] >= tb.span[0][0];
+  const bool any_c = tb.span[3][1] >= tb.span[3][0] && tb.span[1][1] >= tb.span[1][0];
+  const int row0_l = tb.span[2][0], rows_l = any_l ? min(tb.span[2][1] - row0_l + 1, l.rows_l) : 0;
+  const int row0_c = tb.span[3][0], rows_c = any_c ? min(tb.span[3][1] - row0_c + 1, l.rows_c) : 0;
 
-  // 2. Along x: each needed source row at each of the tile's columns (a warp takes one row), from
-  // rows staged a few at a time.
+  // 2. Along x: each needed source row at each of the tile's columns (a warp takes one row).
   const unsigned char* luma = reinterpret_cast<const unsigned char*>(p.luma);
   const unsigned char* chroma = reinterpret_cast<const unsigned char*>(p.chroma);
-  if constexpr (!kStage) {
-    for (int i = tid; i < rows_l * kTileW; i += kSepThreads) {
-      const int r = i / kTileW, c = i % kTileW, n = tb.nxl[c];
-      if (!n) continue;
-      const unsigned char* row = luma + static_cast<size_t>(min(max(row0_l + r, 0), p.src_h - 1)) * p.pitch;
-      const int f = tb.fxl[c];
-      float acc = 0.f;
-      for (int k = 0; k < n; ++k) acc += tb.wxl[k][c] * sample<kSixteen>(row, min(max(f + k, 0), p.src_w - 1));
-      hl[r * kTileW + c] = acc;
-    }
-    for (int i = tid; i < rows_c * kTileW; i += kSepThreads) {
-      const int r = i / kTileW, c = i % kTileW, n = tb.nxc[c];
-      if (!n) continue;
-      const unsigned char* row = chroma + static_cast<size_t>(min(max(row0_c + r, 0), ch - 1)) * p.pitch;
-      const int f = tb.fxc[c];
-      float au = 0.f, av = 0.f;
-      for (int k = 0; k < n; ++k) {
-        const float w = tb.wxc[k][c];
-        const int ci = min(max(f + k, 0), cw - 1);
-        au += w * sample<kSixteen>(row, 2 * ci);
-        av += w * sample<kSixteen>(row, 2 * ci + 1);
-      }
-      hc[(r * kTileW + c) * 2] = au;
-      hc[(r * kTileW + c) * 2 + 1] = av;
-    }
-    __syncthreads();
-  } else {
-    for (int r0 = 0; r0 < rows_l || r0 < rows_c; r0 += l.stage_rows) {
-      const int nl = max(0, min(l.stage_rows, rows_l - r0)), nc = max(0, min(l.stage_rows, rows_c - r0));
-      stage_rows<kSepThreads>(sl, luma, p.pitch, p.src_h, row0_l + r0, nl, byte0_l, words_l, tid);
-      stage_rows<kSepThreads>(sc, chroma, p.pitch, ch, row0_c + r0, nc, byte0_c, words_c, tid);
-      __syncthreads();
-      for (int i = tid; i < nl * kTileW; i += kSepThreads) {
-        const int r = i / kTileW, c = i % kTileW, n = tb.nxl[c];
-        if (!n) continue;
-        const unsigned char* row = reinterpret_cast<const unsigned char*>(sl + r * words_l);
-        const int f = tb.fxl[c];
-        float acc = 0.f;
-        for (int k = 0; k < n; ++k)
-          acc += tb.wxl[k][c] * staged<kSixteen>(row, min(max(f + k, 0), p.src_w - 1) * bps - byte0_l);
-        hl[(r0 + r) * kTileW + c] = acc;
-      }
-      for (int i = tid; i < nc * kTileW; i += kSepThreads) {
-        const int r = i / kTileW, c = i % kTileW, n = tb.nxc[c];
-        if (!n) continue;
-        const unsigned char* row = reinterpret_cast<const unsigned char*>(sc + r * words_c);
-        const int f = tb.fxc[c];
-        float au = 0.f, av = 0.f;
-        for (int k = 0; k < n; ++k) {
-          const float w = tb.wxc[k][c];
-          const int at = min(max(f + k, 0), cw - 1) * 2 * bps - byte0_c;
-          au += w * staged<kSixteen>(row, at);
-          av += w * staged<kSixteen>(row, at + bps);
-        }
-        hc[((r0 + r) * kTileW + c) * 2] = au;
-        hc[((r0 + r) * kTileW + c) * 2 + 1] = av;
-      }
-      __syncthreads();
-    }
+  for (int i = tid; i < rows_l * kTileW; i += kSepThreads) {
+    const int r = i / kTileW, c = i % kTileW, n = tb.nxl[c];
+    if (!n) continue;
+    const unsigned char* row = luma + static_cast<size_t>(min(max(row0_l + r, 0), p.src_h - 1)) * p.pitch;
+    const int f = tb.fxl[c];
+    float acc = 0.f;
+    for (int k = 0; k < n; ++k) acc += tb.wxl[k][c] * sample<kSixteen>(row, min(max(f + k, 0), p.src_w - 1));
+    hl[r * kTileW + c] = acc;
   }
+  for (int i = tid; i < rows_c * kTileW; i += kSepThreads) {
+    const int r = i / kTileW, c = i % kTileW, n = tb.nxc[c];
+    if (!n) continue;
+    const unsigned char* row = chroma + static_cast<size_t>(min(max(row0_c + r, 0), ch - 1)) * p.pitch;
+    const int f = tb.fxc[c];
+    float au = 0.f, av = 0.f;
+    for (int k = 0; k < n; ++k) {
+      const float w = tb.wxc[k][c];
+      const int ci = min(max(f + k, 0), cw - 1);
+      au += w * sample<kSixteen>(row, 2 * ci);
+      av += w * sample<kSixteen>(row, 2 * ci + 1);
+    }
+    hc[(r * kTileW + c) * 2] = au;
+    hc[(r * kTileW + c) * 2 + 1] = av;
+  }
+  __syncthreads();
 
   // 3. Down y, colour, write (a warp takes one output row).
   Out* out = reinterpret_cast<Out*>(p.out);
@@ -427,30 +349,22 @@ cudaError_t launch_typed(const PreprocessParams& p, cudaStream_t s, dim3 grid, d
   return cudaGetLastError();
 }
 
-template <bool kSixteen, int kThreads, bool kStage>
+template <bool kSixteen>
 cudaError_t launch_separable(const PreprocessParams& p, const SepLayout& l, cudaStream_t s) {
   const dim3 grid((p.dst_w + kTileW - 1) / kTileW, (p.dst_h + kTileH - 1) / kTileH);
   switch (p.out_dtype) {
-    case 1: separable_kernel<kSixteen, __half, kThreads, kStage><<<grid, kThreads, l.dynamic_bytes, s>>>(p, l); break;
-    case 2:
-      separable_kernel<kSixteen, __nv_bfloat16, kThreads, kStage><<<grid, kThreads, l.dynamic_bytes, s>>>(p, l);
-      break;
-    default: separable_kernel<kSixteen, float, kThreads, kStage><<<grid, kThreads, l.dynamic_bytes, s>>>(p, l); break;
+    case 1: separable_kernel<kSixteen, __half><<<grid, kSepThreads, l.dynamic_bytes, s>>>(p, l); break;
+    case 2: separable_kernel<kSixteen, __nv_bfloat16><<<grid, kSepThreads, l.dynamic_bytes, s>>>(p, l); break;
+    default: separable_kernel<kSixteen, float><<<grid, kSepThreads, l.dynamic_bytes, s>>>(p, l); break;
   }
   return cudaGetLastError();
-}
-
-template <int kThreads, bool kStage>
-cudaError_t launch_separable(const PreprocessParams& p, cudaStream_t s) {
-  const SepLayout l = separable_layout(p, kStage);
-  return p.sixteen_bit ? launch_separable<true, kThreads, kStage>(p, l, s) : launch_separable<false, kThreads, kStage>(p, l, s);
 }
 
 }  // namespace
 
 int preprocess_kernel_choice(const PreprocessParams& p) {
   if (p.kernel == 1) return 1;
-  return separable_layout(p, p.variant % 2 == 0 && p.variant).fits ? 2 : (p.kernel == 2 ? 0 : 1);
+  return separable_layout(p).fits ? 2 : (p.kernel == 2 ? 0 : 1);
 }
 
 const char* launch_preprocess(const PreprocessParams& p, uintptr_t stream) {
@@ -460,14 +374,8 @@ const char* launch_preprocess(const PreprocessParams& p, uintptr_t stream) {
   const int choice = preprocess_kernel_choice(p);
   if (choice == 0) return "the separable preprocessing kernel does not take this rotation or downscale";
   if (choice == 2) {
-    switch (p.variant) {
-      case 1: rc = launch_separable<256, false>(p, s); break;
-      case 2: rc = launch_separable<256, true>(p, s); break;
-      case 4: rc = launch_separable<1024, true>(p, s); break;
-      case 5: rc = launch_separable<512, false>(p, s); break;
-      case 6: rc = launch_separable<512, true>(p, s); break;
-      default: rc = launch_separable<1024, false>(p, s); break;
-    }
+    const SepLayout l = separable_layout(p);
+    rc = p.sixteen_bit ? launch_separable<true>(p, l, s) : launch_separable<false>(p, l, s);
   } else {
     const dim3 block(32, 8);
     const dim3 grid((p.dst_w + block.x - 1) / block.x, (p.dst_h + block.y - 1) / block.y);

@@ -39,7 +39,6 @@ struct PreprocessParams {
   // Which kernel: 0 the separable one where it fits (rotation 0 or 180, downscale up to ~15x), else
   // the direct one; 1 the direct one; 2 the separable one only (an error where it does not fit).
   int kernel = 0;
-  int variant = 0;  // EXPERIMENT: separable kernel variant (threads, staging)
 };
 
 // Queues the kernel on `stream` (a cudaStream_t). Returns "" or the CUDA error's name and text.

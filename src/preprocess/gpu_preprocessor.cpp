@@ -26,7 +26,6 @@ GpuPreprocessor::GpuPreprocessor(const ModelSpec& spec) : spec_(spec) {
   // VIDINFER_PREPROCESS_KERNEL=direct: the per-pixel kernel everywhere (for measuring against it).
   const char* k = std::getenv("VIDINFER_PREPROCESS_KERNEL");
   if (k && std::string(k) == "direct") kernel = 1;
-  if (const char* v = std::getenv("VIDINFER_PREPROCESS_VARIANT")) variant_ = std::atoi(v);  // EXPERIMENT
 }
 
 cuda::PreprocessParams GpuPreprocessor::params(const AVFrame* frame, const Geometry& g, uintptr_t out) const {
@@ -86,7 +85,6 @@ cuda::PreprocessParams GpuPreprocessor::params(const AVFrame* frame, const Geome
   p.bgr = spec_.channels == ChannelOrder::BGR;
   p.out = out;
   p.kernel = kernel;
-  p.variant = variant_;
   p.out_dtype = spec_.dtype == DType::Float16 ? 1 : spec_.dtype == DType::BFloat16 ? 2 : 0;
   return p;
 }

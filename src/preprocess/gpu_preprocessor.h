@@ -39,7 +39,6 @@ class GpuPreprocessor {
 
  private:
   ModelSpec spec_;
-  int variant_ = 0;
 };
 
 }  // namespace vidinfer
