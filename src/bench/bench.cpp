@@ -560,10 +560,6 @@ BenchReport run_bench(const BenchOptions& b, const std::vector<std::string>& inp
             frames_in_inputs = 0;
             for (const auto& in : ins) frames_in_inputs += count_frames(in);
           }
-          // As the pipeline runs its model: full batches replayed from CUDA graphs where they can be
-          // recorded (not in the baseline, which launches as tutorials do).
-          std::string why;
-          model->capture_graphs({b.run.spec.batch, 3, b.run.spec.height, b.run.spec.width}, &why);
           r = run_model_only(b.run, *model, frames_in_inputs);
         } else if (pipeline) {
           r = run_vidinfer(*pipeline, ins, mode == "vidinfer" && compare ? &vid_top1 : nullptr);
@@ -571,7 +567,6 @@ BenchReport run_bench(const BenchOptions& b, const std::vector<std::string>& inp
       } catch (const Error& e) {
         r.errors.push_back(e.what());
       }
-      if (model) model->release_graphs();
       sampler.finish();
       pipeline.reset();
       if (mode != "model" && r.errors.empty()) frames_in_inputs = r.frames;

@@ -3,17 +3,9 @@
 #include <ATen/Context.h>
 #include <torch/cuda.h>
 
-#include <cstdlib>
 #include <filesystem>
 
 #include "vidinfer/error.h"
-
-#ifdef VIDINFER_TORCH_CUDA
-#include <ATen/cuda/CUDAGraph.h>
-#include <c10/cuda/CUDAGuard.h>
-#include <c10/cuda/CUDAStream.h>
-#include <cuda_runtime_api.h>
-#endif
 
 namespace vidinfer {
 
@@ -101,92 +93,9 @@ Model::Model(const std::string& path, torch::Device device, DType dtype)
   }
 }
 
-#ifdef VIDINFER_TORCH_CUDA
-struct Model::Graphs {
-  at::cuda::CUDAGraph graph[2];
-  torch::Tensor in[2];
-  torch::jit::IValue out[2];
-  int next = 0;
-};
-#else
-struct Model::Graphs {};
-#endif
-
-bool Model::capture_graphs(const std::vector<int64_t>& shape, std::string* why) {
-  graphs_.reset();
-  if (const char* v = std::getenv("VIDINFER_CUDA_GRAPH"); v && std::string(v) == "0") {
-    *why = "VIDINFER_CUDA_GRAPH=0";
-    return false;
-  }
-  if (!device_.is_cuda()) {
-    *why = "the model is not on a GPU";
-    return false;
-  }
-#ifdef VIDINFER_TORCH_CUDA
-  c10::InferenceMode mode;
-  auto g = std::make_shared<Graphs>();
-  // Recorded on a stream of the pool (a capture cannot be on the default stream); replayed on
-  // whichever stream is current at forward().
-  c10::cuda::CUDAStreamGuard on(c10::cuda::getStreamFromPool(false, device_.index()));
-  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream(device_.index()).stream();
-  int capturing = -1;
-  try {
-    const auto pool = at::cuda::graph_pool_handle();
-    for (int i = 0; i < 2; ++i) {
-      g->in[i] = torch::zeros(shape, torch::TensorOptions().device(device_).dtype(dtype_));
-      module_.forward({g->in[i]});  // once on this stream before recording, as PyTorch asks
-      C10_CUDA_CHECK(cudaStreamSynchronize(stream));
-      capturing = i;
-      g->graph[i].capture_begin(pool);
-      g->out[i] = module_.forward({g->in[i]});
-      g->graph[i].capture_end();
-      capturing = -1;
-    }
-    g->graph[0].replay();  // the first replay uploads the graph: not in the first batch's time
-    g->graph[1].replay();
-    C10_CUDA_CHECK(cudaStreamSynchronize(stream));
-  } catch (const std::exception& e) {
-    *why = first_line(e.what());
-    if (capturing >= 0) {
-      // End the recording the error left open (this also ends the allocator's use of the graphs'
-      // pool for this stream), and clear the error it leaves.
-      try {
-        g->graph[capturing].capture_end();
-      } catch (const std::exception&) {
-      }
-      cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
-      if (cudaStreamIsCapturing(stream, &status) == cudaSuccess && status != cudaStreamCaptureStatusNone) {
-        cudaGraph_t left = nullptr;
-        if (cudaStreamEndCapture(stream, &left) == cudaSuccess && left) cudaGraphDestroy(left);
-      }
-    }
-    (void)cudaGetLastError();
-    return false;
-  }
-  graphs_ = std::move(g);
-  return true;
-#else
-  (void)shape;
-  *why = "this build's LibTorch has no CUDA";
-  return false;
-#endif
-}
-
-void Model::release_graphs() { graphs_.reset(); }
-
 torch::jit::IValue Model::forward(const torch::Tensor& batch) {
   c10::InferenceMode guard;
   try {
-#ifdef VIDINFER_TORCH_CUDA
-    if (graphs_ && batch.sizes() == graphs_->in[0].sizes()) {
-      Graphs& g = *graphs_;
-      const int i = g.next;
-      g.next ^= 1;
-      g.in[i].copy_(batch, /*non_blocking=*/true);
-      g.graph[i].replay();
-      return g.out[i];
-    }
-#endif
     auto input = batch.to(device_, dtype_, /*non_blocking=*/true);
     return module_.forward({input});
   } catch (const c10::Error& e) {
