@@ -428,6 +428,14 @@ struct Pipeline::Impl {
         b.slots.resize(static_cast<size_t>(opt.spec.batch));
         for (auto& s : b.slots) s.geometry = plan_geometry(opt.spec.width, opt.spec.height, opt.spec);
         postprocess(out, b, {std::string("warm-up")});
+        // Then the forward of a full batch as CUDA graphs (Model::capture_graphs says why).
+        const auto t0 = std::chrono::steady_clock::now();
+        std::string why;
+        const bool graphs = model.capture_graphs({opt.spec.batch, 3, opt.spec.height, opt.spec.width}, &why);
+        if (trace_enabled())
+          std::fprintf(stderr, "vidinfer trace: model: %s (%.1f ms)\n",
+                       graphs ? "forward recorded as CUDA graphs" : ("forward not recorded as CUDA graphs: " + why).c_str(),
+                       seconds_since(t0) * 1e3);
       }
       uintptr_t ev = 0;
       if (!*cuda::event_create(&ev)) {

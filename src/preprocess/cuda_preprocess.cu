@@ -32,6 +32,18 @@ __device__ inline Taps taps(float o, float scale, float shift, int n) {
 
 __device__ inline float weight(const Taps& t, int i) { return fmaxf(0.f, 1.f - fabsf(i - t.centre) / t.radius); }
 
+// The vertical chroma taps of source row `sy` (both kernels): chroma rows are half as many as luma
+// rows, and swscale keeps the last output rows' chroma window inside the plane.
+__device__ inline Taps chroma_row_taps(const PreprocessParams& p, int sy, float scale_y, int ch) {
+  Taps cy = taps(sy, 2.f * scale_y, p.chroma_shift_y, ch);
+  if (p.chroma_clamp_last && ch >= 2 && cy.centre > ch - 1.5f) {
+    cy.centre = ch - 1.5f;
+    cy.first = static_cast<int>(ceilf(cy.centre - cy.radius + 1e-4f));
+    cy.last = static_cast<int>(floorf(cy.centre + cy.radius - 1e-4f));
+  }
+  return cy;
+}
+
 template <bool kSixteen>
 __device__ inline float sample(const unsigned char* row, int x) {
   if (kSixteen) return reinterpret_cast<const unsigned short*>(row)[x];
@@ -120,12 +132,7 @@ __global__ void preprocess_kernel(const PreprocessParams p) {
   // Chroma, from the half-size plane, sited left (co-sited with even luma columns) or centred.
   const int cw = (p.src_w + 1) / 2, ch = (p.src_h + 1) / 2;
   const Taps cx = taps(sx, 2.f * scale_x, p.chroma_shift_x, cw);
-  Taps cy = taps(sy, 2.f * scale_y, p.chroma_shift_y, ch);
-  if (p.chroma_clamp_last && ch >= 2 && cy.centre > ch - 1.5f) {  // swscale keeps the last rows' chroma window inside the plane
-    cy.centre = ch - 1.5f;
-    cy.first = static_cast<int>(ceilf(cy.centre - cy.radius + 1e-4f));
-    cy.last = static_cast<int>(floorf(cy.centre + cy.radius - 1e-4f));
-  }
+  const Taps cy = chroma_row_taps(p, sy, scale_y, ch);
   float au = 0.f, av = 0.f;
   wsum = 0.f;
   for (int j = cy.first; j <= cy.last; ++j) {
@@ -266,13 +273,7 @@ __global__ void __launch_bounds__(kSepThreads) separable_kernel(const Preprocess
       if (warp == 2) {
         table_taps(taps(sy, scale_y, 0.f, p.src_h), &f[r], &n[r], tb.wyl[r], 1);
       } else {
-        Taps cy = taps(sy, 2.f * scale_y, p.chroma_shift_y, ch);
-        if (p.chroma_clamp_last && ch >= 2 && cy.centre > ch - 1.5f) {  // as the direct kernel
-          cy.centre = ch - 1.5f;
-          cy.first = static_cast<int>(ceilf(cy.centre - cy.radius + 1e-4f));
-          cy.last = static_cast<int>(floorf(cy.centre + cy.radius - 1e-4f));
-        }
-        table_taps(cy, &f[r], &n[r], tb.wyc[r], 1);
+        table_taps(chroma_row_taps(p, sy, scale_y, ch), &f[r], &n[r], tb.wyc[r], 1);
       }
     } else if (r < kTileH) {
       n[r] = 0;
@@ -362,19 +363,28 @@ cudaError_t launch_separable(const PreprocessParams& p, const SepLayout& l, cuda
 
 }  // namespace
 
-int preprocess_kernel_choice(const PreprocessParams& p) {
+namespace {
+// The kernel for p (0 none, 1 direct, 2 separable) and, for the separable one, its layout.
+int kernel_choice(const PreprocessParams& p, SepLayout* layout) {
   if (p.kernel == 1) return 1;
-  return separable_layout(p).fits ? 2 : (p.kernel == 2 ? 0 : 1);
+  *layout = separable_layout(p);
+  return layout->fits ? 2 : (p.kernel == 2 ? 0 : 1);
+}
+}  // namespace
+
+int preprocess_kernel_choice(const PreprocessParams& p) {
+  SepLayout l;
+  return kernel_choice(p, &l);
 }
 
 const char* launch_preprocess(const PreprocessParams& p, uintptr_t stream) {
   cudaStream_t s = reinterpret_cast<cudaStream_t>(stream);
   (void)cudaGetLastError();  // an earlier call's error must not be reported as this launch's
   cudaError_t rc;
-  const int choice = preprocess_kernel_choice(p);
+  SepLayout l;
+  const int choice = kernel_choice(p, &l);
   if (choice == 0) return "the separable preprocessing kernel does not take this rotation or downscale";
   if (choice == 2) {
-    const SepLayout l = separable_layout(p);
     rc = p.sixteen_bit ? launch_separable<true>(p, l, s) : launch_separable<false>(p, l, s);
   } else {
     const dim3 block(32, 8);

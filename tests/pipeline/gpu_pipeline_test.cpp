@@ -883,6 +883,71 @@ TEST(GpuPipeline, StreamThatTurns444PartWayGoesOnOnTheCpuDecoder) {
   for (size_t i = 0; i < strict.frames.size(); ++i) EXPECT_EQ(strict.frames[i].frame_index, static_cast<int64_t>(i));
 }
 
+// Full batches replay the forward recorded as CUDA graphs (Model::capture_graphs); the last, partial
+// batch is launched as before. Both give what launching every batch gives, frame by frame.
+TEST(GpuPipeline, CudaGraphsGiveTheLaunchedForwardsResults) {
+  const std::string square = square_clip();
+  REQUIRE_GPU();
+  test::TempDir dir;
+  test::make_channel_mean_classifier(dir.file("m.pt"));
+  RunOptions o = test::channel_mean_options(dir.file("m.pt"), 64, 32);
+  o.selection.max_frames = 300;  // 9 full batches and one of 12
+  setenv("VIDINFER_TRACE", "1", 1);
+  testing::internal::CaptureStderr();
+  const auto graphs = run(o, "cuda", {sample()});
+  const std::string trace = testing::internal::GetCapturedStderr();
+  setenv("VIDINFER_CUDA_GRAPH", "0", 1);
+  testing::internal::CaptureStderr();
+  const auto launched = run(o, "cuda", {sample()});
+  const std::string trace_off = testing::internal::GetCapturedStderr();
+  unsetenv("VIDINFER_CUDA_GRAPH");
+  unsetenv("VIDINFER_TRACE");
+  EXPECT_NE(trace.find("forward recorded as CUDA graphs"), std::string::npos) << trace;
+  EXPECT_NE(trace_off.find("not recorded as CUDA graphs: VIDINFER_CUDA_GRAPH=0"), std::string::npos) << trace_off;
+  ASSERT_EQ(graphs.frames.size(), 300u);
+  ASSERT_EQ(launched.frames.size(), 300u);
+  int same = 0;
+  for (size_t i = 0; i < graphs.frames.size(); ++i) {
+    ASSERT_EQ(graphs.frames[i].frame_index, launched.frames[i].frame_index);
+    ASSERT_EQ(graphs.frames[i].classes.size(), 1u);
+    ASSERT_EQ(launched.frames[i].classes.size(), 1u);
+    EXPECT_EQ(graphs.frames[i].classes[0].class_id, launched.frames[i].classes[0].class_id) << i;
+    EXPECT_NEAR(graphs.frames[i].classes[0].score, launched.frames[i].classes[0].score, 1e-6) << i;
+    same += graphs.frames[i].classes[0].score == launched.frames[i].classes[0].score;
+  }
+  std::printf("[ graphs   ] %d of 300 scores bit-identical with and without CUDA graphs\n", same);
+
+  // A model with intermediates (which a replay rewrites) and several outputs; the head of one batch
+  // runs while the next batch's forward is replayed.
+  test::make_bright_box_detector(dir.file("d.pt"));
+  RunOptions d = bright_box_options(dir.file("d.pt"), ResizeMode::Letterbox);
+  d.spec.batch = 8;  // 12 full batches of the 2 x 50 frames, and one of 4
+  const std::string second = dir.file("second.mp4");  // two inputs (run() checks each one's order)
+  std::filesystem::copy_file(square, second);
+  const auto dg = run(d, "cuda", {square, second});
+  setenv("VIDINFER_CUDA_GRAPH", "0", 1);
+  const auto dl = run(d, "cuda", {square, second});
+  unsetenv("VIDINFER_CUDA_GRAPH");
+  ASSERT_EQ(dg.frames.size(), 100u);
+  ASSERT_EQ(dl.frames.size(), 100u);
+  int boxes = 0;
+  for (size_t i = 0; i < dg.frames.size(); ++i) {
+    ASSERT_EQ(dg.frames[i].detections.size(), dl.frames[i].detections.size()) << i;
+    for (size_t k = 0; k < dg.frames[i].detections.size(); ++k) {
+      const Detection &a = dg.frames[i].detections[k], &b = dl.frames[i].detections[k];
+      EXPECT_EQ(a.class_id, b.class_id) << i;
+      EXPECT_NEAR(a.score, b.score, 1e-6) << i;
+      EXPECT_NEAR(a.x1, b.x1, 1e-3) << i;
+      EXPECT_NEAR(a.y1, b.y1, 1e-3) << i;
+      EXPECT_NEAR(a.x2, b.x2, 1e-3) << i;
+      EXPECT_NEAR(a.y2, b.y2, 1e-3) << i;
+      ++boxes;
+    }
+  }
+  std::printf("[ graphs   ] bright-box detector: %d boxes on 100 frames, the same with and without CUDA graphs\n", boxes);
+  EXPECT_GT(boxes, 90);
+}
+
 // Many inputs at once on several NVDEC sessions, and one input in segments, give what one input
 // at a time on one session gives: same frames, indices, timestamps and scores.
 TEST(GpuPipeline, ConcurrentInputsAndSegmentsMatchOneAtATime) {
