@@ -948,6 +948,37 @@ TEST(GpuPipeline, CudaGraphsGiveTheLaunchedForwardsResults) {
   EXPECT_GT(boxes, 90);
 }
 
+// A model whose forward cannot be recorded (it reads a GPU value on the host): the recording fails
+// at load, says why in the trace, and every batch is launched as before, with the same results.
+TEST(GpuPipeline, ModelThatCannotBeRecordedRunsLaunched) {
+  test::TempDir dir;
+  test::make_host_reading_classifier(dir.file("m.pt"));  // (its script compiles without a GPU too)
+  REQUIRE_GPU();
+  RunOptions o = test::channel_mean_options(dir.file("m.pt"), 64, 32);
+  o.selection.max_frames = 100;
+  setenv("VIDINFER_TRACE", "1", 1);
+  testing::internal::CaptureStderr();
+  const auto tried = run(o, "cuda", {sample()});
+  const std::string trace = testing::internal::GetCapturedStderr();
+  unsetenv("VIDINFER_TRACE");
+  setenv("VIDINFER_CUDA_GRAPH", "0", 1);
+  const auto launched = run(o, "cuda", {sample()});
+  unsetenv("VIDINFER_CUDA_GRAPH");
+  EXPECT_NE(trace.find("forward not recorded as CUDA graphs: "), std::string::npos) << trace;
+  EXPECT_EQ(trace.find("forward recorded as CUDA graphs"), std::string::npos) << trace;
+  EXPECT_EQ(tried.summary.failed_inputs(), 0) << trace;
+  ASSERT_EQ(tried.frames.size(), 100u);
+  ASSERT_EQ(launched.frames.size(), 100u);
+  for (size_t i = 0; i < tried.frames.size(); ++i) {
+    ASSERT_EQ(tried.frames[i].classes.size(), 1u);
+    ASSERT_EQ(launched.frames[i].classes.size(), 1u);
+    EXPECT_EQ(tried.frames[i].classes[0].class_id, launched.frames[i].classes[0].class_id) << i;
+    EXPECT_EQ(tried.frames[i].classes[0].score, launched.frames[i].classes[0].score) << i;
+  }
+  const size_t at = trace.find("forward not recorded as CUDA graphs: ");
+  if (at != std::string::npos) std::printf("[ graphs   ] %s\n", trace.substr(at, trace.find('\n', at) - at).c_str());
+}
+
 // Many inputs at once on several NVDEC sessions, and one input in segments, give what one input
 // at a time on one session gives: same frames, indices, timestamps and scores.
 TEST(GpuPipeline, ConcurrentInputsAndSegmentsMatchOneAtATime) {

@@ -186,6 +186,17 @@ def forward(self, x):
 )JIT", path);
 }
 
+void make_host_reading_classifier(const std::string& path) {
+  torch::jit::Module m("HostReading");
+  save(m, R"JIT(
+def forward(self, x):
+    m = x.float().mean(dim=[2, 3])
+    if bool((m > 2.0).any()):
+        m = m * 0.5
+    return m
+)JIT", path);
+}
+
 static const char* kBrightBox = R"JIT(
 def box(self, x):
     m = x.float().mean(1) > 0.5

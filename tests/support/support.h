@@ -72,6 +72,9 @@ void make_channel_mean_classifier(const std::string& path);
 // Run options for a classifier like it: input on the 0..1 scale (mean 0, std 1), no activation,
 // classes red/green/blue, top-1, `size` x `size` input, batch `batch`.
 RunOptions channel_mean_options(const std::string& model, int size, int batch);
+// The channel-mean classifier, but its forward reads a value of its batch on the host (an `if` on a
+// GPU tensor), which a CUDA graph cannot record.
+void make_host_reading_classifier(const std::string& path);
 // Finds the bounding box of pixels brighter than 0.5 (input on the 0..1 scale, i.e. mean 0 std 1).
 // Output (boxes [B,1,4] xyxy in input pixels, scores [B,1] = 0.9 if any pixel else 0, labels [B,1]=label).
 void make_bright_box_detector(const std::string& path, int label = 0);
