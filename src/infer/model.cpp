@@ -28,19 +28,46 @@ std::string first_line(const std::string& text) {
   return line;
 }
 
+namespace {
+// "RuntimeError: ...", "torch.OutOfMemoryError: ...", "builtins.Exception: ...": a Python exception
+// line as TorchScript prints it.
+bool is_exception_line(const std::string& line) {
+  const size_t colon = line.find(": ");
+  if (colon == std::string::npos || colon == 0) return false;
+  const std::string name = line.substr(0, colon);
+  if (name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.") != std::string::npos) return false;
+  const auto ends_with = [&](const char* s) {
+    const std::string e(s);
+    return name.size() >= e.size() && name.compare(name.size() - e.size(), e.size(), e) == 0;
+  };
+  return ends_with("Error") || ends_with("Exception");
+}
+}  // namespace
+
 std::string forward_error_cause(const std::string& text) {
   if (text.find("Traceback of TorchScript") == std::string::npos) return first_line(text);
+  // The exception line below the traceback; CUDA errors add advice lines after it ("CUDA kernel
+  // errors might be asynchronously reported ...", "Compile with `TORCH_USE_CUDA_DSA` ..."), so the
+  // last line that names an exception, else the last line that is not blank.
+  std::string last;
   size_t end = text.size();
   while (end > 0) {
     const size_t start = text.rfind('\n', end - 1);
     const size_t from = start == std::string::npos ? 0 : start + 1;
     std::string line = text.substr(from, end - from);
-    if (line.find_first_not_of(" \t\r") != std::string::npos)
-      return line.rfind("builtins.", 0) == 0 ? line.substr(9) : line;  // "builtins.Exception: ..."
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.find_first_not_of(" \t") != std::string::npos) {
+      if (last.empty()) last = line;
+      if (is_exception_line(line)) {
+        last = line;
+        break;
+      }
+    }
     if (start == std::string::npos) break;
     end = start;
   }
-  return first_line(text);
+  if (last.empty()) return first_line(text);
+  return last.rfind("builtins.", 0) == 0 ? last.substr(9) : last;  // "builtins.Exception: ..."
 }
 
 bool is_out_of_memory(const Error& e) { return e.cause().find("out of memory") != std::string::npos; }
@@ -187,7 +214,7 @@ bool Model::capture_graphs(const std::vector<int64_t>& shape, std::string* why) 
     // graph has its own. Give the cached ones back (a last, partial batch allocates again).
     c10::cuda::CUDACachingAllocator::emptyCache();
   } catch (const std::exception& e) {
-    *why = first_line(e.what());
+    *why = forward_error_cause(e.what());
     if (capturing) {
       // End the recording the error left open (this also ends the allocator's use of the graph's
       // pool for this stream), and clear the error it leaves.

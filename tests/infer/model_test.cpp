@@ -73,6 +73,27 @@ TEST(ModelErrors, ErrorRaisedInTorchScriptGivesItsOwnLine) {
   EXPECT_FALSE(is_out_of_memory(Error("model forward failed", "m.pt", "shape '[2, 3]' is invalid")));
 }
 
+// A CUDA error raised inside TorchScript ends with the driver's advice, below the exception line.
+TEST(ModelErrors, CudaErrorInTorchScriptGivesTheExceptionLine) {
+  const std::string text =
+      "The following operation failed in the TorchScript interpreter.\n"
+      "Traceback of TorchScript (most recent call last):\n"
+      "  File \"code/__torch__.py\", line 9, in forward\n"
+      "    m = torch.mean(torch.to(x, 6), [2, 3])\n"
+      "    if bool(torch.any(torch.gt(m, 2.))):\n"
+      "       ~~~~ <--- HERE\n"
+      "RuntimeError: CUDA error: operation not permitted when stream is capturing\n"
+      "CUDA kernel errors might be asynchronously reported at some other API call, so the stacktrace below might be incorrect.\n"
+      "For debugging consider passing CUDA_LAUNCH_BLOCKING=1\n"
+      "Compile with `TORCH_USE_CUDA_DSA` to enable device-side assertions.\n\n";
+  EXPECT_EQ(forward_error_cause(text), "RuntimeError: CUDA error: operation not permitted when stream is capturing");
+  // Without an exception line: the last line that is not blank.
+  EXPECT_EQ(forward_error_cause("The following operation failed in the TorchScript interpreter.\n"
+                                "Traceback of TorchScript (most recent call last):\n  File x\nsomething odd\n  \n"),
+            "something odd");
+  EXPECT_EQ(forward_error_cause("shape '[2, 3]' is invalid\nException raised from ..."), "shape '[2, 3]' is invalid");
+}
+
 TEST(Device, AutoAndCpu) {
   EXPECT_TRUE(resolve_device("cpu").is_cpu());
   EXPECT_EQ(resolve_device("auto").is_cuda(), torch::cuda::is_available());
