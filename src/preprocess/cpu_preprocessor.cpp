@@ -24,6 +24,9 @@ AVPixelFormat unjpeg(AVPixelFormat f, bool& full) {
 }
 
 // Creates or reuses the context for (frame -> out_w x out_h RGB/BGR) and sets its colour details.
+// Takes `cached` over, as sws_getCachedContext does: returns it, or a new context having freed it,
+// or throws having freed it (sws_getCachedContext frees the old context before it tries to make the
+// new one, and returns null when that fails).
 SwsContext* prepare_sws(SwsContext* cached, const AVFrame* frame, int out_w, int out_h, AVPixelFormat out_fmt,
                         bool& changed, std::array<int, 4>& last) {
   const auto src_fmt = static_cast<AVPixelFormat>(frame->format);
@@ -84,12 +87,9 @@ Geometry CpuPreprocessor::run(const AVFrame* frame, float* dst, int rotation) {
   // A quarter-turned frame is resized unturned (see unturn) and turned while it is copied below.
   const int rw = g.rotation % 180 ? g.scaled_h : g.scaled_w, rh = g.rotation % 180 ? g.scaled_w : g.scaled_h;
   bool changed = false;
-  SwsContext* ctx = prepare_sws(sws_raw_, frame, rw, rh, out_fmt, changed, sws_colour_);
-  if (ctx != sws_raw_) {
-    (void)sws_.release();  // sws_getCachedContext freed the old one when it made a new one
-    sws_.reset(ctx);
-    sws_raw_ = ctx;
-  }
+  // Released first: whether it succeeds or throws, prepare_sws has the old context (see there).
+  sws_.reset(prepare_sws(sws_.release(), frame, rw, rh, out_fmt, changed, sws_colour_));
+  SwsContext* ctx = sws_.get();
   rgb_.resize(static_cast<size_t>(rw) * rh * 3);
   uint8_t* out_planes[4] = {rgb_.data(), nullptr, nullptr, nullptr};
   int out_strides[4] = {rw * 3, 0, 0, 0};

@@ -202,5 +202,27 @@ TEST(Preprocess, HandlesSizeChangesBetweenFrames) {
   EXPECT_EQ(pre.run(a.frames[1].get(), out.data()).src_w, 160);
 }
 
+// A frame swscale cannot take after one it could (a stream whose format changes part-way; the
+// fuzzer found it): the error names the format, the preprocessor still works for the next good
+// frame, and nothing is freed twice (swscale freed the old context when it tried to make the new
+// one; the ASan build checks).
+TEST(Preprocess, UnsupportedFormatAfterAGoodFrameFailsCleanly) {
+  const auto a = test::decode_all(test::media::h264_mp4());
+  CpuPreprocessor pre(spec_of(32, 32, ResizeMode::Stretch));
+  std::vector<float> out(3 * 32 * 32);
+  EXPECT_EQ(pre.run(a.frames[0].get(), out.data()).src_w, 160);
+  auto hw = make_av_frame();
+  hw->format = AV_PIX_FMT_VAAPI;  // a hardware surface: no pixels swscale can read
+  hw->width = 160;
+  hw->height = 120;
+  try {
+    pre.run(hw.get(), out.data());
+    ADD_FAILURE() << "a VAAPI frame was converted";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "cannot convert frame: unsupported pixel format vaapi");
+  }
+  EXPECT_EQ(pre.run(a.frames[1].get(), out.data()).src_w, 160);
+}
+
 }  // namespace
 }  // namespace vidinfer
