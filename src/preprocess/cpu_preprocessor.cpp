@@ -28,7 +28,7 @@ AVPixelFormat unjpeg(AVPixelFormat f, bool& full) {
 // or throws having freed it (sws_getCachedContext frees the old context before it tries to make the
 // new one, and returns null when that fails).
 SwsContext* prepare_sws(SwsContext* cached, const AVFrame* frame, int out_w, int out_h, AVPixelFormat out_fmt,
-                        bool& changed, std::array<int, 4>& last) {
+                        bool& changed, std::array<int, 5>& last) {
   const auto src_fmt = static_cast<AVPixelFormat>(frame->format);
   const ColourSpec cs =
       resolve_colour(read_color_space(frame->colorspace), read_color_range(frame->color_range), src_fmt, frame->height);
@@ -40,8 +40,7 @@ SwsContext* prepare_sws(SwsContext* cached, const AVFrame* frame, int out_w, int
     const char* name = av_get_pix_fmt_name(src_fmt);
     throw Error("cannot convert frame", "", std::string("unsupported pixel format ") + (name ? name : "?"));
   }
-  const std::array<int, 4> key{cs.sws_matrix, cs.full_range, src_fmt,
-                               frame->width * 65536 + frame->height};
+  const std::array<int, 5> key{cs.sws_matrix, cs.full_range, src_fmt, frame->width, frame->height};
   changed = ctx != cached || key != last;
   if (changed) {
     const AVPixFmtDescriptor* d = av_pix_fmt_desc_get(fmt);
@@ -131,7 +130,7 @@ Geometry CpuPreprocessor::run(const AVFrame* frame, float* dst, int rotation) {
 
 std::vector<uint8_t> frame_to_rgb24(const AVFrame* frame, int out_w, int out_h) {
   bool changed = false;
-  std::array<int, 4> last{-1, -1, -1, -1};
+  std::array<int, 5> last{-1, -1, -1, -1, -1};
   UniqueSwsContext ctx(prepare_sws(nullptr, frame, out_w, out_h, AV_PIX_FMT_RGB24, changed, last));
   std::vector<uint8_t> rgb(static_cast<size_t>(out_w) * out_h * 3);
   uint8_t* planes[4] = {rgb.data(), nullptr, nullptr, nullptr};

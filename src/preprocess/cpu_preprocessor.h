@@ -37,7 +37,7 @@ class CpuPreprocessor {
  private:
   ModelSpec spec_;
   UniqueSwsContext sws_;
-  std::array<int, 4> sws_colour_{-1, -1, -1, -1};  // matrix, range, src fmt, size hash
+  std::array<int, 5> sws_colour_{-1, -1, -1, -1, -1};  // matrix, range, src fmt, width, height
   std::vector<uint8_t> rgb_;
   std::array<std::array<float, 256>, 3> lut_{};  // (v / 255 - mean) / std per channel
 };

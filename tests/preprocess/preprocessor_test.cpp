@@ -1,7 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "decode/decoder.h"
 #include "preprocess/cpu_preprocessor.h"
@@ -222,6 +224,24 @@ TEST(Preprocess, UnsupportedFormatAfterAGoodFrameFailsCleanly) {
     EXPECT_STREQ(e.what(), "cannot convert frame: unsupported pixel format vaapi");
   }
   EXPECT_EQ(pre.run(a.frames[1].get(), out.data()).src_w, 160);
+}
+
+// A frame 40000 pixels wide (the fuzzer made one): its size goes into the context's key without
+// overflowing an int (the UBSan build checks), and it is scaled like any other.
+TEST(Preprocess, VeryWideFrame) {
+  auto f = make_av_frame();
+  f->format = AV_PIX_FMT_YUV420P;
+  f->width = 40000;
+  f->height = 2;
+  ASSERT_EQ(av_frame_get_buffer(f.get(), 0), 0);
+  for (int p = 0; p < 3; ++p)
+    for (int y = 0; y < (p ? 1 : 2); ++y) std::fill_n(f->data[p] + y * f->linesize[p], p ? 20000 : 40000, p ? 128 : 235);
+  const ModelSpec s = spec_of(32, 32, ResizeMode::Stretch);
+  CpuPreprocessor pre(s);
+  std::vector<float> out(3 * 32 * 32);
+  EXPECT_EQ(pre.run(f.get(), out.data()).src_w, 40000);
+  // Limited-range white (luma 235, chroma 128) becomes RGB 255, normalised with the spec's mean and std.
+  for (int c = 0; c < 3; ++c) EXPECT_NEAR(out[static_cast<size_t>(c) * 32 * 32], (1.0f - s.mean[c]) / s.std[c], 0.02f) << c;
 }
 
 }  // namespace
