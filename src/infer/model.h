@@ -38,7 +38,6 @@ class Model {
   // forward() then launches as before.
   bool capture_graphs(const std::vector<int64_t>& shape, std::string* why);
   void release_graphs();
-  bool has_graphs() const { return graphs_ != nullptr; }
 
   torch::Device device() const { return device_; }
   const std::string& path() const { return path_; }

@@ -105,16 +105,28 @@ void expect_guided_regular(const std::vector<int64_t>& keys, int64_t end, int wo
   EXPECT_LT(lens.back(), 2 * kMin + ticks(gop)) << describe(lens);
 }
 
+// Guided cuts of `duration` seconds with keyframes every `gop` for `workers`, checked with
+// expect_guided_regular; the segments' lengths (printed) and the keyframes.
+struct Regular {
+  std::vector<int64_t> keys, lens;
+  int64_t end = 0;
+};
+Regular guided_regular(double duration, double gop, int workers) {
+  Regular r;
+  r.keys = regular_keys(duration, gop);
+  r.end = ticks(duration);
+  const auto cuts = guided_cuts(r.keys, r.end, workers, kMin, kMax);
+  r.lens = lengths(r.keys, cuts, r.end);
+  std::printf("%g s, keyframes every %g s, %d workers: %s\n", duration, gop, workers, describe(r.lens).c_str());
+  expect_guided_regular(r.keys, r.end, workers, gop, cuts);
+  return r;
+}
+
 TEST(GuidedCuts, LongInputShrinksTowardsTheEnd) {
   // The measured case: 310 s of HEVC, keyframes every 4.6 s, 8 workers.
   const double duration = 310, gop = 4.6;
   const int workers = 8;
-  const auto keys = regular_keys(duration, gop);
-  const int64_t end = ticks(duration);
-  const auto cuts = guided_cuts(keys, end, workers, kMin, kMax);
-  const auto lens = lengths(keys, cuts, end);
-  std::printf("310 s, keyframes every 4.6 s, 8 workers: %s\n", describe(lens).c_str());
-  expect_guided_regular(keys, end, workers, gop, cuts);
+  const auto [keys, lens, end] = guided_regular(duration, gop, workers);
   // More segments than workers (early finishers take more), none below min.
   EXPECT_GT(lens.size(), static_cast<size_t>(workers));
   EXPECT_LE(lens.size(), static_cast<size_t>(duration / 4));
@@ -130,12 +142,7 @@ TEST(GuidedCuts, LongInputShrinksTowardsTheEnd) {
 TEST(GuidedCuts, ShortInputGetsSegmentsOfAboutTheMinimum) {
   const double duration = 32, gop = 4.6;
   const int workers = 8;
-  const auto keys = regular_keys(duration, gop);
-  const int64_t end = ticks(duration);
-  const auto cuts = guided_cuts(keys, end, workers, kMin, kMax);
-  const auto lens = lengths(keys, cuts, end);
-  std::printf("32 s, keyframes every 4.6 s, 8 workers: %s\n", describe(lens).c_str());
-  expect_guided_regular(keys, end, workers, gop, cuts);
+  const auto lens = guided_regular(duration, gop, workers).lens;
   // 32 / 8 is the minimum: every segment is one GOP (the shortest at least 4 s), the rest at least 4 s.
   for (size_t i = 0; i + 1 < lens.size(); ++i) EXPECT_EQ(lens[i], ticks(gop)) << describe(lens);
   EXPECT_EQ(lens.size(), static_cast<size_t>((duration - 4) / gop) + 1) << describe(lens);
@@ -144,11 +151,7 @@ TEST(GuidedCuts, ShortInputGetsSegmentsOfAboutTheMinimum) {
 TEST(GuidedCuts, NoSegmentLongerThanTheMaximum) {
   // An hour for 2 workers: R / 2 is far above 120 s, so the first segments are capped.
   const double duration = 3600, gop = 2;
-  const auto keys = regular_keys(duration, gop);
-  const int64_t end = ticks(duration);
-  const auto cuts = guided_cuts(keys, end, 2, kMin, kMax);
-  const auto lens = lengths(keys, cuts, end);
-  expect_guided_regular(keys, end, 2, gop, cuts);
+  const auto lens = guided_regular(duration, gop, 2).lens;
   EXPECT_EQ(lens.front(), kMax) << describe(lens);  // 120 s is a keyframe
   for (int64_t l : lens) EXPECT_LE(l, kMax) << describe(lens);
   EXPECT_GE(lens.size(), static_cast<size_t>(duration / 120));
