@@ -312,7 +312,7 @@ int do_run(RunArgs& a) {
 
   std::unique_ptr<Pipeline> pipeline;
   try {
-    pipeline = std::make_unique<Pipeline>(opt);
+    pipeline = std::make_unique<Pipeline>(opt, to_run);
   } catch (const Error& e) {
     std::fprintf(stderr, "vidinfer: error: %s\n", e.what());
     return kExitUsage;

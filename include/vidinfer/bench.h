@@ -39,7 +39,10 @@ struct BenchRow {
   int64_t length = 0;    // frames per input (0: the inputs as given)
   std::string mode;
   int64_t frames = 0;    // frames through the mode, all inputs
-  double seconds = 0;
+  double seconds = 0;    // the timed run (fps = frames / seconds)
+  double setup_seconds = 0;  // before the timed run, not in `seconds`: loading and warming the model
+                             // (baseline and model: once for both); vidinfer's modes: building the
+                             // pipeline, which also makes the first inputs' NVDEC sessions meanwhile
   double fps = 0;
   double speedup = 0;    // fps / the baseline's fps at the same length (0: no baseline)
   std::vector<std::pair<std::string, double>> stages;  // seconds per stage (vidinfer's summed over decode threads)

@@ -1,6 +1,6 @@
 // The pipeline: runs a model over the frames of a list of inputs.
 //
-//   Pipeline p(options);              // loads the model; throws vidinfer::Error
+//   Pipeline p(options, inputs);      // loads the model; throws vidinfer::Error
 //   RunSummary s = p.run(inputs, [](const FrameResult& r) { ... });
 //
 // Inputs run concurrently: up to RunOptions::streams decode jobs at once (0: auto), each on its own
@@ -41,7 +41,12 @@ class Pipeline {
   // Once per input, after its last frame callback, with its final summary (status, counts, error).
   using InputCallback = std::function<void(const InputSummary&)>;
 
-  explicit Pipeline(RunOptions options);
+  // Loads the model (throws vidinfer::Error). `first_inputs`: the inputs the first run() will take,
+  // when known: on the GPU path, the hardware decoders they need are created meanwhile, while the
+  // model loads, so that the run's decoders start at once (creating one takes ~45 ms, and the driver
+  // makes one at a time). Only local files are looked at; one that does not open is left to the run,
+  // which reports it. Any inputs may still be given to run().
+  explicit Pipeline(RunOptions options, const std::vector<std::string>& first_inputs = {});
   ~Pipeline();
   Pipeline(const Pipeline&) = delete;
   Pipeline& operator=(const Pipeline&) = delete;

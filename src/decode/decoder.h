@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "common/av.h"
 
@@ -73,6 +74,21 @@ std::unique_ptr<Decoder> make_cpu_decoder(const StreamInfo& stream, const std::s
 // sequence's display size (see NvdecTargetSize, device frames); empty: at full size.
 std::unique_ptr<Decoder> make_nvdec_decoder(const StreamInfo& stream, const std::string& input, int device,
                                             NvdecTargetSize target_size = {});
+
+// Makes `count` NVDEC sessions for `stream` as its decoders would (same parameters, same target
+// size), for a NvdecSessionKeeper to keep, so that the next `count` decoders of that format start
+// without waiting for cuvidCreateDecoder: a run makes them while its model loads (see Pipeline).
+// `read` gives the stream's packets from its start (false at the end): the first ones are parsed,
+// without decoding a picture, until the parser has seen the first sequence. Returns the decoders
+// that hold the sessions: a session goes to the kept ones when its decoder is destroyed, so hold
+// all that are made for a run until the last is made (a later one would take a kept one back
+// instead of making its own). Fewer than `count` when the stream's first packets hold no sequence
+// NVDEC takes. *created: how many were made (the others were taken from the kept ones). Throws
+// vidinfer::Error naming `input` when there is no NVDEC driver or it does not decode the codec.
+std::vector<std::unique_ptr<Decoder>> prepare_nvdec_sessions(const StreamInfo& stream, const std::string& input,
+                                                             int device, NvdecTargetSize target_size,
+                                                             const std::function<bool(AVPacket*)>& read, int count,
+                                                             int* created);
 
 // NVDEC sessions (hardware decoders) kept between inputs. Creating one costs about 45 ms, and the
 // driver creates one at a time (8 decoders starting together all waited ~330 ms on an H200), and

@@ -273,8 +273,14 @@ void release_frame(void* opaque, uint8_t*) {
 
 class NvdecDecoder final : public Decoder {
  public:
-  NvdecDecoder(const StreamInfo& stream, std::string input, int device, NvdecTargetSize target_size)
-      : input_(std::move(input)), codecpar_(stream.codecpar), device_(device), target_size_(std::move(target_size)) {
+  // prepare_only: the parser's pictures are neither decoded nor shown (prepare_nvdec_sessions).
+  NvdecDecoder(const StreamInfo& stream, std::string input, int device, NvdecTargetSize target_size,
+               bool prepare_only = false)
+      : input_(std::move(input)),
+        codecpar_(stream.codecpar),
+        device_(device),
+        target_size_(std::move(target_size)),
+        prepare_only_(prepare_only) {
     std::string why;
     drv_ = nvdec::Driver::get(&why);
     if (!drv_) throw Error("cannot decode on the GPU", input_, why);
@@ -413,6 +419,9 @@ class NvdecDecoder final : public Decoder {
   int64_t packets_corrupt() const override { return corrupt_; }
   std::string refused() const override { return refused_; }
   uintptr_t cuda_stream() const override { return reinterpret_cast<uintptr_t>(state_->stream); }
+  // Whether a sequence has been seen and its session made (prepare_nvdec_sessions).
+  bool has_session() const { return session_ != nullptr; }
+  bool session_created() const { return session_created_; }
 
  private:
   // A corrupt packet or picture: counted, and the current session is not kept for another stream
@@ -454,12 +463,13 @@ class NvdecDecoder final : public Decoder {
   }
   static int CUDAAPI on_decode(void* self, CUVIDPICPARAMS* pic) {
     auto* d = static_cast<NvdecDecoder*>(self);
+    if (d->prepare_only_) return 1;
     if (!d->session_ || d->drv_->cv()->cuvidDecodePicture(d->session_->dec, pic) != CUDA_SUCCESS) d->bad();
     return 1;
   }
   static int CUDAAPI on_display(void* self, CUVIDPARSERDISPINFO* info) {
     auto* d = static_cast<NvdecDecoder*>(self);
-    if (info && d->session_) d->queue_.push_back(Picture{d->session_, *info});
+    if (info && d->session_ && !d->prepare_only_) d->queue_.push_back(Picture{d->session_, *info});
     return 1;
   }
 
@@ -541,6 +551,7 @@ class NvdecDecoder final : public Decoder {
                    ms(t_create, std::chrono::steady_clock::now()));
     }
     session_ = std::move(s);
+    session_created_ = !reused;
     coded_w_ = f.coded_width;
     coded_h_ = f.coded_height;
     // The bitstream's colour description wins over the container's, as in libavcodec.
@@ -592,6 +603,8 @@ class NvdecDecoder final : public Decoder {
   std::deque<int64_t> packet_pts_;
   std::exception_ptr error_;
   std::string refused_;  // why the stream's current sequence cannot be decoded here
+  bool prepare_only_ = false;
+  bool session_created_ = false;  // the session was made for this decoder, not taken from the kept ones
 };
 
 }  // namespace
@@ -606,6 +619,39 @@ std::pair<int, int> shown_size(const AVFrame* f) {
 NvdecSessionKeeper::NvdecSessionKeeper() { SessionPool::get().hold(); }
 NvdecSessionKeeper::~NvdecSessionKeeper() { SessionPool::get().release(); }
 NvdecSessionCounts nvdec_session_counts() { return SessionPool::get().counts(); }
+
+std::vector<std::unique_ptr<Decoder>> prepare_nvdec_sessions(const StreamInfo& stream, const std::string& input,
+                                                             int device, NvdecTargetSize target_size,
+                                                             const std::function<bool(AVPacket*)>& read, int count,
+                                                             int* created) {
+  // Parameter sets come with the first keyframe (the Annex B filter puts the container's in front of
+  // it); a stream whose first packets hold no sequence NVDEC takes is left to its decoders.
+  constexpr size_t kMaxPackets = 64;
+  std::vector<UniqueAVPacket> packets;  // the stream's first packets, given to each decoder in turn
+  bool ended = false;
+  std::vector<std::unique_ptr<Decoder>> made;
+  *created = 0;
+  for (int k = 0; k < count; ++k) {
+    auto d = std::make_unique<NvdecDecoder>(stream, input, device, target_size, /*prepare_only=*/true);
+    for (size_t i = 0; !d->has_session() && d->refused().empty();) {
+      if (i == packets.size() && !ended && packets.size() < kMaxPackets) {
+        UniqueAVPacket p = make_av_packet();
+        if (read(p.get())) packets.push_back(std::move(p));
+        else ended = true;
+      }
+      if (i < packets.size()) {
+        d->send(packets[i++].get());
+      } else {  // no more packets to look at: the end of the stream makes the parser finish what it has
+        d->send(nullptr);
+        break;
+      }
+    }
+    if (!d->has_session()) break;
+    if (d->session_created()) ++*created;
+    made.push_back(std::move(d));
+  }
+  return made;
+}
 
 std::unique_ptr<Decoder> make_nvdec_decoder(const StreamInfo& stream, const std::string& input, int device,
                                             NvdecTargetSize target_size) {

@@ -27,6 +27,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -368,44 +369,129 @@ class Batcher {
 struct Pipeline::Impl {
   RunOptions opt;
   torch::Device device;
-  Model model;
   bool gpu_path;  // NVDEC + kernels available for this run
   // NVDEC sessions are kept between the jobs (inputs, segments) of this pipeline's runs, and
   // destroyed with it (see NvdecSessionKeeper).
   std::optional<NvdecSessionKeeper> nvdec_sessions;
   int streams;    // decode jobs at once
+  // Creates the first run's NVDEC sessions while the model loads (see prepare_sessions); declared
+  // before the model so that it starts first, and after the keeper so that it is joined before the
+  // keeper goes. run() waits for it.
+  double prepare_t0 = 0;  // seconds on the steady clock when preparing started
+  std::jthread preparing;
+  Model model;
   int pool_size;  // device batch tensors
   std::vector<torch::Tensor> pool_tensors;
   class ModelRunner;
   std::atomic<bool> stop{false};       // the workers stop at the next packet
   std::atomic<bool> cancelled{false};  // cancel() was called
 
-  explicit Impl(RunOptions o)
-      : opt(std::move(o)),
+  static RunOptions checked(RunOptions o) {
+    if (o.decoder != "auto" && o.decoder != "cpu" && o.decoder != "gpu")
+      throw Error("invalid decoder '" + o.decoder + "'", "", "expected auto, cpu or gpu");
+    if (o.streams < 0 || o.streams > kMaxStreams)
+      throw Error("invalid --streams " + std::to_string(o.streams), "", "expected 0 (auto) to " + std::to_string(kMaxStreams));
+    if (o.segments < 0) throw Error("invalid --segments " + std::to_string(o.segments), "", "expected 0 (auto) or more");
+    if (o.skip_preprocess) o.skip_model = true;
+    return o;
+  }
+
+  // Auto streams: one decoder per NVDEC engine and one more, so that an engine never waits while its
+  // thread does CPU work (demux, parse); libavcodec already uses every core for one input.
+  int auto_streams() const {
+    if (opt.streams > 0) return opt.streams;
+    const int engines = gpu_path ? nvdec_engine_count(device.index()) : 0;
+    return engines > 0 ? std::min(kMaxStreams, engines + 1) : 1;
+  }
+
+  Impl(RunOptions o, const std::vector<std::string>& first_inputs)
+      : opt(checked(std::move(o))),
         device(resolve_device(opt.device)),
-        model(opt.model_path, device, opt.spec.dtype),
-        gpu_path(device.is_cuda() && cuda::kernels_available() && opt.decoder != "cpu") {
-    if (opt.decoder != "auto" && opt.decoder != "cpu" && opt.decoder != "gpu")
-      throw Error("invalid decoder '" + opt.decoder + "'", "", "expected auto, cpu or gpu");
+        gpu_path(device.is_cuda() && cuda::kernels_available() && opt.decoder != "cpu"),
+        nvdec_sessions(gpu_path ? std::make_optional<NvdecSessionKeeper>() : std::nullopt),
+        streams(auto_streams()),
+        preparing(start_preparing(first_inputs)),
+        model(opt.model_path, device, opt.spec.dtype) {
     if (opt.decoder == "gpu" && !gpu_path)
       throw Error("decoder 'gpu' is not available", "",
                   device.is_cuda() ? "this build has no CUDA kernels" : "the model is not on a GPU (--device)");
-    if (opt.streams < 0 || opt.streams > kMaxStreams)
-      throw Error("invalid --streams " + std::to_string(opt.streams), "", "expected 0 (auto) to " + std::to_string(kMaxStreams));
-    if (opt.segments < 0) throw Error("invalid --segments " + std::to_string(opt.segments), "", "expected 0 (auto) or more");
-    if (opt.skip_preprocess) opt.skip_model = true;
-    // Auto: one decoder per NVDEC engine and one more, so that an engine never waits while its
-    // thread does CPU work (demux, parse); libavcodec already uses every core for one input.
-    const int engines = gpu_path ? nvdec_engine_count(device.index()) : 0;
-    streams = opt.streams > 0 ? opt.streams : engines > 0 ? std::min(kMaxStreams, engines + 1) : 1;
     // (+1: the batch whose head waits for the next forward, see ModelRunner)
     pool_size = static_cast<int>(kQueueDepth) + 3 + (streams > 1 ? 2 : 0);
-    if (gpu_path) nvdec_sessions.emplace();
     if (device.is_cuda()) warm_up();
     if (gpu_path)
       for (int i = 0; i < pool_size; ++i)
         pool_tensors.push_back(torch::empty({opt.spec.batch, 3, opt.spec.height, opt.spec.width},
                                             torch::TensorOptions().device(device).dtype(to_scalar_type(opt.spec.dtype))));
+  }
+
+  // The NVDEC sessions the first run's decoders will want, made on a thread of their own while the
+  // model loads and warms up, and left with the kept ones (NvdecSessionKeeper). The driver makes one
+  // at a time, ~45 ms each (more while other sessions decode): made in the run, the 8th of 8
+  // decoders started ~0.8 s after the first, the others running short of work for the model
+  // meanwhile. Only local files are opened here (a network source may take long to answer; its
+  // decoder makes its session in the run). VIDINFER_NVDEC_PREPARE=0 turns this off (for measuring).
+  std::jthread start_preparing(const std::vector<std::string>& inputs) {
+    if (!gpu_path || inputs.empty()) return {};
+    if (const char* v = std::getenv("VIDINFER_NVDEC_PREPARE"); v && std::string(v) == "0") return {};
+    prepare_t0 = seconds_now();
+    return std::jthread([this, inputs](std::stop_token stop_token) { prepare_sessions(inputs, stop_token); });
+  }
+
+  static double seconds_now() {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  }
+
+  // How many decoders of each of the first inputs will run at once: one per input for as many
+  // inputs as there are streams; with fewer inputs, the streams shared between the inputs that may be
+  // split into segments (as next_job hands them out, roughly).
+  std::vector<int> sessions_per_input(const std::vector<std::string>& inputs) const {
+    const size_t n = std::min(inputs.size(), static_cast<size_t>(streams));
+    std::vector<int> per(n, 1);
+    if (n > 0 && inputs.size() < static_cast<size_t>(streams) && may_segment(inputs.size()))
+      for (size_t i = 0; i < n; ++i)
+        per[i] = streams / static_cast<int>(n) + (static_cast<int>(i) < streams % static_cast<int>(n) ? 1 : 0);
+    return per;
+  }
+
+  void prepare_sessions(const std::vector<std::string>& inputs, const std::stop_token& stop_token) {
+    int created = 0, wanted = 0;
+    const std::vector<int> per = sessions_per_input(inputs);
+    // Held until all are made (see prepare_nvdec_sessions), then their sessions go to the kept ones;
+    // the demuxers (whose stream parameters the decoders point to) go after them.
+    std::vector<std::unique_ptr<Demuxer>> demuxers;
+    std::vector<std::unique_ptr<Decoder>> holding;
+    for (size_t i = 0; i < per.size() && !stop_token.stop_requested(); ++i) {
+      try {
+        std::error_code ec;
+        if (!std::filesystem::is_regular_file(inputs[i], ec)) continue;
+        Demuxer& demux = *demuxers.emplace_back(std::make_unique<Demuxer>(inputs[i]));
+        const StreamInfo& st = demux.stream();
+        std::string note;
+        NvdecTargetSize target;
+        if (!nvdec_takes(st, &target, note)) continue;
+        wanted += per[i];
+        int made = 0;
+        auto held = prepare_nvdec_sessions(st, inputs[i], device.index(), target,
+                                           [&demux](AVPacket* p) { return demux.read(p); }, per[i], &made);
+        created += made;
+        for (auto& d : held) holding.push_back(std::move(d));
+      } catch (const std::exception&) {  // the input's own job reports what is wrong with it
+      }
+    }
+    holding.clear();
+    if (trace_enabled())
+      std::fprintf(stderr, "vidinfer trace: nvdec: %d of %d sessions for the first %zu input(s) made before the run (%.1f ms)\n",
+                   created, wanted, per.size(), (seconds_now() - prepare_t0) * 1e3);
+  }
+
+  // Waits for prepare_sessions (the start of a run).
+  void wait_prepared() {
+    if (!preparing.joinable()) return;
+    const double t0 = seconds_now();
+    preparing.join();
+    if (trace_enabled())
+      std::fprintf(stderr, "vidinfer trace: nvdec: the run waited %.1f ms for the sessions made before it\n",
+                   (seconds_now() - t0) * 1e3);
   }
 
   // TorchScript's profiling executor optimises a graph over its first runs, and CUDA libraries load
@@ -551,36 +637,49 @@ struct Pipeline::Impl {
     return jobs.front();
   }
 
-  // The decoder for one input: NVDEC when this run is on the GPU and NVDEC takes the stream, else
-  // libavcodec, with the reason in its name.
-  std::unique_ptr<Decoder> open_decoder(const StreamInfo& st, const std::string& path, std::string& note) {
-    if (!gpu_path) return make_cpu_decoder(st, path, opt.decode_threads);
+  // Whether NVDEC takes the stream (else `note` says why not), and into `target`, the size its
+  // sessions decode to (see NvdecTargetSize; `note` says it).
+  bool nvdec_takes(const StreamInfo& st, NvdecTargetSize* target, std::string& note) const {
     // A pixel format FFmpeg could not tell (no software decoder for the codec here) is taken as 4:2:0;
     // the NVDEC parser reads the real one from the bitstream and refuses others.
     const auto fmt = static_cast<AVPixelFormat>(st.codecpar->format);
     const GpuDecodeSupport s = nvdec_supports(st.codecpar->codec_id, fmt == AV_PIX_FMT_NONE ? AV_PIX_FMT_YUV420P : fmt,
                                               st.codecpar->width, st.codecpar->height, device.index());
-    if (s.supported) {
-      NvdecTargetSize target;
-      if (opt.nvdec_resize) {
-        // Each sequence decoded to its frames' scaled size, unturned (geometry.h), as far as NVDEC can.
-        const int turn = opt.apply_rotation ? display_turn(st.rotation) : 0;
-        target = [spec = opt.spec, turn](int w, int h) { return nvdec_target_size(plan_geometry(w, h, spec, turn)); };
-        if (st.codecpar->width > 0 && st.codecpar->height > 0) {  // the summary says what to expect
-          std::string why;
-          const auto [tw, th] = nvdec_target_size(plan_geometry(st.codecpar->width, st.codecpar->height, opt.spec, turn), &why);
-          note = why.empty() ? "; NVDEC resizes to " + std::to_string(tw) + "x" + std::to_string(th)
-                             : "; NVDEC does not resize: " + why;
-        }
+    if (!s.supported) {
+      note = s.reason;
+      return false;
+    }
+    *target = {};
+    if (opt.nvdec_resize) {
+      // Each sequence decoded to its frames' scaled size, unturned (geometry.h), as far as NVDEC can.
+      const int turn = opt.apply_rotation ? display_turn(st.rotation) : 0;
+      *target = [spec = opt.spec, turn](int w, int h) { return nvdec_target_size(plan_geometry(w, h, spec, turn)); };
+      if (st.codecpar->width > 0 && st.codecpar->height > 0) {  // the summary says what to expect
+        std::string why;
+        const auto [tw, th] = nvdec_target_size(plan_geometry(st.codecpar->width, st.codecpar->height, opt.spec, turn), &why);
+        note = why.empty() ? "; NVDEC resizes to " + std::to_string(tw) + "x" + std::to_string(th)
+                           : "; NVDEC does not resize: " + why;
       }
+    }
+    return true;
+  }
+
+  // The decoder for one input: NVDEC when this run is on the GPU and NVDEC takes the stream, else
+  // libavcodec, with the reason in its name.
+  std::unique_ptr<Decoder> open_decoder(const StreamInfo& st, const std::string& path, std::string& note) {
+    if (!gpu_path) return make_cpu_decoder(st, path, opt.decode_threads);
+    NvdecTargetSize target;
+    std::string why;
+    if (nvdec_takes(st, &target, why)) {
+      note = why;
       auto gpu = make_nvdec_decoder(st, path, device.index(), target);
       if (opt.decoder == "gpu") return gpu;  // a refusal part-way fails the input (see run_job)
       // A stream that changes part-way to something NVDEC cannot take (4:4:4, a size beyond its
       // limits) goes on on the CPU decoder from there.
       return with_fallback(std::move(gpu), [this, &st, &path] { return make_cpu_decoder(st, path, opt.decode_threads); });
     }
-    if (opt.decoder == "gpu") throw Error("cannot decode on the GPU", path, s.reason);
-    note = "; GPU decoder not used: " + s.reason;
+    if (opt.decoder == "gpu") throw Error("cannot decode on the GPU", path, why);
+    note = "; GPU decoder not used: " + why;
     return make_cpu_decoder(st, path, opt.decode_threads);
   }
 
@@ -1028,10 +1127,10 @@ class Pipeline::Impl::ModelRunner {
   bool backed_off_ = false;
 };
 
-Pipeline::Pipeline(RunOptions options) {
+Pipeline::Pipeline(RunOptions options, const std::vector<std::string>& first_inputs) {
   if (options.spec.batch < 1) throw Error("invalid batch size", "", "must be at least 1");
   if (options.selection.every < 1) throw Error("invalid --every", "", "must be at least 1");
-  impl_ = std::make_unique<Impl>(std::move(options));
+  impl_ = std::make_unique<Impl>(std::move(options), first_inputs);
 }
 
 Pipeline::~Pipeline() = default;
@@ -1111,6 +1210,7 @@ RunSummary Pipeline::run_frames(const std::vector<std::string>& inputs, const Fr
   const auto t0 = std::chrono::steady_clock::now();
   std::atomic<bool>& stop = m.stop;
   stop = m.cancelled.load();
+  m.wait_prepared();
 
   // The device batch tensors (shared by every run of this pipeline) and this run's events.
   DevicePool pool(static_cast<size_t>(m.pool_size));

@@ -1078,5 +1078,92 @@ TEST(GpuPipeline, KeptNvdecSessionsServeLaterInputsWithTheSamePictures) {
   }
 }
 
+// NVDEC sessions made while the model loads (Pipeline's first_inputs): one for each of the first
+// `streams` inputs that NVDEC takes, none for an input that does not open or that NVDEC does not take
+// (4:4:4); the run's first decoders take them, and every result is the same as with sessions made in
+// the run. One input split into segments gets one per stream.
+TEST(GpuPipeline, SessionsMadeWhileTheModelLoadsServeTheRun) {
+  const std::string a = test::clip("keep-a", "mp4", "-f lavfi -i testsrc2=size=320x240:rate=30:duration=2 "
+                                   "-c:v libx264 -preset ultrafast -pix_fmt yuv420p");
+  const std::string b = test::clip("keep-b", "mp4", "-f lavfi -i mandelbrot=size=320x240:rate=30 -t 2 "
+                                   "-c:v libx264 -preset ultrafast -pix_fmt yuv420p");
+  const std::string yuv444 = test::clip("h264-444", "mp4", "-f lavfi -i testsrc2=size=320x240:rate=30:duration=1 "
+                                        "-c:v libx264 -preset ultrafast -pix_fmt yuv444p");
+  const std::string looped = test::clip("sample-looped-gop30", "mp4", "-stream_loop 2 -i " + test::q(sample()) +
+                                        " -vf scale=320:-2 -c:v libx264 -preset ultrafast -g 30 -bf 2 -pix_fmt yuv420p");
+  REQUIRE_GPU();
+  test::TempDir dir;
+  const auto copy = [&](const std::string& from, const std::string& name) {
+    std::filesystem::copy_file(from, dir.file(name));
+    return dir.file(name);
+  };
+  // The first 4: a, a missing file, b and the 4:4:4 clip: two sessions to make.
+  const std::vector<std::string> inputs = {copy(a, "a0.mp4"), dir.file("missing.mp4"), copy(b, "b1.mp4"),
+                                           yuv444, copy(a, "a2.mp4"), copy(b, "b3.mp4")};
+  RunOptions o = colour_namer();
+  o.topk = 3;
+  o.streams = 4;
+  o.segments = 1;
+  o.device = "cuda";
+  const auto want = run(o, "cuda", inputs);  // without: every session made in the run
+  const auto made_then_run = [&](const RunOptions& opt, const std::vector<std::string>& ins, int64_t* made,
+                                 int64_t* taken) {
+    const NvdecSessionCounts before = nvdec_session_counts();
+    Pipeline p(opt, ins);
+    p.run({}, [](const FrameResult&) {});  // a run waits for them
+    const NvdecSessionCounts mid = nvdec_session_counts();
+    Runs r;
+    r.summary = p.run(ins, [&](const FrameResult& f) { r.frames.push_back(f); });
+    const NvdecSessionCounts after = nvdec_session_counts();
+    *made = mid.created - before.created;
+    EXPECT_EQ(mid.reused, before.reused);
+    *taken = after.reused - mid.reused;
+    std::printf("[ sessions ] %zu input(s), %d streams: %lld made before the run; in it %lld made, %lld taken\n",
+                ins.size(), opt.streams, static_cast<long long>(*made),
+                static_cast<long long>(after.created - mid.created), static_cast<long long>(*taken));
+    return r;
+  };
+  int64_t made = 0, taken = 0;
+  const Runs got = made_then_run(o, inputs, &made, &taken);
+  EXPECT_EQ(made, 2);
+  EXPECT_GE(taken, 2);
+  ASSERT_EQ(got.summary.inputs.size(), inputs.size());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    EXPECT_EQ(got.summary.inputs[i].status, want.summary.inputs[i].status) << inputs[i];
+    EXPECT_EQ(got.summary.inputs[i].frames_decoded, want.summary.inputs[i].frames_decoded) << inputs[i];
+  }
+  EXPECT_EQ(got.summary.inputs[1].status, InputStatus::Failed);
+  EXPECT_NE(got.summary.inputs[3].decoder.find("GPU decoder not used"), std::string::npos)
+      << got.summary.inputs[3].decoder;
+  std::map<std::string, std::vector<const FrameResult*>> by_input;
+  for (const auto& f : got.frames) by_input[f.input].push_back(&f);
+  size_t compared = 0;
+  for (const auto& f : want.frames) {
+    auto& list = by_input[f.input];
+    const size_t k = static_cast<size_t>(std::count_if(want.frames.data(), &f, [&](const FrameResult& g) { return g.input == f.input; }));
+    ASSERT_LT(k, list.size()) << f.input;
+    const FrameResult& g = *list[k];
+    ASSERT_EQ(g.frame_index, f.frame_index) << f.input;
+    ASSERT_EQ(g.classes.size(), f.classes.size());
+    for (size_t c = 0; c < f.classes.size(); ++c) {
+      EXPECT_EQ(g.classes[c].class_id, f.classes[c].class_id) << f.input << " frame " << f.frame_index;
+      EXPECT_EQ(g.classes[c].score, f.classes[c].score) << f.input << " frame " << f.frame_index;
+    }
+    ++compared;
+  }
+  EXPECT_EQ(compared, got.frames.size());
+  EXPECT_EQ(compared, 5u * 60 - 30);  // a, b, a, b: 60 frames each; the 4:4:4 clip 30 (one input failed)
+
+  // One input in 3 segments on 3 streams: 3 sessions, all taken by its segments' decoders.
+  o.streams = 3;
+  o.segments = 3;
+  const Runs one = made_then_run(o, {looped}, &made, &taken);
+  EXPECT_EQ(made, 3);
+  EXPECT_EQ(taken, 3);
+  EXPECT_EQ(one.summary.inputs[0].status, InputStatus::Ok) << one.summary.inputs[0].error;
+  EXPECT_NE(one.summary.inputs[0].decoder.find("segments decoded at once"), std::string::npos)
+      << one.summary.inputs[0].decoder;
+}
+
 }  // namespace
 }  // namespace vidinfer

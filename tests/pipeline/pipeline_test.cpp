@@ -41,8 +41,9 @@ struct Collected {
   RunSummary summary;
 };
 
-Collected run(const RunOptions& opt, const std::vector<std::string>& inputs) {
-  Pipeline p(opt);
+// first_inputs: the inputs given to the pipeline's constructor as well (see Pipeline).
+Collected run(const RunOptions& opt, const std::vector<std::string>& inputs, bool first_inputs = false) {
+  Pipeline p(opt, first_inputs ? inputs : std::vector<std::string>{});
   Collected c;
   c.summary = p.run(inputs, [&](const FrameResult& r) { c.frames.push_back(r); });
   return c;
@@ -223,29 +224,34 @@ TEST_F(PipelineTest, BatchSizesThatDoNotDivideTheFrameCount) {
   }
 }
 
+// Also with the inputs given to the constructor before the run (which looks at them to make their
+// NVDEC sessions on the GPU path, and must leave the reporting to the run).
 TEST_F(PipelineTest, BadInputsAreReportedAndTheOthersStillRun) {
   test::make_channel_mean_classifier(dir.file("m.pt"));
   test::write_bytes(dir.file("notes.mp4"), std::vector<uint8_t>(1000, 'x'));
   test::write_bytes(dir.file("empty.mkv"), {});
   const std::vector<std::string> inputs = {rgb_clip(), dir.file("missing.mp4"), test::media::audio_only(),
                                            dir.file("notes.mp4"), dir.file("empty.mkv"), test::media::h264_ts()};
-  const auto c = run(classify_options(dir.file("m.pt")), inputs);
-  ASSERT_EQ(c.summary.inputs.size(), inputs.size());
-  EXPECT_EQ(c.summary.failed_inputs(), 4);
-  const auto& in = c.summary.inputs;
-  EXPECT_EQ(in[0].status, InputStatus::Ok);
-  EXPECT_EQ(in[1].error, dir.file("missing.mp4") + ": cannot open input: file not found");
-  EXPECT_EQ(in[2].error, test::media::audio_only() + ": no video stream: the file has audio only");
-  EXPECT_EQ(in[3].error, dir.file("notes.mp4") + ": cannot open input: not a recognised media file");
-  EXPECT_EQ(in[4].error, dir.file("empty.mkv") + ": cannot open input: empty file (0 bytes)");
-  EXPECT_EQ(in[5].status, InputStatus::Ok);
-  size_t first = 0, last = 0;
-  for (const auto& f : c.frames) {
-    first += f.input == inputs[0];
-    last += f.input == inputs[5];
+  for (bool first_inputs : {false, true}) {
+    SCOPED_TRACE(first_inputs ? "inputs given to the constructor" : "inputs given to run() only");
+    const auto c = run(classify_options(dir.file("m.pt")), inputs, first_inputs);
+    ASSERT_EQ(c.summary.inputs.size(), inputs.size());
+    EXPECT_EQ(c.summary.failed_inputs(), 4);
+    const auto& in = c.summary.inputs;
+    EXPECT_EQ(in[0].status, InputStatus::Ok);
+    EXPECT_EQ(in[1].error, dir.file("missing.mp4") + ": cannot open input: file not found");
+    EXPECT_EQ(in[2].error, test::media::audio_only() + ": no video stream: the file has audio only");
+    EXPECT_EQ(in[3].error, dir.file("notes.mp4") + ": cannot open input: not a recognised media file");
+    EXPECT_EQ(in[4].error, dir.file("empty.mkv") + ": cannot open input: empty file (0 bytes)");
+    EXPECT_EQ(in[5].status, InputStatus::Ok);
+    size_t first = 0, last = 0;
+    for (const auto& f : c.frames) {
+      first += f.input == inputs[0];
+      last += f.input == inputs[5];
+    }
+    EXPECT_EQ(first, 75u);
+    EXPECT_EQ(last, 60u);
   }
-  EXPECT_EQ(first, 75u);
-  EXPECT_EQ(last, 60u);
 }
 
 TEST_F(PipelineTest, TruncatedAndDamagedInputsKeepTheirGoodFrames) {
