@@ -630,6 +630,7 @@ std::vector<std::unique_ptr<Decoder>> prepare_nvdec_sessions(const StreamInfo& s
   std::vector<UniqueAVPacket> packets;  // the stream's first packets, given to each decoder in turn
   bool ended = false;
   std::vector<std::unique_ptr<Decoder>> made;
+  UniqueAVPacket sent = make_av_packet();  // a new reference each time: sending consumes the packet
   *created = 0;
   for (int k = 0; k < count; ++k) {
     auto d = std::make_unique<NvdecDecoder>(stream, input, device, target_size, /*prepare_only=*/true);
@@ -640,7 +641,9 @@ std::vector<std::unique_ptr<Decoder>> prepare_nvdec_sessions(const StreamInfo& s
         else ended = true;
       }
       if (i < packets.size()) {
-        d->send(packets[i++].get());
+        VI_AV_CHECK(av_packet_ref(sent.get(), packets[i++].get()), input);
+        d->send(sent.get());
+        av_packet_unref(sent.get());
       } else {  // no more packets to look at: the end of the stream makes the parser finish what it has
         d->send(nullptr);
         break;
