@@ -4,7 +4,7 @@
 // model batches across all jobs, each slot carrying its provenance (input, segment, frame, pts).
 // The calling thread runs the model and the task head, puts each input's results back in frame order
 // (segments finish out of order) and hands them to the callbacks. A bounded queue between the
-// batcher and the model keeps a few full batches waiting (batch_queue_depth): back-pressure, no drops.
+// batcher and the model keeps at most kQueueDepth full batches waiting: back-pressure, no drops.
 //
 //   worker 1..N: Demuxer -> Decoder -> selection -> preprocess -> slot ─┐
 //                                                                      │ Batcher -> BoundedQueue<Item>
@@ -55,9 +55,7 @@
 namespace vidinfer {
 namespace {
 
-constexpr size_t kQueueDepth = 2;           // full batches waiting for the model, at least
-constexpr size_t kMaxQueueDepth = 8;        // and at most (see batch_queue_depth)
-constexpr double kQueuedBatchBytes = 128.0 * 1024 * 1024;  // what queued batches may take (kQueueDepth at least)
+constexpr size_t kQueueDepth = 2;
 constexpr int kMaxStreams = 64;              // workers; a batch records its writers in a 64-bit mask
 constexpr double kMinSegmentSeconds = 4.0;   // shorter segments cost more in decoder start-up than they gain
 constexpr double kMaxSegmentSeconds = 120.0; // longer ones hold more results back for re-ordering
@@ -383,7 +381,6 @@ struct Pipeline::Impl {
   double prepare_t0 = 0;  // seconds on the steady clock when preparing started
   std::jthread preparing;
   Model model;
-  size_t queue_depth = kQueueDepth;  // full batches waiting for the model (see batch_queue_depth)
   int pool_size;  // device batch tensors
   std::vector<torch::Tensor> pool_tensors;
   class ModelRunner;
@@ -419,31 +416,13 @@ struct Pipeline::Impl {
     if (opt.decoder == "gpu" && !gpu_path)
       throw Error("decoder 'gpu' is not available", "",
                   device.is_cuda() ? "this build has no CUDA kernels" : "the model is not on a GPU (--device)");
-    queue_depth = batch_queue_depth();
     // (+1: the batch whose head waits for the next forward, see ModelRunner)
-    pool_size = static_cast<int>(queue_depth) + 3 + (streams > 1 ? 2 : 0);
+    pool_size = static_cast<int>(kQueueDepth) + 3 + (streams > 1 ? 2 : 0);
     if (device.is_cuda()) warm_up();
     if (gpu_path)
       for (int i = 0; i < pool_size; ++i)
         pool_tensors.push_back(torch::empty({opt.spec.batch, 3, opt.spec.height, opt.spec.width},
                                             torch::TensorOptions().device(device).dtype(to_scalar_type(opt.spec.dtype))));
-  }
-
-  // Full batches that may wait for the model. Small batches (a few MB) get a deeper queue: with
-  // ResNet-50 (bf16, batch 32 at 224: 9.2 MiB a batch) about as fast as 8 HEVC decoders, batches
-  // come in bursts and the model waited for one 2.3 ms of every 4.4 ms forward with 2 queued;
-  // with 8, 1.1 ms, and the run went from 6598 (and 6388) to 6998 fps (H200, 8 x 5520 frames).
-  // Large ones (the bundled CenterNet's: 96 MiB) keep kQueueDepth, as each costs its size in GPU
-  // memory (with pool_size). VIDINFER_QUEUE_DEPTH=N (1 to 16) sets it (for measuring).
-  size_t batch_queue_depth() const {
-    if (const char* v = std::getenv("VIDINFER_QUEUE_DEPTH")) {
-      const int n = std::atoi(v);
-      if (n >= 1 && n <= 16) return static_cast<size_t>(n);
-    }
-    const double bytes = 3.0 * opt.spec.batch * opt.spec.height * opt.spec.width *
-                         static_cast<double>(torch::elementSize(to_scalar_type(opt.spec.dtype)));
-    const auto fit = static_cast<size_t>(kQueuedBatchBytes / std::max(bytes, 1.0));
-    return std::clamp(fit, kQueueDepth, kMaxQueueDepth);
   }
 
   // The NVDEC sessions the first run's decoders will want, made on a thread of their own while the
@@ -1274,7 +1253,7 @@ RunSummary Pipeline::run_frames(const std::vector<std::string>& inputs, const Fr
     auto t = torch::empty({opt.spec.batch, 3, opt.spec.height, opt.spec.width}, torch::kFloat);
     return m.device.is_cuda() ? t.pin_memory() : t;
   };
-  BoundedQueue<Item> queue(m.queue_depth);
+  BoundedQueue<Item> queue(kQueueDepth);
   Batcher batcher(queue, &pool, opt.spec.batch, m.streams, host_tensor);
   Impl::JobSource source;
   source.inputs = &inputs;
