@@ -26,6 +26,8 @@ class Decoder {
   virtual ~Decoder() = default;
   // One packet, or nullptr at the end of the stream. Throws vidinfer::Error only on failures that
   // end the input (out of memory, decoder gone); corrupt data is counted in packets_corrupt().
+  // The NVDEC decoder takes the packet's data reference (its bitstream filter does, and leaves the
+  // packet blank): a caller that needs a packet again sends a new reference to it.
   virtual void send(const AVPacket* pkt) = 0;
   // The next frame into `out` (unreferenced first). False: needs more input, or fully drained.
   virtual bool receive(AVFrame* out) = 0;
