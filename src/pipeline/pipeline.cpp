@@ -375,10 +375,10 @@ struct Pipeline::Impl {
   // destroyed with it (see NvdecSessionKeeper).
   std::optional<NvdecSessionKeeper> nvdec_sessions;
   int streams;    // decode jobs at once
-  std::chrono::steady_clock::time_point prepare_t0;  // when preparing started
-  // Makes the first run's NVDEC sessions while the model loads (see prepare_sessions); declared
+  // Creates the first run's NVDEC sessions while the model loads (see prepare_sessions); declared
   // before the model so that it starts first, and after the keeper so that it is joined before the
   // keeper goes. run() waits for it.
+  double prepare_t0 = 0;  // seconds on the steady clock when preparing started
   std::jthread preparing;
   Model model;
   int pool_size;  // device batch tensors
@@ -434,8 +434,12 @@ struct Pipeline::Impl {
   std::jthread start_preparing(const std::vector<std::string>& inputs) {
     if (!gpu_path || inputs.empty()) return {};
     if (const char* v = std::getenv("VIDINFER_NVDEC_PREPARE"); v && std::string(v) == "0") return {};
-    prepare_t0 = std::chrono::steady_clock::now();
+    prepare_t0 = seconds_now();
     return std::jthread([this, inputs](std::stop_token stop_token) { prepare_sessions(inputs, stop_token); });
+  }
+
+  static double seconds_now() {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
   }
 
   // How many decoders of each of the first inputs will run at once: one per input for as many
@@ -478,8 +482,7 @@ struct Pipeline::Impl {
         if (!nvdec_takes(st, &target, note)) continue;
         wanted += per[i];
         int made = 0;
-        const double t_open = seconds_since(prepare_t0);
-        const auto t_make = std::chrono::steady_clock::now();
+        const double t_open = seconds_now();
         int packets = 0;
         auto held = prepare_nvdec_sessions(st, inputs[i], device.index(), target,
                                            [&demux, &packets](AVPacket* p) { return ++packets, demux.read(p); },
@@ -487,25 +490,29 @@ struct Pipeline::Impl {
         created += made;
         if (trace_enabled())
           std::fprintf(stderr, "vidinfer trace: nvdec: %s: %d session(s) made from its first %d packet(s) at %.1f ms, in %.1f ms\n",
-                       inputs[i].c_str(), made, packets, t_open * 1e3, seconds_since(t_make) * 1e3);
+                       inputs[i].c_str(), made, packets, (t_open - prepare_t0) * 1e3, (seconds_now() - t_open) * 1e3);
         for (auto& d : held) holding.push_back(std::move(d));
       } catch (const std::exception&) {  // the input's own job reports what is wrong with it
       }
     }
+    const double t_release = seconds_now();
     holding.clear();
     if (trace_enabled())
+      std::fprintf(stderr, "vidinfer trace: nvdec: the decoders that made them closed in %.1f ms\n",
+                   (seconds_now() - t_release) * 1e3);
+    if (trace_enabled())
       std::fprintf(stderr, "vidinfer trace: nvdec: %d of %d sessions for the first %zu input(s) made before the run (%.1f ms)\n",
-                   created, wanted, per.size(), seconds_since(prepare_t0) * 1e3);
+                   created, wanted, per.size(), (seconds_now() - prepare_t0) * 1e3);
   }
 
   // Waits for prepare_sessions (the start of a run).
   void wait_prepared() {
     if (!preparing.joinable()) return;
-    const auto t0 = std::chrono::steady_clock::now();
+    const double t0 = seconds_now();
     preparing.join();
     if (trace_enabled())
       std::fprintf(stderr, "vidinfer trace: nvdec: the run waited %.1f ms for the sessions made before it\n",
-                   seconds_since(t0) * 1e3);
+                   (seconds_now() - t0) * 1e3);
   }
 
   // TorchScript's profiling executor optimises a graph over its first runs, and CUDA libraries load
