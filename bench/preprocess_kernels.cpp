@@ -14,6 +14,7 @@
 #include "common/av.h"
 #include "infer/model.h"
 #include "infer/model_stream.h"
+#include "common/cuda.h"
 #include "preprocess/cuda_preprocess.h"
 #include "preprocess/geometry.h"
 #include "preprocess/gpu_preprocessor.h"
@@ -22,37 +23,23 @@ using namespace vidinfer;
 
 namespace {
 
-void check(const char* err, const char* what) {
-  if (*err) {
-    std::fprintf(stderr, "vidinfer-preprocess-kernels: %s: %s\n", what, err);
-    std::exit(1);
-  }
-}
-
 // GPU milliseconds per launch of `p`, over n launches handed in turn to `streams` (one stream: each
 // kernel alone, its latency; several: kernels side by side, as 8 decoders' are, their throughput).
 double time_kernel(const cuda::PreprocessParams& p, const std::vector<uintptr_t>& streams, int n) {
-  uintptr_t a = 0, b = 0;
-  check(cuda::event_create_timed(&a), "event");
-  check(cuda::event_create_timed(&b), "event");
-  std::vector<uintptr_t> done(streams.size());
-  for (auto& e : done) check(cuda::event_create(&e), "event");
-  for (int i = 0; i < 20; ++i) check(cuda::launch_preprocess(p, streams[0]), "launch");
-  check(cuda::event_record(a, streams[0]), "record");
-  for (size_t k = 1; k < streams.size(); ++k) check(cuda::stream_wait_event(streams[k], a), "wait");
-  for (int i = 0; i < n; ++i) check(cuda::launch_preprocess(p, streams[i % streams.size()]), "launch");
+  const cuda::Event a = cuda::Event::make(cuda::Event::Timing::On), b = cuda::Event::make(cuda::Event::Timing::On);
+  std::vector<cuda::Event> done;
+  for (size_t k = 0; k < streams.size(); ++k) done.push_back(cuda::Event::make());
+  for (int i = 0; i < 20; ++i) cuda::launch_preprocess(p, streams[0]);
+  a.record(streams[0]);
+  for (size_t k = 1; k < streams.size(); ++k) cuda::wait(streams[k], a);
+  for (int i = 0; i < n; ++i) cuda::launch_preprocess(p, streams[i % streams.size()]);
   for (size_t k = 1; k < streams.size(); ++k) {
-    check(cuda::event_record(done[k], streams[k]), "record");
-    check(cuda::stream_wait_event(streams[0], done[k]), "wait");
+    done[k].record(streams[k]);
+    cuda::wait(streams[0], done[k]);
   }
-  check(cuda::event_record(b, streams[0]), "record");
-  check(cuda::event_synchronize(b), "synchronize");
-  float ms = 0;
-  check(cuda::event_elapsed_ms(a, b, &ms), "elapsed");
-  cuda::event_destroy(a);
-  cuda::event_destroy(b);
-  for (auto e : done) cuda::event_destroy(e);
-  return ms / n;
+  b.record(streams[0]);
+  b.synchronize();
+  return cuda::Event::elapsed_ms(a, b) / n;
 }
 
 }  // namespace
@@ -121,8 +108,8 @@ int main(int argc, char** argv) {
     std::snprintf(da, sizeof da, "%.1f/%.1f", a1, a8);
     std::snprintf(db, sizeof db, "%.1f/%.1f", b1, b8);
     const bool sep = cuda::preprocess_kernel_choice(pb) == 2;
-    check(cuda::launch_preprocess(pa, stream), "launch");
-    check(cuda::launch_preprocess(pb, stream), "launch");
+    cuda::launch_preprocess(pa, stream);
+    cuda::launch_preprocess(pb, stream);
     torch::cuda::synchronize();
     // Normalised values, shown in 8-bit levels (std 1 level of the default spec is 1/255 / std).
     const double diff = (a.to(torch::kFloat) - b.to(torch::kFloat)).abs().max().item<double>() * 255 * 0.226;

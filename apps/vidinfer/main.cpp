@@ -12,19 +12,19 @@
 #include <iostream>
 #include <iterator>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 
-extern "C" {
-#include <libavutil/log.h>
-}
 
-#include "output/json.h"
-#include "output/progress.h"
+#include "environment.h"
 #include "vidinfer/bench.h"
 #include "vidinfer/error.h"
 #include "vidinfer/pipeline.h"
 #include "vidinfer/import.h"
+#include "vidinfer/json_lines.h"
+#include "vidinfer/logging.h"
+#include "vidinfer/progress.h"
 #include "vidinfer/probe.h"
 
 namespace fs = std::filesystem;
@@ -125,7 +125,7 @@ struct Resumed {
 // line that is not a JSON object with an "input" is damage we cannot reason about: an error.
 Resumed read_resume(const std::string& path) {
   Resumed r;
-  if (access(path.c_str(), F_OK) != 0) return r;  // (not std::filesystem: see output/json.h)
+  if (access(path.c_str(), F_OK) != 0) return r;  // (not std::filesystem: see vidinfer/json_lines.h)
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error("cannot resume", path, "the file is unreadable");
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -246,12 +246,13 @@ RunOptions make_run_options(const RunArgs& a) {
     opt.selection.end = a.end;
   }
   opt.selection.max_frames = a.max_frames;
-  opt.device = a.device;
+  opt.device = Device::parse(a.device);
   opt.decode_threads = a.decode_threads;
   opt.streams = a.streams;
   opt.segments = a.segments;
-  opt.decoder = a.decoder;
-  if (a.nvdec_resize && (a.decoder == "cpu" || a.device == "cpu"))
+  opt.decoder = parse_decoder_choice(a.decoder);
+  opt.tuning = tuning_from_environment();
+  if (a.nvdec_resize && (opt.decoder == DecoderChoice::Cpu || opt.device == Device::cpu()))
     throw Error("--nvdec-resize needs the GPU decoder", "",
                 a.decoder == "cpu" ? "not with --decoder cpu" : "not with --device cpu");
   opt.nvdec_resize = a.nvdec_resize;
@@ -335,12 +336,12 @@ int do_run(RunArgs& a) {
     RunSummary ran;
     if (!to_run.empty()) {
       ran = pipeline->run(
-          to_run, [&](const FrameResult& r) { out.write(to_json(r, opt.task)); },
+          to_run, [&](const FrameResult& r) { out.write_line(frame_json(r, opt.task)); },
           [&](const Progress& p) {
             if (show_progress) bar.update(p);
           },
           [&](const InputSummary& s) {
-            if (!opt.skip_model) out.write(end_of_input_record(s));
+            if (!opt.skip_model) out.write_line(end_of_input_json(s));
           });
     } else {
       ran.device = pipeline->device();
@@ -363,7 +364,7 @@ int do_run(RunArgs& a) {
     }
     bar.finish();
     out.close();
-    if (!a.summary.empty()) write_file_atomically(a.summary, to_json(summary).dump(2) + "\n");
+    if (!a.summary.empty()) write_file_atomically(a.summary, summary_json(summary) + "\n");
     print_summary(summary, a.quiet);
     if (summary.interrupted) {
       std::fprintf(stderr, "vidinfer: interrupted: results so far are in the output\n");
@@ -498,7 +499,7 @@ void add_model_options(CLI::App* run, RunArgs& r) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  av_log_set_level(AV_LOG_QUIET);
+  set_media_log(MediaLog::Quiet);
   if (const char* bt = std::getenv("VIDINFER_BACKTRACE"); bt && *bt && std::string(bt) != "0") {
     std::signal(SIGSEGV, on_crash);
     std::signal(SIGABRT, on_crash);
@@ -595,7 +596,7 @@ int main(int argc, char** argv) {
                                         : "COMMAND");
     return kExitUsage;
   }
-  if (verbose) av_log_set_level(AV_LOG_WARNING);
+  if (verbose) set_media_log(MediaLog::Warnings);
 
   if (run->parsed()) return do_run(r);
   if (bench_cmd->parsed()) {
@@ -619,7 +620,7 @@ int main(int argc, char** argv) {
     try {
       const ProbeInfo p = probe(in);
       if (probe_json) {
-        std::printf("%s\n", to_json(p).dump().c_str());
+        std::printf("%s\n", vidinfer::probe_json(p).c_str());
       } else {
         print_probe_text(p);
       }

@@ -50,6 +50,52 @@ struct ModelSpec {
   int label_offset = 0;  // added to the model's class ids (both tasks) before looking up labels
 };
 
+// Where the model runs. Parsed from "auto", "cpu", "cuda" or "cuda:N" (Device::parse); resolved to a
+// present device when a Pipeline is made ("auto": the first GPU when LibTorch has CUDA and one is
+// visible, else the CPU).
+struct Device {
+  enum class Kind { Auto, Cpu, Cuda };
+  Kind kind = Kind::Auto;
+  int index = 0;  // Cuda: the GPU's ordinal
+
+  static Device automatic() { return {}; }
+  static Device cpu() { return {Kind::Cpu, 0}; }
+  static Device cuda(int index = 0) { return {Kind::Cuda, index}; }
+  // Throws vidinfer::Error "invalid device 'X': expected auto, cpu, cuda or cuda:N".
+  static Device parse(const std::string& name);
+  std::string str() const;  // "auto", "cpu", "cuda:N"
+  bool operator==(const Device&) const = default;
+};
+
+// Which decoder reads the frames. Auto: NVDEC when the model is on a GPU and NVDEC takes the
+// stream, else libavcodec; Cpu: always libavcodec; Gpu: NVDEC or the input fails.
+enum class DecoderChoice { Auto, Cpu, Gpu };
+DecoderChoice parse_decoder_choice(const std::string& s);  // "auto" | "cpu" | "gpu"; throws vidinfer::Error
+std::string to_string(DecoderChoice d);
+
+// Which CUDA work the GPU's block scheduler serves first when both kinds are queued: the
+// preprocessing on the decoders' streams (measured best), the model's forwards and heads, or neither.
+enum class StreamPriority { Preprocess, Model, Equal };
+// The preprocessing kernel: Auto the separable one where it fits (measured best), else the direct
+// one; Direct the per-pixel one everywhere (for measuring against it).
+enum class PreprocessKernel { Auto, Direct };
+
+// Knobs for measuring the GPU path, not for everyday use: each default is what measured best (see
+// docs/performance.md). The library never reads the environment; the vidinfer CLI fills these from
+// VIDINFER_* variables (named beside each field; docs/cli.md lists them).
+struct Tuning {
+  bool nvdec_prepare = true;        // VIDINFER_NVDEC_PREPARE=0: no NVDEC sessions made while the model loads
+  bool nvdec_reuse = true;          // VIDINFER_NVDEC_REUSE=0: NVDEC sessions not kept between inputs
+  bool nvdec_serial_create = true;  // VIDINFER_NVDEC_SERIAL_CREATE=0: sessions created concurrently
+  bool cuda_graph = true;           // VIDINFER_CUDA_GRAPH=0: full batches' forward launched, not replayed
+  bool overlap_head = true;         // VIDINFER_OVERLAP_HEAD=0: each batch's head finished before the next forward
+  StreamPriority stream_priority = StreamPriority::Preprocess;  // VIDINFER_STREAM_PRIORITY=preprocess|model|equal
+  PreprocessKernel preprocess_kernel = PreprocessKernel::Auto;  // VIDINFER_PREPROCESS_KERNEL=direct
+  // VIDINFER_TRACE: 1 prints to stderr where the time goes (per input, per run, the model's thread);
+  // 2 adds the model stream's timeline (its idle gaps and what they waited for).
+  int trace = 0;
+};
+
 struct FrameSelection {
   int64_t every = 1;  // process every N-th frame of those in [start, end)
   double start = 0.0;  // seconds from the start of the stream
@@ -67,10 +113,9 @@ struct RunOptions {
   float iou_threshold = 0.5f;
   int max_detections = 100;
   FrameSelection selection;
-  std::string device = "auto";  // auto | cpu | cuda | cuda:N
+  Device device;
   int decode_threads = 0;       // 0: libavcodec picks (all cores)
-  std::string decoder = "auto"; // auto: NVDEC when the model is on a GPU and NVDEC takes the stream;
-                                // cpu: always libavcodec; gpu: NVDEC or the input fails
+  DecoderChoice decoder = DecoderChoice::Auto;
   // NVDEC decodes each frame straight to the size the model input's resize gives it (the driver's
   // scaler, as pictures are mapped), so the kernel reads a smaller surface 1:1; where that size is
   // even and no larger than the frame, else the kernel resizes as usual. Its filter is not the
@@ -97,6 +142,7 @@ struct RunOptions {
   std::string annotate_video;       // a video per input ("{name}": the input's file name without extension;
                                     // required in the path when there are several inputs)
   std::string annotate_frames_dir;  // a PNG still of every processed frame, DIR/<name>-<frame>.png
+  Tuning tuning;
 };
 
 // Reads a model sidecar (JSON) over `base`; unknown keys and bad values throw vidinfer::Error naming

@@ -40,6 +40,7 @@
 #include "output/annotate.h"
 #include "infer/model.h"
 #include "infer/model_stream.h"
+#include "common/cuda.h"
 #include "infer/model_trace.h"
 #include "postprocess/heads.h"
 #include "preprocess/geometry.h"
@@ -273,24 +274,24 @@ ModeResult run_vidinfer(Pipeline& p, const std::vector<std::string>& inputs, Top
 ModeResult run_model_only(const RunOptions& o, Model& model, int64_t frames) {
   ModeResult r;
   torch::NoGradGuard no_grad;
-  ModelStream stream(model.device());
-  ModelTrace mt(stream.handle());
+  ModelStream stream(model.device(), 0, o.tuning.stream_priority);
+  ModelTrace mt(stream.handle(), o.tuning.trace);
   const torch::Tensor batch = torch::rand({o.spec.batch, 3, o.spec.height, o.spec.width},
                                           torch::TensorOptions().device(model.device()))
                                   .to(to_scalar_type(o.spec.dtype));
   const std::vector<Geometry> geos(o.spec.batch, plan_geometry(1920, 1080, o.spec));
   // As the pipeline runs the model (its ModelRunner): the head of a batch runs once the next
   // batch's forward is queued, on a second stream that waits for its own forward.
-  const uintptr_t head_stream = head_cuda_stream(model.device(), stream.handle());
+  const uintptr_t head_stream =
+      o.tuning.overlap_head ? head_cuda_stream(model.device(), stream.handle(), o.tuning.stream_priority) : 0;
   const bool overlap = head_stream != 0;
-  uintptr_t forwarded[2] = {0, 0};
+  cuda::Event forwarded[2];
   if (overlap)
-    for (auto& e : forwarded)
-      if (const char* err = cuda::event_create(&e); *err) throw Error("cannot create a CUDA event", "", err);
+    for (auto& e : forwarded) e = cuda::Event::make();
   struct Out {
     torch::jit::IValue out;
     int n = 0, slot = 0;
-    uintptr_t event = 0;
+    const cuda::Event* event = nullptr;
   };
   std::optional<Out> prev;
   double t_infer = 0, t_post = 0;
@@ -299,7 +300,7 @@ ModeResult run_model_only(const RunOptions& o, Model& model, int64_t frames) {
     std::optional<ModelStream> hs;
     if (x.event) {
       hs.emplace(model.device(), head_stream);
-      cuda::stream_wait_event(hs->handle(), x.event);
+      cuda::wait(hs->handle(), *x.event);
     }
     if (o.task == Task::Classify) {
       classify_head(x.out, x.n, classify_params(o), o.labels);
@@ -325,8 +326,8 @@ ModeResult run_model_only(const RunOptions& o, Model& model, int64_t frames) {
     if (prev) head(*prev);
     prev.reset();
     if (overlap) {
-      cur.event = forwarded[k % 2];
-      cuda::event_record(cur.event, stream.handle());
+      cur.event = &forwarded[k % 2];
+      cur.event->record(stream.handle());
       prev = std::move(cur);
     } else {
       head(cur);
@@ -335,8 +336,6 @@ ModeResult run_model_only(const RunOptions& o, Model& model, int64_t frames) {
   if (prev) head(*prev);
   cuda_synchronize(model.device());
   r.seconds = since(start);
-  for (auto e : forwarded)
-    if (e) cuda::event_destroy(e);
   r.frames = frames;
   mt.forward = t_infer;
   mt.post = t_post;
@@ -388,7 +387,7 @@ struct WorkDir {
       if (ec) throw Error("cannot create the work directory", given, ec.message());
       return;
     }
-    const char* tmp = std::getenv("TMPDIR");
+    const char* tmp = std::getenv("TMPDIR");  // the system's convention for scratch space, not a knob
     std::string templ = std::string(tmp && *tmp ? tmp : "/tmp") + "/vidinfer-bench-XXXXXX";
     if (!mkdtemp(templ.data())) throw Error("cannot create a temporary directory", templ, std::strerror(errno));
     path = templ;
@@ -574,7 +573,8 @@ BenchReport run_bench(const BenchOptions& b, const std::vector<std::string>& inp
           // As the pipeline runs its model: full batches replayed from CUDA graphs where they can be
           // recorded (not in the baseline, which launches as tutorials do).
           std::string why;
-          model->capture_graphs({b.run.spec.batch, 3, b.run.spec.height, b.run.spec.width}, &why);
+          if (b.run.tuning.cuda_graph)
+            model->capture_graphs({b.run.spec.batch, 3, b.run.spec.height, b.run.spec.width}, &why);
           r = run_model_only(b.run, *model, frames_in_inputs);
         } else if (pipeline) {
           r = run_vidinfer(*pipeline, ins, mode == "vidinfer" && compare ? &vid_top1 : nullptr);

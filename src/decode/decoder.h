@@ -69,13 +69,24 @@ using NvdecTargetSize = std::function<std::pair<int, int>(int w, int h)>;
 // Throws vidinfer::Error naming `input` when the codec has no decoder here.
 std::unique_ptr<Decoder> make_cpu_decoder(const StreamInfo& stream, const std::string& input, int threads);
 
-// The NVDEC decoder (NVCUVID, loaded at run time) on CUDA device `device`, using that device's
-// primary context (shared with the CUDA runtime and LibTorch). Throws vidinfer::Error naming `input`
-// when there is no driver or NVDEC cannot take the stream (callers check nvdec_supports() first and
-// fall back to the CPU decoder). `target_size`: decode each sequence to the size it gives for the
+// How an NVDEC decoder works. `device`: the CUDA device, whose primary context it uses (shared with
+// the CUDA runtime and LibTorch). `target_size`: decode each sequence to the size it gives for the
 // sequence's display size (see NvdecTargetSize, device frames); empty: at full size.
-std::unique_ptr<Decoder> make_nvdec_decoder(const StreamInfo& stream, const std::string& input, int device,
-                                            NvdecTargetSize target_size = {});
+// `high_priority_stream`: its stream (on which the preprocessing kernels run too) gets the device's
+// greatest priority, so that they are served ahead of a model's queued work (measured best).
+// `trace`: one line on stderr per session made or taken (for measuring).
+struct NvdecOptions {
+  int device = 0;
+  NvdecTargetSize target_size;
+  bool high_priority_stream = true;
+  bool trace = false;
+};
+
+// The NVDEC decoder (NVCUVID, loaded at run time). Throws vidinfer::Error naming `input` when there
+// is no driver or NVDEC cannot take the stream (callers check nvdec_supports() first and fall back
+// to the CPU decoder).
+std::unique_ptr<Decoder> make_nvdec_decoder(const StreamInfo& stream, const std::string& input,
+                                            const NvdecOptions& options);
 
 // Makes `count` NVDEC sessions for `stream` as its decoders would (same parameters, same target
 // size), for a NvdecSessionKeeper to keep, so that the next `count` decoders of that format start
@@ -88,7 +99,7 @@ std::unique_ptr<Decoder> make_nvdec_decoder(const StreamInfo& stream, const std:
 // NVDEC takes. *created: how many were made (the others were taken from the kept ones). Throws
 // vidinfer::Error naming `input` when there is no NVDEC driver or it does not decode the codec.
 std::vector<std::unique_ptr<Decoder>> prepare_nvdec_sessions(const StreamInfo& stream, const std::string& input,
-                                                             int device, NvdecTargetSize target_size,
+                                                             const NvdecOptions& options,
                                                              const std::function<bool(AVPacket*)>& read, int count,
                                                              int* created);
 
@@ -97,11 +108,12 @@ std::vector<std::unique_ptr<Decoder>> prepare_nvdec_sessions(const StreamInfo& s
 // destroying one 100-200 ms: per input, that is most of a short clip's decode time. While a
 // NvdecSessionKeeper is alive, a session that a decoder leaves behind (its stream decoded without
 // errors) is kept, and the next decoder of the same format and size takes it instead of creating
-// one; the last keeper to go destroys the kept ones. A run holds one (Pipeline). With
-// VIDINFER_NVDEC_REUSE=0 nothing is kept (for measuring).
+// one; the last keeper to go destroys the kept ones. A run holds one (its Engine). With `reuse`
+// false nothing is kept; `serial_create` makes the process create one session at a time (see
+// SessionPool::make). Both are Tuning knobs, for measuring; the latest keeper's settings hold.
 class NvdecSessionKeeper {
  public:
-  NvdecSessionKeeper();
+  explicit NvdecSessionKeeper(bool reuse = true, bool serial_create = true);
   ~NvdecSessionKeeper();
   NvdecSessionKeeper(const NvdecSessionKeeper&) = delete;
   NvdecSessionKeeper& operator=(const NvdecSessionKeeper&) = delete;

@@ -11,6 +11,7 @@
 // hardware gets it back without a device-wide sync. At most kOutputSurfaces are mapped at once.
 //
 // This translation unit includes ffnvcodec's loader: no cuda.h, no LibTorch.
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -23,7 +24,6 @@
 #include <utility>
 #include <vector>
 
-#include "common/trace.h"
 #include "decode/decoder.h"
 #include "decode/nvdec_caps.h"
 #include "decode/nvdec_driver.h"
@@ -87,7 +87,7 @@ class SessionPool {
     // that start together each waited until all 8 were made (~330 ms on an H200), where one at a
     // time the first starts decoding after ~45 ms. Measured with the bundled CenterNet over 8
     // 1080p HEVC inputs: the first forward ran at 97 ms instead of 347-380 ms, and the run at 2934
-    // instead of 2690 fps. VIDINFER_NVDEC_SERIAL_CREATE=0 lets them all call the driver at once.
+    // instead of 2690 fps. Tuning::nvdec_serial_create = false lets them all call the driver at once.
     std::unique_lock<std::mutex> lock(create_mu_, std::defer_lock);
     if (serial_create_) lock.lock();
     const CUresult rc = drv->cv()->cuvidCreateDecoder(dec, &ci);
@@ -116,8 +116,11 @@ class SessionPool {
     destroy(drv, evicted);
     return true;
   }
-  void hold() {
+  // A keeper's settings hold for the process while it lives (the last keeper made sets them).
+  void hold(bool reuse, bool serial_create) {
     std::lock_guard lock(mu_);
+    enabled_ = reuse;
+    serial_create_ = serial_create;
     ++keepers_;
   }
   void release() {
@@ -138,14 +141,7 @@ class SessionPool {
   }
 
  private:
-  SessionPool() {
-    const auto off = [](const char* name) {
-      const char* v = std::getenv(name);
-      return v && std::string(v) == "0";
-    };
-    enabled_ = !off("VIDINFER_NVDEC_REUSE");
-    serial_create_ = !off("VIDINFER_NVDEC_SERIAL_CREATE");
-  }
+  SessionPool() = default;
   // A kept session for `key`, or null.
   CUvideodecoder take(const SessionKey& key) {
     std::lock_guard lock(mu_);
@@ -173,7 +169,8 @@ class SessionPool {
   std::deque<std::pair<SessionKey, CUvideodecoder>> kept_;
   nvdec::Driver* drv_ = nullptr;
   int keepers_ = 0;
-  bool enabled_ = true, serial_create_ = true;
+  bool enabled_ = true;
+  std::atomic<bool> serial_create_{true};
   NvdecSessionCounts counts_;
 };
 
@@ -274,12 +271,12 @@ void release_frame(void* opaque, uint8_t*) {
 class NvdecDecoder final : public Decoder {
  public:
   // prepare_only: the parser's pictures are neither decoded nor shown (prepare_nvdec_sessions).
-  NvdecDecoder(const StreamInfo& stream, std::string input, int device, NvdecTargetSize target_size,
-               bool prepare_only = false)
+  NvdecDecoder(const StreamInfo& stream, std::string input, const NvdecOptions& options, bool prepare_only = false)
       : input_(std::move(input)),
         codecpar_(stream.codecpar),
-        device_(device),
-        target_size_(std::move(target_size)),
+        device_(options.device),
+        target_size_(options.target_size),
+        trace_(options.trace),
         prepare_only_(prepare_only) {
     std::string why;
     drv_ = nvdec::Driver::get(&why);
@@ -288,12 +285,12 @@ class NvdecDecoder final : public Decoder {
       throw Error("cannot decode on the GPU", input_,
                   std::string("NVDEC does not decode ") + avcodec_get_name(codecpar_->codec_id));
     fifo_pts_ = codecpar_->codec_id == AV_CODEC_ID_VP9 || codecpar_->codec_id == AV_CODEC_ID_AV1;
-    ctx_ = drv_->primary_context(device);
+    ctx_ = drv_->primary_context(device_);
     nvdec::ContextScope scope(ctx_);
     state_ = std::make_shared<State>();
     state_->drv = drv_;
     state_->ctx = ctx_;
-    VI_CU_CHECK(drv_->create_priority_stream(&state_->stream), input_);
+    VI_CU_CHECK(drv_->create_stream(&state_->stream, options.high_priority_stream), input_);
     for (unsigned i = 0; i < kOutputSurfaces; ++i) {
       CUevent e = nullptr;
       VI_CU_CHECK(drv_->cu()->cuEventCreate(&e, CU_EVENT_DISABLE_TIMING), input_);
@@ -544,7 +541,7 @@ class NvdecDecoder final : public Decoder {
       if (const CUresult rc = pool.make(drv_, ctx_, ci, &s->dec, &reused); rc != CUDA_SUCCESS)
         return refuse("cuvidCreateDecoder failed: " + nvdec::error_text(rc));
     s->key = SessionKey::of(ctx_, ci);
-    if (trace_enabled()) {
+    if (trace_) {
       const auto ms = [](auto a, auto b) { return std::chrono::duration<double, std::milli>(b - a).count(); };
       std::fprintf(stderr, "vidinfer trace: %s: NVDEC session %dx%d: caps %.1f ms, %s %.1f ms\n", input_.c_str(), width,
                    height, ms(t_caps, t_create), reused ? "kept session taken" : "cuvidCreateDecoder",
@@ -582,6 +579,7 @@ class NvdecDecoder final : public Decoder {
   const AVCodecParameters* codecpar_;
   int device_ = 0;
   NvdecTargetSize target_size_;
+  bool trace_ = false;
   nvdec::Driver* drv_ = nullptr;
   CUcontext ctx_ = nullptr;
   cudaVideoCodec codec_{};
@@ -616,12 +614,12 @@ std::pair<int, int> shown_size(const AVFrame* f) {
   return {f->width, f->height};
 }
 
-NvdecSessionKeeper::NvdecSessionKeeper() { SessionPool::get().hold(); }
+NvdecSessionKeeper::NvdecSessionKeeper(bool reuse, bool serial_create) { SessionPool::get().hold(reuse, serial_create); }
 NvdecSessionKeeper::~NvdecSessionKeeper() { SessionPool::get().release(); }
 NvdecSessionCounts nvdec_session_counts() { return SessionPool::get().counts(); }
 
 std::vector<std::unique_ptr<Decoder>> prepare_nvdec_sessions(const StreamInfo& stream, const std::string& input,
-                                                             int device, NvdecTargetSize target_size,
+                                                             const NvdecOptions& options,
                                                              const std::function<bool(AVPacket*)>& read, int count,
                                                              int* created) {
   // Parameter sets come with the first keyframe (the Annex B filter puts the container's in front of
@@ -633,7 +631,7 @@ std::vector<std::unique_ptr<Decoder>> prepare_nvdec_sessions(const StreamInfo& s
   UniqueAVPacket sent = make_av_packet();  // a new reference each time: sending consumes the packet
   *created = 0;
   for (int k = 0; k < count; ++k) {
-    auto d = std::make_unique<NvdecDecoder>(stream, input, device, target_size, /*prepare_only=*/true);
+    auto d = std::make_unique<NvdecDecoder>(stream, input, options, /*prepare_only=*/true);
     for (size_t i = 0; !d->has_session() && d->refused().empty();) {
       if (i == packets.size() && !ended && packets.size() < kMaxPackets) {
         UniqueAVPacket p = make_av_packet();
@@ -656,9 +654,9 @@ std::vector<std::unique_ptr<Decoder>> prepare_nvdec_sessions(const StreamInfo& s
   return made;
 }
 
-std::unique_ptr<Decoder> make_nvdec_decoder(const StreamInfo& stream, const std::string& input, int device,
-                                            NvdecTargetSize target_size) {
-  return std::make_unique<NvdecDecoder>(stream, input, device, std::move(target_size));
+std::unique_ptr<Decoder> make_nvdec_decoder(const StreamInfo& stream, const std::string& input,
+                                            const NvdecOptions& options) {
+  return std::make_unique<NvdecDecoder>(stream, input, options);
 }
 
 }  // namespace vidinfer

@@ -6,7 +6,6 @@
 #include <memory>
 #include <mutex>
 
-#include "common/stream_priority.h"
 #include "vidinfer/error.h"
 
 namespace vidinfer::nvdec {
@@ -32,9 +31,9 @@ Driver::Driver() {
   get_stream_priority_range_ = reinterpret_cast<GetStreamPriorityRange>(dlsym(cu_->lib, "cuCtxGetStreamPriorityRange"));
 }
 
-CUresult Driver::create_priority_stream(CUstream* stream) const {
+CUresult Driver::create_stream(CUstream* stream, bool high_priority) const {
   int least = 0, greatest = 0;
-  if (stream_priority() != StreamPriority::preprocess) return cu_->cuStreamCreate(stream, CU_STREAM_NON_BLOCKING);
+  if (!high_priority) return cu_->cuStreamCreate(stream, CU_STREAM_NON_BLOCKING);
   if (stream_create_with_priority_ && get_stream_priority_range_ &&
       get_stream_priority_range_(&least, &greatest) == CUDA_SUCCESS)
     return stream_create_with_priority_(stream, CU_STREAM_NON_BLOCKING, greatest);

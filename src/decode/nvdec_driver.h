@@ -32,9 +32,9 @@ class Driver {
   // process's lifetime. Throws vidinfer::Error when there is no such device.
   CUcontext primary_context(int index);
   std::string device_name(int index) const;
-  // A non-blocking stream of the highest priority in the current context (so that preprocessing
-  // kernels are scheduled ahead of a model's queued work); falls back to normal priority.
-  CUresult create_priority_stream(CUstream* stream) const;
+  // A non-blocking stream in the current context; `high_priority`: of the highest priority (so that
+  // preprocessing kernels are scheduled ahead of a model's queued work), falling back to normal.
+  CUresult create_stream(CUstream* stream, bool high_priority) const;
 
   ~Driver();
   Driver(const Driver&) = delete;

@@ -72,28 +72,17 @@ std::string forward_error_cause(const std::string& text) {
 
 bool is_out_of_memory(const Error& e) { return e.cause().find("out of memory") != std::string::npos; }
 
-torch::Device resolve_device(const std::string& name) {
-  if (name == "cpu") return torch::kCPU;
+torch::Device resolve_device(const Device& d) {
+  if (d.kind == Device::Kind::Cpu) return torch::kCPU;
   const bool have_cuda = torch::cuda::is_available();
-  if (name == "auto") return have_cuda ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
-  if (name == "cuda" || name.rfind("cuda:", 0) == 0) {
-    if (!have_cuda)
-      throw Error("device '" + name + "' is not available", "",
-                  "no CUDA GPU is visible to this LibTorch (use --device cpu or auto)");
-    int index = 0;
-    if (name.size() > 5) {
-      try {
-        index = std::stoi(name.substr(5));
-      } catch (const std::exception&) {
-        throw Error("invalid device '" + name + "'", "", "expected auto, cpu, cuda or cuda:N");
-      }
-    }
-    const int count = static_cast<int>(torch::cuda::device_count());
-    if (index < 0 || index >= count)
-      throw Error("device '" + name + "' is not available", "", std::to_string(count) + " CUDA device(s) present");
-    return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
-  }
-  throw Error("invalid device '" + name + "'", "", "expected auto, cpu, cuda or cuda:N");
+  if (d.kind == Device::Kind::Auto) return have_cuda ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+  if (!have_cuda)
+    throw Error("device '" + d.str() + "' is not available", "",
+                "no CUDA GPU is visible to this LibTorch (use --device cpu or auto)");
+  const int count = static_cast<int>(torch::cuda::device_count());
+  if (d.index < 0 || d.index >= count)
+    throw Error("device '" + d.str() + "' is not available", "", std::to_string(count) + " CUDA device(s) present");
+  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(d.index));
 }
 
 torch::ScalarType to_scalar_type(DType d) {
@@ -176,10 +165,6 @@ struct Model::Graphs {};
 
 bool Model::capture_graphs(const std::vector<int64_t>& shape, std::string* why) {
   graphs_.reset();
-  if (const char* v = std::getenv("VIDINFER_CUDA_GRAPH"); v && std::string(v) == "0") {
-    *why = "VIDINFER_CUDA_GRAPH=0";
-    return false;
-  }
   if (!device_.is_cuda()) {
     *why = "the model is not on a GPU";
     return false;

@@ -13,8 +13,8 @@
 
 namespace vidinfer {
 
-// "auto": CUDA when LibTorch has it and a GPU is present, else CPU. "cuda[:N]" without a GPU throws.
-torch::Device resolve_device(const std::string& name);
+// Auto: CUDA when LibTorch has it and a GPU is present, else CPU. Cuda without that GPU throws.
+torch::Device resolve_device(const Device& d);
 torch::ScalarType to_scalar_type(DType d);
 
 class Model {
@@ -33,8 +33,7 @@ class Model {
   // as it owns a launched forward's) instead of launching each kernel. Why: a ResNet-50-class model
   // at batch 32 launches ~170 kernels per forward; beside 8 decoder threads making CUDA calls,
   // launching took as long as the GPU's work (5.2 ms of a 5.4 ms forward) and set the pace.
-  // Returns false, with the reason in *why, when the model is not on a GPU, VIDINFER_CUDA_GRAPH=0,
-  // or the recording failed (a model that synchronises with the host cannot be recorded);
+  // Returns false, with the reason in *why, when the model is not on a GPU or the recording failed (a model that synchronises with the host cannot be recorded);
   // forward() then launches as before.
   bool capture_graphs(const std::vector<int64_t>& shape, std::string* why);
   void release_graphs();

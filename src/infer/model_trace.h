@@ -1,9 +1,9 @@
-// VIDINFER_TRACE=1, for measuring: where the thread that runs the model spends its time, and how long
-// each forward takes on the model's stream (timing events around it), so that a model slowed by the
-// GPU's other work can be told from one starved by its host thread. Off: no events.
-// VIDINFER_TRACE=2 adds the stream's timeline: the gaps between one forward's end and the next one's
-// start on the GPU, split by what the next forward waited for: its launch by the host thread, or the
-// batch's inputs (the decoders' preprocessing kernels it is ordered after).
+// Tuning::trace >= 1, for measuring: where the thread that runs the model spends its time, and how
+// long each forward takes on the model's stream (timing events around it), so that a model slowed by
+// the GPU's other work can be told from one starved by its host thread. Off: no events.
+// Level 2 adds the stream's timeline: the gaps between one forward's end and the next one's start on
+// the GPU, split by what the next forward waited for: its launch by the host thread, or the batch's
+// inputs (the decoders' preprocessing kernels it is ordered after).
 #pragma once
 
 #include <chrono>
@@ -12,30 +12,31 @@
 #include <string>
 #include <vector>
 
-#include "common/trace.h"
-#include "preprocess/cuda_preprocess.h"
+#include "common/cuda.h"
 
 namespace vidinfer {
 
 class ModelTrace {
  public:
-  // stream: the model's CUDA stream (0 on the CPU: no GPU times).
-  explicit ModelTrace(uintptr_t stream) : on_(trace_enabled()), timeline_(trace_level() >= 2), stream_(stream) {
-    if (on_ && stream_)
-      for (auto& e : events_)
-        if (*cuda::event_create_timed(&e.start) || *cuda::event_create_timed(&e.end)) stream_ = 0;
-    // The timeline's origin: an event that has completed when the host clock is read.
-    if (timeline_ && stream_ &&
-        (*cuda::event_create_timed(&base_) || *cuda::event_record(base_, stream_) || *cuda::event_synchronize(base_)))
+  // stream: the model's CUDA stream (0 on the CPU: no GPU times). level: Tuning::trace.
+  ModelTrace(uintptr_t stream, int level) : on_(level > 0), timeline_(level >= 2), stream_(stream) {
+    try {
+      if (on_ && stream_)
+        for (auto& e : events_) {
+          e.start = cuda::Event::make(cuda::Event::Timing::On);
+          e.end = cuda::Event::make(cuda::Event::Timing::On);
+        }
+      // The timeline's origin: an event that has completed when the host clock is read.
+      if (timeline_ && stream_) {
+        base_ = cuda::Event::make(cuda::Event::Timing::On);
+        base_.record(stream_);
+        base_.synchronize();
+      }
+    } catch (const std::exception&) {  // measuring only: without events, no GPU times
+      stream_ = 0;
       timeline_ = false;
-    t0_ = std::chrono::steady_clock::now();
-  }
-  ~ModelTrace() {
-    for (auto& e : events_) {
-      if (e.start) cuda::event_destroy(e.start);
-      if (e.end) cuda::event_destroy(e.end);
     }
-    if (base_) cuda::event_destroy(base_);
+    t0_ = std::chrono::steady_clock::now();
   }
   ModelTrace(const ModelTrace&) = delete;
   ModelTrace& operator=(const ModelTrace&) = delete;
@@ -45,24 +46,25 @@ class ModelTrace {
   // batch's head may run after the next batch's forward is queued.
   int before_forward() {
     const int k = next_++ % 2;
-    if (on_ && stream_) cuda::event_record(events_[k].start, stream_);
+    if (on_ && stream_) events_[k].start.record(stream_);
     events_[k].launch_ms = ms_since_start();
     return k;
   }
   void after_forward(int k) {
-    if (on_ && stream_) cuda::event_record(events_[k].end, stream_);
+    if (on_ && stream_) events_[k].end.record(stream_);
     events_[k].pending = on_ && stream_;
   }
   void collect(int k) {
     if (!events_[k].pending) return;
-    float ms = 0;
-    cuda::event_synchronize(events_[k].end);
-    if (!*cuda::event_elapsed_ms(events_[k].start, events_[k].end, &ms)) gpu_ms += ms;
-    float s = 0, e = 0;
-    if (timeline_ && !*cuda::event_elapsed_ms(base_, events_[k].start, &s) &&
-        !*cuda::event_elapsed_ms(base_, events_[k].end, &e))
-      line_.push_back({events_[k].launch_ms, s, e});
     events_[k].pending = false;
+    try {
+      events_[k].end.synchronize();
+      gpu_ms += cuda::Event::elapsed_ms(events_[k].start, events_[k].end);
+      if (timeline_)
+        line_.push_back({events_[k].launch_ms, cuda::Event::elapsed_ms(base_, events_[k].start),
+                         cuda::Event::elapsed_ms(base_, events_[k].end)});
+    } catch (const std::exception&) {  // measuring only
+    }
   }
 
   // Host seconds: waiting for a batch, in forward (launching), checking for NaN, in the head.
@@ -111,10 +113,10 @@ class ModelTrace {
   }
   bool on_, timeline_;
   uintptr_t stream_;
-  uintptr_t base_ = 0;
+  cuda::Event base_;
   std::chrono::steady_clock::time_point t0_;
   struct Pair {
-    uintptr_t start = 0, end = 0;
+    cuda::Event start, end;
     double launch_ms = 0;
     bool pending = false;
   } events_[2];

@@ -137,9 +137,14 @@ JsonlWriter::~JsonlWriter() {
   std::remove(tmp_.c_str());
 }
 
-void JsonlWriter::write(const nlohmann::ordered_json& line) {
-  write_line(line.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
+std::string json_line(const nlohmann::ordered_json& j) {
+  return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
+
+std::string frame_json(const FrameResult& r, Task task) { return json_line(to_json(r, task)); }
+std::string end_of_input_json(const InputSummary& s) { return json_line(end_of_input_record(s)); }
+std::string summary_json(const RunSummary& s, int indent) { return to_json(s).dump(indent); }
+std::string probe_json(const ProbeInfo& p) { return to_json(p).dump(); }
 
 void JsonlWriter::write_line(const std::string& line) {
   const std::string s = line + "\n";

@@ -1,50 +1,19 @@
-// (Files are renamed and removed with <cstdio>, not std::filesystem: PyTorch's libtorch.so exports
-// std::filesystem symbols of its own that crash (remove_all, seen with PyTorch 2.11) and win at
-// dynamic link time.)
-// JSON forms of results, summaries and probe facts (the JSON Lines schema is in docs/cli.md), and a
-// JSON Lines writer that never leaves a half-written file under the final name.
+// The JSON objects behind include/vidinfer/json_lines.h, for code inside the library and its tests
+// that works on them before they become text.
 #pragma once
 
-#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "vidinfer/options.h"
-#include "vidinfer/probe.h"
-#include "vidinfer/results.h"
+#include "vidinfer/json_lines.h"
 
 namespace vidinfer {
 
 nlohmann::ordered_json to_json(const FrameResult& r, Task task);
 nlohmann::ordered_json to_json(const RunSummary& s);
 nlohmann::ordered_json to_json(const ProbeInfo& p);
-std::string to_string(InputStatus s);
-// The end-of-input record written to the JSON Lines after an input's frame lines:
-// {"input":..., "end_of_input":true, "status":"ok"|"failed", "frames_decoded", "frames_processed",
-//  "packets_corrupt"[, "error"][, "warning"]}. `vidinfer run --resume` trusts an input's lines only
-// when this record says "ok".
 nlohmann::ordered_json end_of_input_record(const InputSummary& s);
-
-// Writes one JSON object per line to a file (through PATH.tmp, renamed on close()) or to stdout
-// when the path is "" or "-". Not thread-safe.
-class JsonlWriter {
- public:
-  explicit JsonlWriter(const std::string& path);
-  ~JsonlWriter();  // an unclosed file is removed: a partial result is never taken for a whole one
-  JsonlWriter(const JsonlWriter&) = delete;
-  JsonlWriter& operator=(const JsonlWriter&) = delete;
-
-  void write(const nlohmann::ordered_json& line);
-  void write_line(const std::string& line);  // one line of JSON, as is (without its newline)
-  void close();  // flushes and renames into place; throws vidinfer::Error on failure
-
- private:
-  std::string path_, tmp_;
-  std::FILE* f_ = nullptr;
-  bool to_stdout_ = false;
-};
-
-// Writes `text` to `path` through a temporary file and rename. Throws vidinfer::Error.
-void write_file_atomically(const std::string& path, const std::string& text);
+// One line of JSON text, as JsonlWriter writes it (invalid UTF-8 replaced).
+std::string json_line(const nlohmann::ordered_json& j);
 
 }  // namespace vidinfer

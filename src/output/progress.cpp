@@ -1,4 +1,4 @@
-#include "output/progress.h"
+#include "vidinfer/progress.h"
 
 #include <unistd.h>
 

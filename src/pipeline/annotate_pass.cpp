@@ -8,7 +8,7 @@
 #include "demux/demuxer.h"
 #include "output/annotate.h"
 #include "preprocess/cpu_preprocessor.h"
-#include "preprocess/cuda_preprocess.h"
+#include "common/cuda.h"
 #include "preprocess/gpu_preprocessor.h"
 
 namespace vidinfer {
@@ -41,12 +41,9 @@ torch::Tensor RgbSource::operator()(const AVFrame* f, int w, int h) {
       planes_ = torch::empty({3, h, w}, torch::TensorOptions().dtype(torch::kFloat).device(torch::kCUDA, device_));
     }
     gpu_->run(f, reinterpret_cast<uintptr_t>(planes_.data_ptr()), stream_);
-    uintptr_t ev = 0;
-    if (const char* e = cuda::event_create(&ev); *e) throw Error("cannot create a CUDA event", "", e);
-    const char* e = cuda::event_record(ev, stream_);
-    if (!*e) e = cuda::event_synchronize(ev);
-    cuda::event_destroy(ev);
-    if (*e) throw Error("CUDA failed converting a frame for annotation", "", e);
+    const cuda::Event ev = cuda::Event::make();
+    ev.record(stream_);
+    ev.synchronize();
     return planes_.round().clamp(0, 255).to(torch::kUInt8).permute({1, 2, 0}).contiguous();
 }
 
@@ -60,7 +57,11 @@ void annotate_input(const AnnotateTarget& t, const std::map<int64_t, std::vector
     if (nvdec_supports(st.codecpar->codec_id, fmt == AV_PIX_FMT_NONE ? AV_PIX_FMT_YUV420P : fmt, st.codecpar->width,
                        st.codecpar->height, t.device)
             .supported)
-      dec = make_nvdec_decoder(st, t.input, t.device);
+    {
+      NvdecOptions nvdec;
+      nvdec.device = t.device;
+      dec = make_nvdec_decoder(st, t.input, nvdec);
+    }
   }
   if (!dec) dec = make_cpu_decoder(st, t.input, t.decode_threads);
   RgbSource rgb(t.device, dec->cuda_stream());

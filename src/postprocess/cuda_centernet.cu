@@ -6,6 +6,9 @@
 
 #include "postprocess/cuda_centernet.h"
 
+#include "common/cuda.h"
+#include "vidinfer/error.h"
+
 namespace vidinfer::cuda {
 namespace {
 
@@ -156,31 +159,28 @@ cudaError_t launch_select(const CenterNetParams& p, cudaStream_t s) {
 
 }  // namespace
 
-const char* launch_centernet(const CenterNetParams& p, uintptr_t stream) {
-  if (p.batch <= 0) return "";
-  if (p.classes < 1 || p.height < 1 || p.width < 1 || p.k < 1)
-    return "CenterNet decoding: empty heatmap or k < 1";
+void launch_centernet(const CenterNetParams& p, uintptr_t stream) {
+  constexpr const char* kWhat = "GPU CenterNet decoding failed";
+  if (p.batch <= 0) return;
+  if (p.classes < 1 || p.height < 1 || p.width < 1 || p.k < 1) throw Error(kWhat, "", "empty heatmap or k < 1");
   if (static_cast<long long>(p.classes) * p.height * p.width > 0x7fffffffLL)
-    return "CenterNet decoding: classes * height * width must be below 2^31";
+    throw Error(kWhat, "", "classes * height * width must be below 2^31");
   if (p.heatmap_dtype < 0 || p.heatmap_dtype > 2 || p.boxes_dtype < 0 || p.boxes_dtype > 2)
-    return "CenterNet decoding: maps must be float32, float16 or bfloat16";
-  if (p.scratch % alignof(unsigned long long) != 0) return "CenterNet decoding: scratch not 8-byte aligned";
+    throw Error(kWhat, "", "maps must be float32, float16 or bfloat16");
+  if (p.scratch % alignof(unsigned long long) != 0) throw Error(kWhat, "", "scratch not 8-byte aligned");
   cudaStream_t s = reinterpret_cast<cudaStream_t>(stream);
-  (void)cudaGetLastError();  // an earlier call's error must not be reported as this launch's
-  cudaError_t rc = cudaMemsetAsync(reinterpret_cast<void*>(p.out), 0, sizeof(int) * p.batch, s);
-  if (rc != cudaSuccess) return cudaGetErrorString(rc);
+  clear_launch_error();  // an earlier call's error must not be reported as this launch's
+  check(cudaMemsetAsync(reinterpret_cast<void*>(p.out), 0, sizeof(int) * p.batch, s), kWhat);
   switch (p.heatmap_dtype) {
-    case 1: rc = launch_candidates<__half>(p, s); break;
-    case 2: rc = launch_candidates<__nv_bfloat16>(p, s); break;
-    default: rc = launch_candidates<float>(p, s); break;
+    case 1: check(launch_candidates<__half>(p, s), kWhat); break;
+    case 2: check(launch_candidates<__nv_bfloat16>(p, s), kWhat); break;
+    default: check(launch_candidates<float>(p, s), kWhat); break;
   }
-  if (rc != cudaSuccess) return cudaGetErrorString(rc);
   switch (p.boxes_dtype) {
-    case 1: rc = launch_select<__half>(p, s); break;
-    case 2: rc = launch_select<__nv_bfloat16>(p, s); break;
-    default: rc = launch_select<float>(p, s); break;
+    case 1: check(launch_select<__half>(p, s), kWhat); break;
+    case 2: check(launch_select<__nv_bfloat16>(p, s), kWhat); break;
+    default: check(launch_select<float>(p, s), kWhat); break;
   }
-  return rc == cudaSuccess ? "" : cudaGetErrorString(rc);
 }
 
 }  // namespace vidinfer::cuda

@@ -39,7 +39,7 @@ struct CenterNetParams {
   uintptr_t scratch = 0;  // device, batch * kCenterNetCap uint64 (8-byte aligned)
 };
 
-// Queues both kernels (and the zeroing of the counts) on `stream`. Returns "" or the error text.
-const char* launch_centernet(const CenterNetParams& p, uintptr_t stream);
+// Queues both kernels (and the zeroing of the counts) on `stream`. Throws vidinfer::Error on a CUDA failure or bad parameters.
+void launch_centernet(const CenterNetParams& p, uintptr_t stream);
 
 }  // namespace vidinfer::cuda

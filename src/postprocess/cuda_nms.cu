@@ -2,6 +2,9 @@
 
 #include "postprocess/cuda_nms.h"
 
+#include "common/cuda.h"
+#include "vidinfer/error.h"
+
 namespace vidinfer::cuda {
 namespace {
 
@@ -52,18 +55,18 @@ __global__ void sweep_kernel(const unsigned long long* __restrict__ mask, int n,
 
 }  // namespace
 
-const char* launch_nms(uintptr_t boxes, int n, float iou, uintptr_t mask, uintptr_t keep, uintptr_t stream) {
-  if (n <= 0) return "";
-  if (n > kNmsMaxBoxes) return "too many boxes for the GPU NMS";
+void launch_nms(uintptr_t boxes, int n, float iou, uintptr_t mask, uintptr_t keep, uintptr_t stream) {
+  if (n <= 0) return;
+  if (n > kNmsMaxBoxes) throw Error("GPU NMS failed", "", "too many boxes for the GPU NMS");
+  clear_launch_error();
   const int words = (n + kBlock - 1) / kBlock;
   auto s = reinterpret_cast<cudaStream_t>(stream);
   mask_kernel<<<dim3(words, words), kBlock, 0, s>>>(reinterpret_cast<const float*>(boxes), n, iou,
                                                     reinterpret_cast<unsigned long long*>(mask), words);
-  if (cudaError_t e = cudaGetLastError(); e != cudaSuccess) return cudaGetErrorString(e);
+  check_launch("GPU NMS failed");
   sweep_kernel<<<1, 256, words * sizeof(unsigned long long), s>>>(reinterpret_cast<const unsigned long long*>(mask), n,
                                                                   words, reinterpret_cast<unsigned char*>(keep));
-  if (cudaError_t e = cudaGetLastError(); e != cudaSuccess) return cudaGetErrorString(e);
-  return "";
+  check_launch("GPU NMS failed");
 }
 
 }  // namespace vidinfer::cuda

@@ -14,7 +14,7 @@ constexpr int kNmsMaxBoxes = 65536;
 
 // boxes: device float32 [n, 4] xyxy, sorted by score, descending. mask: device scratch of
 // n * ceil(n / 64) uint64. keep: device uint8 [n], set to 1 for kept boxes. A box is dropped when
-// its IoU with a kept, higher-scoring box is > iou. Returns "" or the error text.
-const char* launch_nms(uintptr_t boxes, int n, float iou, uintptr_t mask, uintptr_t keep, uintptr_t stream);
+// its IoU with a kept, higher-scoring box is > iou. Throws vidinfer::Error on a CUDA failure.
+void launch_nms(uintptr_t boxes, int n, float iou, uintptr_t mask, uintptr_t keep, uintptr_t stream);
 
 }  // namespace vidinfer::cuda

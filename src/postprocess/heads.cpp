@@ -8,10 +8,10 @@
 #include <limits>
 #include <sstream>
 
+#include "common/cuda.h"
 #include "infer/model_stream.h"
 #include "postprocess/cuda_centernet.h"
 #include "postprocess/cuda_nms.h"
-#include "preprocess/cuda_preprocess.h"
 #include "vidinfer/error.h"
 
 namespace vidinfer {
@@ -172,8 +172,7 @@ bool centernet_fused(const torch::Tensor& heatmap, const torch::Tensor& box_map,
   c.sy = sy;
   c.out = reinterpret_cast<uintptr_t>(buf.data_ptr());
   c.scratch = reinterpret_cast<uintptr_t>(buf.data_ptr<float>() + scratch_at);
-  if (const char* e = cuda::launch_centernet(c, current_cuda_stream(hm.device())); *e)
-    throw Error("GPU CenterNet decoding failed", "", e);
+  cuda::launch_centernet(c, current_cuda_stream(hm.device()));
   const auto host = to_host(buf.narrow(0, 0, out_words), torch::kFloat);
   std::vector<int32_t> counts(batch);
   std::memcpy(counts.data(), host.data_ptr<float>(), sizeof(int32_t) * batch);
@@ -285,12 +284,9 @@ torch::Tensor nms(const torch::Tensor& boxes, const torch::Tensor& scores, float
     auto sorted = boxes.index_select(0, order).to(torch::kFloat).contiguous();
     auto mask = torch::empty({n * ((n + 63) / 64)}, sorted.options().dtype(torch::kLong));
     auto keep = torch::empty({n}, sorted.options().dtype(torch::kByte));
-    if (const char* e = cuda::launch_nms(reinterpret_cast<uintptr_t>(sorted.data_ptr()), static_cast<int>(n), iou,
-                                         reinterpret_cast<uintptr_t>(mask.data_ptr()),
-                                         reinterpret_cast<uintptr_t>(keep.data_ptr()),
-                                         current_cuda_stream(boxes.device()));
-        *e)
-      throw Error("GPU NMS failed", "", e);
+    cuda::launch_nms(reinterpret_cast<uintptr_t>(sorted.data_ptr()), static_cast<int>(n), iou,
+                     reinterpret_cast<uintptr_t>(mask.data_ptr()), reinterpret_cast<uintptr_t>(keep.data_ptr()),
+                     current_cuda_stream(boxes.device()));
     return order.masked_select(keep.to(torch::kBool));
   }
   auto b = boxes.index_select(0, order).to(torch::kFloat);

@@ -9,6 +9,9 @@
 
 #include "preprocess/cuda_preprocess.h"
 
+#include "common/cuda.h"
+#include "vidinfer/error.h"
+
 namespace vidinfer::cuda {
 namespace {
 
@@ -377,13 +380,15 @@ int preprocess_kernel_choice(const PreprocessParams& p) {
   return kernel_choice(p, &l);
 }
 
-const char* launch_preprocess(const PreprocessParams& p, uintptr_t stream) {
+void launch_preprocess(const PreprocessParams& p, uintptr_t stream) {
   cudaStream_t s = reinterpret_cast<cudaStream_t>(stream);
   (void)cudaGetLastError();  // an earlier call's error must not be reported as this launch's
   cudaError_t rc;
   SepLayout l;
   const int choice = kernel_choice(p, &l);
-  if (choice == 0) return "the separable preprocessing kernel does not take this rotation or downscale";
+  if (choice == 0)
+    throw Error("cannot preprocess a frame on the GPU", "",
+                "the separable preprocessing kernel does not take this rotation or downscale");
   if (choice == 2) {
     rc = p.sixteen_bit ? launch_separable<true>(p, l, s) : launch_separable<false>(p, l, s);
   } else {
@@ -391,40 +396,7 @@ const char* launch_preprocess(const PreprocessParams& p, uintptr_t stream) {
     const dim3 grid((p.dst_w + block.x - 1) / block.x, (p.dst_h + block.y - 1) / block.y);
     rc = p.sixteen_bit ? launch_typed<true>(p, s, grid, block) : launch_typed<false>(p, s, grid, block);
   }
-  return rc == cudaSuccess ? "" : cudaGetErrorString(rc);
+  check(rc, "the preprocessing kernel failed to launch");
 }
 
-bool kernels_available() { return true; }
-
-}  // namespace vidinfer::cuda
-
-namespace vidinfer::cuda {
-namespace {
-const char* text(cudaError_t rc) { return rc == cudaSuccess ? "" : cudaGetErrorString(rc); }
-}  // namespace
-const char* event_create(uintptr_t* event) {
-  cudaEvent_t e = nullptr;
-  const cudaError_t rc = cudaEventCreateWithFlags(&e, cudaEventDisableTiming);
-  *event = reinterpret_cast<uintptr_t>(e);
-  return text(rc);
-}
-const char* event_destroy(uintptr_t event) { return text(cudaEventDestroy(reinterpret_cast<cudaEvent_t>(event))); }
-const char* event_record(uintptr_t event, uintptr_t stream) {
-  return text(cudaEventRecord(reinterpret_cast<cudaEvent_t>(event), reinterpret_cast<cudaStream_t>(stream)));
-}
-const char* stream_wait_event(uintptr_t stream, uintptr_t event) {
-  return text(cudaStreamWaitEvent(reinterpret_cast<cudaStream_t>(stream), reinterpret_cast<cudaEvent_t>(event), 0));
-}
-const char* event_synchronize(uintptr_t event) {
-  return text(cudaEventSynchronize(reinterpret_cast<cudaEvent_t>(event)));
-}
-const char* event_create_timed(uintptr_t* event) {
-  cudaEvent_t e = nullptr;
-  const cudaError_t rc = cudaEventCreate(&e);
-  *event = reinterpret_cast<uintptr_t>(e);
-  return text(rc);
-}
-const char* event_elapsed_ms(uintptr_t start, uintptr_t end, float* ms) {
-  return text(cudaEventElapsedTime(ms, reinterpret_cast<cudaEvent_t>(start), reinterpret_cast<cudaEvent_t>(end)));
-}
 }  // namespace vidinfer::cuda

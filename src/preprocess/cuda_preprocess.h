@@ -41,27 +41,12 @@ struct PreprocessParams {
   int kernel = 0;
 };
 
-// Queues the kernel on `stream` (a cudaStream_t). Returns "" or the CUDA error's name and text.
-const char* launch_preprocess(const PreprocessParams& p, uintptr_t stream);
+// Queues the kernel on `stream` (a cudaStream_t). Throws vidinfer::Error with the CUDA error's name and
+// text, or when kernel 2 is asked for where it does not fit.
+void launch_preprocess(const PreprocessParams& p, uintptr_t stream);
 
 // The kernel launch_preprocess runs for `p`: 1 direct, 2 separable, 0 none (kernel 2 asked for where
 // it does not fit); 0 also without CUDA kernels in the build.
 int preprocess_kernel_choice(const PreprocessParams& p);
 
-// True when this build has the CUDA kernels (a CUDA toolkit was found at build time).
-bool kernels_available();
-
-}  // namespace vidinfer::cuda
-
-namespace vidinfer::cuda {
-// Thin CUDA runtime helpers for code that must not include CUDA headers (streams and events as
-// integers). Each returns "" or the error text; without CUDA in the build they return an error.
-const char* event_create(uintptr_t* event);
-const char* event_destroy(uintptr_t event);
-const char* event_record(uintptr_t event, uintptr_t stream);
-const char* stream_wait_event(uintptr_t stream, uintptr_t event);
-const char* event_synchronize(uintptr_t event);
-// Events that keep time (for measuring only) and the milliseconds between two that have passed.
-const char* event_create_timed(uintptr_t* event);
-const char* event_elapsed_ms(uintptr_t start, uintptr_t end, float* ms);
 }  // namespace vidinfer::cuda

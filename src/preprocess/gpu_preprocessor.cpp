@@ -22,11 +22,7 @@ void matrix_weights(int sws_matrix, float& kr, float& kb) {
 
 }  // namespace
 
-GpuPreprocessor::GpuPreprocessor(const ModelSpec& spec) : spec_(spec) {
-  // VIDINFER_PREPROCESS_KERNEL=direct: the per-pixel kernel everywhere (for measuring against it).
-  const char* k = std::getenv("VIDINFER_PREPROCESS_KERNEL");
-  if (k && std::string(k) == "direct") kernel = 1;
-}
+GpuPreprocessor::GpuPreprocessor(const ModelSpec& spec) : spec_(spec) {}
 
 cuda::PreprocessParams GpuPreprocessor::params(const AVFrame* frame, const Geometry& g, uintptr_t out) const {
   cuda::PreprocessParams p;
@@ -95,8 +91,7 @@ Geometry GpuPreprocessor::run(const AVFrame* frame, uintptr_t out, uintptr_t str
   // the kernel then reads 1:1 (its scale is the scaled size over the surface's).
   const auto [w, h] = shown_size(frame);
   const Geometry g = plan_geometry(w, h, spec_, rotation);
-  const char* err = cuda::launch_preprocess(params(frame, g, out), stream);
-  if (*err) throw Error("preprocessing kernel failed", "", err);
+  cuda::launch_preprocess(params(frame, g, out), stream);
   return g;
 }
 

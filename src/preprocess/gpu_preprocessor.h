@@ -34,7 +34,7 @@ class GpuPreprocessor {
   float chroma_shift_x = 0.f, chroma_shift_y = -0.25f;
 
   // PreprocessParams::kernel for the frames: 0 the separable kernel where it fits (the default),
-  // 1 the direct one (VIDINFER_PREPROCESS_KERNEL=direct), 2 the separable one only.
+  // 1 the direct one (Tuning::preprocess_kernel Direct), 2 the separable one only.
   int kernel = 0;
 
  private:

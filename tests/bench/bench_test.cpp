@@ -34,7 +34,7 @@ RunOptions channel_mean_options(const test::TempDir& dir) {
   o.spec.batch = 8;
   o.spec.class_activation = Activation::None;
   o.topk = 1;
-  o.device = "cpu";
+  o.device = Device::cpu();
   return o;
 }
 
@@ -177,8 +177,8 @@ TEST(Bench, OnTheGpuBothPipelinesAgree) {
   test::TempDir dir;
   BenchOptions b;
   b.run = channel_mean_options(dir);
-  b.run.device = "cuda";
-  b.run.decoder = "gpu";
+  b.run.device = Device::cuda();
+  b.run.decoder = DecoderChoice::Gpu;
   const std::string clip = rgb_thirds();
   const BenchReport r = run_bench(b, {clip, clip, clip});
   ASSERT_EQ(r.rows.size(), 5u);

@@ -95,18 +95,23 @@ TEST(ModelErrors, CudaErrorInTorchScriptGivesTheExceptionLine) {
 }
 
 TEST(Device, AutoAndCpu) {
-  EXPECT_TRUE(resolve_device("cpu").is_cpu());
-  EXPECT_EQ(resolve_device("auto").is_cuda(), torch::cuda::is_available());
+  EXPECT_TRUE(resolve_device(Device::parse("cpu")).is_cpu());
+  EXPECT_EQ(resolve_device(Device::parse("auto")).is_cuda(), torch::cuda::is_available());
 }
 
 TEST(Device, CudaWithoutGpuFailsClearly) {
   if (torch::cuda::is_available()) GTEST_SKIP() << "a GPU is present";
-  EXPECT_EQ(error_of([] { resolve_device("cuda"); }),
-            "device 'cuda' is not available: no CUDA GPU is visible to this LibTorch (use --device cpu or auto)");
+  EXPECT_EQ(error_of([] { resolve_device(Device::parse("cuda")); }),
+            "device 'cuda:0' is not available: no CUDA GPU is visible to this LibTorch (use --device cpu or auto)");
 }
 
 TEST(Device, UnknownName) {
-  EXPECT_EQ(error_of([] { resolve_device("tpu"); }), "invalid device 'tpu': expected auto, cpu, cuda or cuda:N");
+  EXPECT_EQ(error_of([] { Device::parse("tpu"); }), "invalid device 'tpu': expected auto, cpu, cuda or cuda:N");
+  EXPECT_EQ(error_of([] { Device::parse("cuda:x"); }), "invalid device 'cuda:x': expected auto, cpu, cuda or cuda:N");
+  EXPECT_EQ(Device::parse("cuda:3"), Device::cuda(3));
+  EXPECT_EQ(Device::parse("cuda:3").str(), "cuda:3");
+  EXPECT_EQ(error_of([] { parse_decoder_choice("nvdec"); }), "invalid decoder 'nvdec': expected auto, cpu or gpu");
+  EXPECT_EQ(parse_decoder_choice("gpu"), DecoderChoice::Gpu);
 }
 
 TEST(Sidecar, ParsesEveryKey) {

@@ -71,7 +71,7 @@ TEST(JsonlWriter, WritesLinesAsGiven) {
   const std::string path = dir.file("out.jsonl");
   JsonlWriter w(path);
   w.write_line(R"({"input":"a.mp4", "kept": 1.50})");
-  w.write({{"b", 2}});
+  w.write_line(json_line({{"b", 2}}));
   w.close();
   std::ifstream in(path);
   std::stringstream ss;
@@ -84,7 +84,7 @@ TEST(JsonlWriter, AppearsUnderItsNameOnlyWhenClosed) {
   const std::string path = dir.file("out.jsonl");
   {
     JsonlWriter w(path);
-    w.write({{"a", 1}});
+    w.write_line(json_line({{"a", 1}}));
     EXPECT_FALSE(std::filesystem::exists(path));
     w.close();
   }
@@ -95,7 +95,7 @@ TEST(JsonlWriter, AppearsUnderItsNameOnlyWhenClosed) {
   EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
   {
     JsonlWriter w(dir.file("abandoned.jsonl"));
-    w.write({{"a", 1}});
+    w.write_line(json_line({{"a", 1}}));
   }  // not closed: nothing is left behind
   EXPECT_FALSE(std::filesystem::exists(dir.file("abandoned.jsonl")));
   EXPECT_FALSE(std::filesystem::exists(dir.file("abandoned.jsonl.tmp")));

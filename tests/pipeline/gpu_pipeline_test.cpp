@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <map>
 
+#include "common/cuda.h"
 #include "decode/decoder.h"
 #include "decode/nvdec_caps.h"
 #include "demux/demuxer.h"
@@ -27,6 +28,19 @@
 
 namespace vidinfer {
 namespace {
+
+NvdecOptions nvdec_to(NvdecTargetSize target) {
+  NvdecOptions o;
+  o.target_size = std::move(target);
+  return o;
+}
+
+// Waits on the host for the work queued so far on `stream`.
+void gpu_sync(uintptr_t stream) {
+  const cuda::Event ev = cuda::Event::make();
+  ev.record(stream);
+  ev.synchronize();
+}
 
 std::string why_no_gpu() {
   if (!cuda::kernels_available()) return "built without CUDA kernels";
@@ -65,7 +79,7 @@ struct Diff {
 // turned by torch::rot90.
 Diff compare_rgb(const std::string& path, int out_w = 0, int out_h = 0, int rotation = 0) {
   Demuxer demux(path);
-  auto gpu = make_nvdec_decoder(demux.stream(), path, 0);
+  auto gpu = make_nvdec_decoder(demux.stream(), path, NvdecOptions{});
   const auto cpu = test::decode_all(path);
   ModelSpec spec;
   const bool quarter = rotation % 180 != 0;
@@ -85,11 +99,7 @@ Diff compare_rgb(const std::string& path, int out_w = 0, int out_h = 0, int rota
     while (gpu->receive(frame.get())) {
       EXPECT_TRUE(is_device_frame(frame.get()));
       pre.run(frame.get(), reinterpret_cast<uintptr_t>(out.data_ptr()), gpu->cuda_stream(), rotation);
-      uintptr_t ev = 0;
-      cuda::event_create(&ev);
-      cuda::event_record(ev, gpu->cuda_stream());
-      cuda::event_synchronize(ev);
-      cuda::event_destroy(ev);
+      gpu_sync(gpu->cuda_stream());
       auto host = out.cpu().permute({1, 2, 0}).contiguous();  // HWC
       const int rw = quarter ? spec.height : spec.width, rh = quarter ? spec.width : spec.height;
       const auto ref = frame_to_rgb24(cpu.frames.at(d.frames).get(), rw, rh);
@@ -198,7 +208,7 @@ TEST(GpuPreprocessKernels, SeparableGivesTheDirectKernelsValues) {
     SCOPED_TRACE(k.clip + " to " + std::to_string(k.w) + "x" + std::to_string(k.h) + " turned " +
                  std::to_string(k.rotation));
     Demuxer demux(k.clip);
-    auto gpu = make_nvdec_decoder(demux.stream(), k.clip, 0);
+    auto gpu = make_nvdec_decoder(demux.stream(), k.clip, NvdecOptions{});
     ModelSpec spec;
     spec.width = k.w;
     spec.height = k.h;
@@ -223,11 +233,7 @@ TEST(GpuPreprocessKernels, SeparableGivesTheDirectKernelsValues) {
         choice = cuda::preprocess_kernel_choice(separable.params(frame.get(), g, 0));
         direct.run(frame.get(), reinterpret_cast<uintptr_t>(a.data_ptr()), gpu->cuda_stream(), k.rotation);
         separable.run(frame.get(), reinterpret_cast<uintptr_t>(b.data_ptr()), gpu->cuda_stream(), k.rotation);
-        uintptr_t ev = 0;
-        cuda::event_create(&ev);
-        cuda::event_record(ev, gpu->cuda_stream());
-        cuda::event_synchronize(ev);
-        cuda::event_destroy(ev);
+        gpu_sync(gpu->cuda_stream());
         const auto diff = (a.to(torch::kFloat) - b.to(torch::kFloat)).abs();
         worst = std::max(worst, diff.max().item<double>());
         // Half a level: more than the output dtype's rounding at these magnitudes, less than a level.
@@ -265,7 +271,7 @@ struct Runs {
   RunSummary summary;
 };
 Runs run(RunOptions o, const std::string& device, const std::vector<std::string>& inputs) {
-  o.device = device;
+  o.device = Device::parse(device);
   Pipeline p(o);
   Runs r;
   r.summary = p.run(inputs, [&](const FrameResult& f) { r.frames.push_back(f); });
@@ -490,7 +496,7 @@ TEST(GpuPipeline, CenterNetDetectionsAgreeWithTheCpuPath) {
   const auto gpu = run(o, "cuda", {sample()});
   const auto cpu = run(o, "cpu", {sample()});
   RunOptions cpu_decode = o;
-  cpu_decode.decoder = "cpu";  // libavcodec + swscale as on the CPU path, the model on the GPU
+  cpu_decode.decoder = DecoderChoice::Cpu;  // libavcodec + swscale as on the CPU path, the model on the GPU
   const auto mixed = run(cpu_decode, "cuda", {sample()});
   ASSERT_EQ(gpu.frames.size(), 160u);
   ASSERT_EQ(cpu.frames.size(), 160u);
@@ -517,7 +523,7 @@ TEST(GpuPipeline, AnnotatedPicturesMatchTheCpuPath) {
   dets[1].label = "car";
   auto pictures = [&](bool gpu) {
     Demuxer demux(clip);
-    auto dec = gpu ? make_nvdec_decoder(demux.stream(), clip, 0) : make_cpu_decoder(demux.stream(), clip, 0);
+    auto dec = gpu ? make_nvdec_decoder(demux.stream(), clip, NvdecOptions{}) : make_cpu_decoder(demux.stream(), clip, 0);
     RgbSource rgb(0, dec->cuda_stream());
     std::vector<torch::Tensor> out;
     auto pkt = make_av_packet();
@@ -555,13 +561,7 @@ TEST(GpuPipeline, AnnotatedPicturesMatchTheCpuPath) {
 
 // --- --nvdec-resize (RunOptions::nvdec_resize): NVDEC decodes straight to the scaled size ---
 
-void sync_stream(uintptr_t stream) {
-  uintptr_t ev = 0;
-  ASSERT_STREQ(cuda::event_create(&ev), "");
-  EXPECT_STREQ(cuda::event_record(ev, stream), "");
-  EXPECT_STREQ(cuda::event_synchronize(ev), "");
-  cuda::event_destroy(ev);
-}
+void sync_stream(uintptr_t stream) { gpu_sync(stream); }
 
 // The first `max_frames` frames of `path` through NVDEC and the kernel (the model input, on the host);
 // with `target`, NVDEC decodes each picture to the size it gives.
@@ -572,7 +572,7 @@ struct KernelInputs {
 KernelInputs through_kernel(const std::string& path, const ModelSpec& spec, int rotation, NvdecTargetSize target,
                             size_t max_frames) {
   Demuxer demux(path);
-  auto dec = make_nvdec_decoder(demux.stream(), path, 0, std::move(target));
+  auto dec = make_nvdec_decoder(demux.stream(), path, nvdec_to(std::move(target)));
   GpuPreprocessor pre(spec);
   auto out = torch::empty({3, spec.height, spec.width}, torch::TensorOptions().device(torch::kCUDA).dtype(torch::kFloat));
   auto pkt = make_av_packet();
@@ -873,7 +873,7 @@ TEST(GpuPipeline, StreamThatTurns444PartWayGoesOnOnTheCpuDecoder) {
   }
   EXPECT_NE(gpu.summary.inputs[0].decoder.find("for 60 frames, then"), std::string::npos) << gpu.summary.inputs[0].decoder;
 
-  o.decoder = "gpu";
+  o.decoder = DecoderChoice::Gpu;
   const auto strict = run(o, "cuda", {ts});
   const InputSummary& in = strict.summary.inputs[0];
   EXPECT_EQ(in.status, InputStatus::Failed);
@@ -892,18 +892,16 @@ TEST(GpuPipeline, CudaGraphsGiveTheLaunchedForwardsResults) {
   test::make_channel_mean_classifier(dir.file("m.pt"));
   RunOptions o = test::channel_mean_options(dir.file("m.pt"), 64, 32);
   o.selection.max_frames = 300;  // 9 full batches and one of 12
-  setenv("VIDINFER_TRACE", "1", 1);
+  o.tuning.trace = 1;
   testing::internal::CaptureStderr();
   const auto graphs = run(o, "cuda", {sample()});
   const std::string trace = testing::internal::GetCapturedStderr();
-  setenv("VIDINFER_CUDA_GRAPH", "0", 1);
+  o.tuning.cuda_graph = false;
   testing::internal::CaptureStderr();
   const auto launched = run(o, "cuda", {sample()});
   const std::string trace_off = testing::internal::GetCapturedStderr();
-  unsetenv("VIDINFER_CUDA_GRAPH");
-  unsetenv("VIDINFER_TRACE");
   EXPECT_NE(trace.find("forward recorded as CUDA graphs"), std::string::npos) << trace;
-  EXPECT_NE(trace_off.find("not recorded as CUDA graphs: VIDINFER_CUDA_GRAPH=0"), std::string::npos) << trace_off;
+  EXPECT_NE(trace_off.find("not recorded as CUDA graphs: Tuning::cuda_graph is off"), std::string::npos) << trace_off;
   ASSERT_EQ(graphs.frames.size(), 300u);
   ASSERT_EQ(launched.frames.size(), 300u);
   int same = 0;
@@ -925,9 +923,8 @@ TEST(GpuPipeline, CudaGraphsGiveTheLaunchedForwardsResults) {
   const std::string second = dir.file("second.mp4");  // two inputs (run() checks each one's order)
   std::filesystem::copy_file(square, second);
   const auto dg = run(d, "cuda", {square, second});
-  setenv("VIDINFER_CUDA_GRAPH", "0", 1);
+  d.tuning.cuda_graph = false;
   const auto dl = run(d, "cuda", {square, second});
-  unsetenv("VIDINFER_CUDA_GRAPH");
   ASSERT_EQ(dg.frames.size(), 100u);
   ASSERT_EQ(dl.frames.size(), 100u);
   int boxes = 0;
@@ -956,14 +953,13 @@ TEST(GpuPipeline, ModelThatCannotBeRecordedRunsLaunched) {
   REQUIRE_GPU();
   RunOptions o = test::channel_mean_options(dir.file("m.pt"), 64, 32);
   o.selection.max_frames = 100;
-  setenv("VIDINFER_TRACE", "1", 1);
+  o.tuning.trace = 1;
   testing::internal::CaptureStderr();
   const auto tried = run(o, "cuda", {sample()});
   const std::string trace = testing::internal::GetCapturedStderr();
-  unsetenv("VIDINFER_TRACE");
-  setenv("VIDINFER_CUDA_GRAPH", "0", 1);
+  o.tuning.trace = 0;
+  o.tuning.cuda_graph = false;
   const auto launched = run(o, "cuda", {sample()});
-  unsetenv("VIDINFER_CUDA_GRAPH");
   EXPECT_NE(trace.find("forward not recorded as CUDA graphs: "), std::string::npos) << trace;
   EXPECT_EQ(trace.find("forward recorded as CUDA graphs"), std::string::npos) << trace;
   EXPECT_EQ(tried.summary.failed_inputs(), 0) << trace;
@@ -1104,7 +1100,7 @@ TEST(GpuPipeline, SessionsMadeWhileTheModelLoadsServeTheRun) {
   o.topk = 3;
   o.streams = 4;
   o.segments = 1;
-  o.device = "cuda";
+  o.device = Device::cuda();
   const auto want = run(o, "cuda", inputs);  // without: every session made in the run
   const auto made_then_run = [&](const RunOptions& opt, const std::vector<std::string>& ins, int64_t* made,
                                  int64_t* taken) {

@@ -51,7 +51,7 @@ Collected run(const RunOptions& opt, const std::vector<std::string>& inputs, boo
 
 RunOptions classify_options(const std::string& model) {
   RunOptions o = test::channel_mean_options(model, 32, 8);
-  o.device = "cpu";
+  o.device = Device::cpu();
   return o;
 }
 
@@ -289,7 +289,7 @@ TEST_F(PipelineTest, DefaultDetectorFindsWhatAPersonSeesInThePhotos) {
   o.spec = side.spec;
   o.spec.batch = 2;
   o.labels = side.labels;
-  o.device = "cpu";
+  o.device = Device::cpu();
   o.score_threshold = 0.3f;
   const std::vector<std::pair<std::string, std::vector<std::string>>> cases = {
       {"dog", {"bicycle", "dog"}}, {"horses", {"horse"}}, {"person", {"person"}}};

@@ -19,7 +19,7 @@
 
 #include "postprocess/cuda_centernet.h"
 #include "postprocess/heads.h"
-#include "preprocess/cuda_preprocess.h"
+#include "common/cuda.h"
 #include "preprocess/geometry.h"
 
 namespace vidinfer {

@@ -1,0 +1,283 @@
+#include "pipeline/job_runner.h"
+
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
+#include <cstdio>
+#include <memory>
+
+#include "common/cuda.h"
+#include "common/timer.h"
+#include "decode/decoder.h"
+#include "demux/demuxer.h"
+#include "infer/model.h"
+#include "vidinfer/error.h"
+
+namespace vidinfer {
+
+WorkerState::WorkerState(int i, const RunOptions& opt) : id(i), pre(opt.spec), gpre(opt.spec) {
+  gpre.kernel = opt.tuning.preprocess_kernel == PreprocessKernel::Direct ? 1 : 0;
+}
+
+WorkerState::~WorkerState() {
+  if (reaper.joinable()) reaper.join();
+}
+
+namespace {
+
+// One job's decoding, start to end. The steps are member functions so that each stays short; the
+// state they share is the job's.
+class JobRun {
+ public:
+  JobRun(const Job& job, const std::string& path, WorkerState& w, const JobContext& ctx)
+      : job_(job), path_(path), w_(w), ctx_(ctx), opt_(ctx.opt), segmented_(job.segments > 1) {
+    done_.job = job;
+    done_.summary.input = path;
+    t0_ = std::chrono::steady_clock::now();
+    done_.t_start = std::chrono::duration<double>(t0_ - ctx.run_t0).count();
+    slot_bytes_ = 3 * static_cast<int64_t>(opt_.spec.height) * opt_.spec.width *
+                  torch::elementSize(to_scalar_type(opt_.spec.dtype));
+  }
+
+  void run() {
+    try {
+      open();
+      decode();
+      finish_decoding();
+    } catch (const Error& e) {
+      done_.summary.status = InputStatus::Failed;
+      done_.summary.error = e.input().empty() ? e.with_input(path_).what() : e.what();
+    } catch (const std::exception& e) {
+      done_.summary.status = InputStatus::Failed;
+      done_.summary.error = Error("failed", path_, e.what()).what();
+    }
+    close();
+  }
+
+ private:
+  void open() {
+    demuxer_ = std::make_unique<Demuxer>(path_);
+    decoder_ = ctx_.decoders.open(demuxer_->stream(), path_, note_);
+    done_.summary.decoder = decoder_->name() + note_;
+    stream_ = decoder_->cuda_stream();
+    done_.summary.nvdec = stream_ != 0;
+    // This worker's earlier jobs may have written into batches still open, on their own streams:
+    // this stream waits for that work first, so the written events recorded on it cover it too.
+    if (stream_ && !opt_.skip_preprocess && static_cast<size_t>(w_.id) < ctx_.pool.written.size())
+      for (const cuda::Event& e : ctx_.pool.written[w_.id]) cuda::wait(stream_, e);
+    t_open_ = seconds_since(t0_);
+    const StreamInfo& st = demuxer_->stream();
+    turn_ = opt_.apply_rotation ? display_turn(st.rotation) : 0;
+    frame_dur_ = st.frame_rate.num ? av_q2d(av_inv_q(st.frame_rate)) : 0.0;
+    expected_ = st.nb_frames > 0 ? static_cast<double>(st.nb_frames) : st.duration * av_q2d(st.frame_rate);
+    last_pts_ = st.start_time - frame_dur_;
+    if (job_.start_key != AV_NOPTS_VALUE) demuxer_->seek_keyframe(job_.start_key);
+  }
+
+  // Packets to the decoder, frames out of it, until the job's frames are done or the run stops.
+  void decode() {
+    Demuxer& demux = *demuxer_;
+    auto pkt = make_av_packet();
+    while (!finished_ && !*stop_) {
+      bool more;
+      {
+        ScopedTimer timer(w_.times.demux);
+        more = demux.read(pkt.get());
+      }
+      if (!more) {
+        eof_ = true;
+        break;
+      }
+      if (job_.start_key != AV_NOPTS_VALUE && start_pts_ == AV_NOPTS_VALUE) {
+        // The seek may land on an earlier keyframe: the segment starts at its own.
+        if (!(pkt->flags & AV_PKT_FLAG_KEY) || demux.key_timestamp(pkt.get()) < job_.start_key) continue;
+        if (pkt->pts == AV_NOPTS_VALUE) throw Error("cannot decode in segments", path_, "keyframe without a timestamp");
+        start_pts_ = pkt->pts;
+      }
+      if (job_.end_key != AV_NOPTS_VALUE) {
+        if (!past_end_key_ && (pkt->flags & AV_PKT_FLAG_KEY) && demux.key_timestamp(pkt.get()) >= job_.end_key) {
+          // The next segment's keyframe: it is decoded here too, with the pictures that follow it
+          // in decode order but come before it (open GOP), and then this segment is complete.
+          past_end_key_ = true;
+          end_pts_ = pkt->pts;
+          if (end_pts_ == AV_NOPTS_VALUE) throw Error("cannot decode in segments", path_, "keyframe without a timestamp");
+        } else if (past_end_key_ && (pkt->pts == AV_NOPTS_VALUE || pkt->pts >= end_pts_)) {
+          eof_ = true;
+          break;
+        }
+      }
+      {
+        ScopedTimer timer(w_.times.decode);
+        decoder_->send(pkt.get());
+      }
+      drain();
+      if (const std::string why = decoder_->refused(); !why.empty())  // only with --decoder gpu
+        throw Error("cannot decode on the GPU", path_,
+                    why + ", after frame " + std::to_string(index_) + " (--decoder gpu: no CPU fallback)");
+    }
+    if (!finished_ && !*stop_) {
+      {
+        ScopedTimer timer(w_.times.decode);
+        decoder_->send(nullptr);
+      }
+      drain();
+    }
+  }
+
+  // The frames the decoder has ready.
+  void drain() {
+    while (!finished_ && !*stop_) {
+      bool got;
+      {
+        ScopedTimer timer(w_.times.decode);
+        got = decoder_->receive(frame_.get());
+      }
+      if (!got) break;
+      finished_ = !take();
+    }
+  }
+
+  // Handles one decoded frame; false once the selection is exhausted.
+  bool take() {
+    const AVFrame* frame = frame_.get();
+    const int64_t ts = frame->best_effort_timestamp;
+    if (segmented_ && ts != AV_NOPTS_VALUE &&
+        ((start_pts_ != AV_NOPTS_VALUE && ts < start_pts_) || (end_pts_ != AV_NOPTS_VALUE && ts >= end_pts_)))
+      return true;  // another segment's frame (leading pictures of an open GOP, decoded for reference)
+    const StreamInfo& st = demuxer_->stream();
+    const double pts = ts != AV_NOPTS_VALUE ? demuxer_->to_seconds(ts) : last_pts_ + frame_dur_;
+    last_pts_ = pts;
+    const int64_t this_index = index_++;
+    if (t_first_ < 0) t_first_ = seconds_since(t0_);
+    ++done_.summary.frames_decoded;
+    const double t = pts - st.start_time;
+    const FrameSelection& sel = opt_.selection;
+    if (t < sel.start - 1e-9) return true;
+    if (t >= sel.end - 1e-9) return false;
+    if (in_range_++ % sel.every != 0) return true;
+    ++done_.selected;
+    if (!opt_.skip_preprocess) {
+      ScopedTimer timer(w_.times.preprocess);
+      Slot s;
+      s.input = job_.input;
+      s.segment = job_.segment;
+      s.frame_index = this_index;
+      s.pts = pts;
+      s.expected_frames = expected_;
+      to_slot(s);
+    }
+    ++processed_;
+    return sel.max_frames < 0 || processed_ < sel.max_frames;
+  }
+
+  // Preprocesses the current frame into a slot of the batcher's batch.
+  void to_slot(Slot& s) {
+    const bool device_frame = is_device_frame(frame_.get());
+    const Batcher::Lane frame_lane = device_frame ? Batcher::kDevice : Batcher::kHost;
+    // The decoder went over from the GPU to the CPU part-way: this job's device-lane frames go out
+    // before its first host-lane frame, so that the input's frames stay in order.
+    if (lane_ == Batcher::kDevice && frame_lane == Batcher::kHost) ctx_.batcher.flush(Batcher::kDevice);
+    lane_ = frame_lane;
+    const Batcher::Claim c = ctx_.batcher.claim(lane_);
+    try {
+      if (device_frame) {
+        const int p = c.open->batch.pool_index;
+        // Do not overwrite the tensor before the model has finished reading it.
+        cuda::wait(stream_, ctx_.pool.done[p]);
+        s.geometry = w_.gpre.run(frame_.get(), reinterpret_cast<uintptr_t>(c.open->batch.data.data_ptr()) + c.k * slot_bytes_,
+                                 stream_, turn_);
+        ctx_.pool.written[w_.id][p].record(stream_);
+      } else {
+        s.geometry = w_.pre.run(frame_.get(), c.open->batch.data[c.k].data_ptr<float>(), turn_);
+      }
+    } catch (...) {
+      s.valid = false;
+      ctx_.batcher.commit(lane_, c, s, w_.id);
+      throw;
+    }
+    ctx_.batcher.commit(lane_, c, s, w_.id);
+  }
+
+  // The job's end: halted, warnings, or nothing decoded.
+  void finish_decoding() {
+    const Demuxer& demux = *demuxer_;
+    const bool halted = !finished_ && (!eof_ || *stop_);  // cut short by cancel() or --on-error fail
+    done_.summary.packets_corrupt = decoder_->packets_corrupt();
+    done_.summary.decoder = decoder_->name() + note_;  // again: the GPU decoder may have handed over
+    t_last_ = seconds_since(t0_);
+    if (halted) {
+      done_.halted = true;
+      throw Error(ctx_.cancelled ? "interrupted" : "stopped after an earlier failure (--on-error fail)", path_,
+                  std::to_string(index_) + " frames decoded");
+    }
+    if (!demux.read_error().empty())
+      done_.summary.warning = "read error after frame " + std::to_string(index_) + ": " + demux.read_error() +
+                              " (file truncated or damaged; frames before it were kept)";
+    if (done_.summary.frames_decoded == 0) {
+      std::string cause = "no frame could be decoded";
+      if (done_.summary.packets_corrupt) cause += " (" + std::to_string(done_.summary.packets_corrupt) + " corrupt packets)";
+      if (!demux.read_error().empty()) cause += " (read error: " + demux.read_error() + ")";
+      throw Error("decoding failed", path_, cause);
+    }
+  }
+
+  // The summary to the batcher; the decoder and demuxer closed beside the next job's work.
+  void close() {
+    frame_.reset();  // (a device frame holds its decoder's surface: released before the decoder goes)
+    // --on-error fail: decided here, where the failure is seen, so later inputs are never started.
+    if (done_.summary.status == InputStatus::Failed && opt_.stop_on_error) *stop_ = true;
+    done_.summary.seconds = seconds_since(t0_);
+    done_.t_end = done_.t_start + done_.summary.seconds;
+    // Closing a hardware decoder takes up to ~0.2 s: do it beside the next job's work.
+    if (w_.reaper.joinable()) w_.reaper.join();
+    w_.reaper = std::thread([d = std::move(decoder_), m = std::move(demuxer_)]() mutable {
+      d.reset();
+      m.reset();
+#ifdef __GLIBC__
+      // Hand the input's freed buffers back to the system, so that host memory stays flat over
+      // long runs of many inputs instead of creeping up with heap fragmentation.
+      malloc_trim(0);
+#endif
+    });
+    if (opt_.tuning.trace > 0)
+      std::fprintf(stderr, "vidinfer trace: %s [%d/%d]: started at %.1f ms; opened %.1f ms, first frame %.1f ms, last frame %.1f ms, finished %.1f ms\n",
+                   path_.c_str(), job_.segment + 1, job_.segments, done_.t_start * 1e3, t_open_ * 1e3, t_first_ * 1e3,
+                   t_last_ * 1e3, done_.summary.seconds * 1e3);
+    ctx_.batcher.job_done(lane_, std::move(done_));
+  }
+
+  const Job& job_;
+  const std::string& path_;
+  WorkerState& w_;
+  const JobContext& ctx_;
+  const RunOptions& opt_;
+  std::atomic<bool>* stop_ = &ctx_.stop;
+  const bool segmented_;
+  std::chrono::steady_clock::time_point t0_;
+  int64_t slot_bytes_ = 0;
+  JobDone done_;
+  Batcher::Lane lane_ = Batcher::kNone;
+  std::unique_ptr<Demuxer> demuxer_;
+  std::unique_ptr<Decoder> decoder_;
+  UniqueAVFrame frame_ = make_av_frame();
+  std::string note_;
+  uintptr_t stream_ = 0;
+  int turn_ = 0;
+  double frame_dur_ = 0, expected_ = 0, last_pts_ = 0;
+  double t_open_ = 0, t_first_ = -1, t_last_ = 0;
+  int64_t index_ = 0, in_range_ = 0, processed_ = 0;
+  bool finished_ = false, eof_ = false;
+  // A segment's range of presentation timestamps, [start_pts, end_pts), in the stream's time base;
+  // end_pts is known once the next segment's keyframe has been read.
+  int64_t start_pts_ = AV_NOPTS_VALUE, end_pts_ = AV_NOPTS_VALUE;
+  bool past_end_key_ = false;
+};
+
+}  // namespace
+
+void run_job(const Job& job, const std::string& path, WorkerState& w, const JobContext& ctx) {
+  JobRun(job, path, w, ctx).run();
+}
+
+}  // namespace vidinfer
