@@ -44,11 +44,11 @@ struct InputSummary {
   std::string warning;        // one line when Ok but something was off (read error near the end)
   std::string decoder;        // which decoder ran, and why not the GPU's when it was not
                               // ("gpu (NVDEC h264)", "cpu (libavcodec h264, 16 threads); GPU decoder not used: ...")
-  bool nvdec = false;         // NVDEC decoded it (from its start; it may have handed over to the CPU part-way)
   int64_t frames_decoded = 0;
   int64_t frames_processed = 0;  // sent through the model
   int64_t packets_corrupt = 0;   // rejected by the decoder, skipped
   double seconds = 0;
+  bool nvdec = false;  // NVDEC decoded it (from its start; it may have handed over to the CPU part-way)
 };
 
 struct RunSummary {

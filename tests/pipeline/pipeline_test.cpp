@@ -665,7 +665,7 @@ TEST_F(PipelineTest, ManyInputsAtOnceGiveTheSameResultsAsOneAfterAnother) {
   }
 }
 
-// The segments of one input are decoded at once, one per worker (read from the VIDINFER_TRACE lines:
+// The segments of one input are decoded at once, one per worker (read from the trace lines, Tuning::trace:
 // when each job started, and how long it took). Regression: the workers that found no input left
 // while the first was being planned used to stop, leaving every segment to one worker.
 TEST_F(PipelineTest, SegmentsOfOneInputAreDecodedAtOnce) {
@@ -674,11 +674,10 @@ TEST_F(PipelineTest, SegmentsOfOneInputAreDecodedAtOnce) {
   o.streams = 4;
   o.segments = 4;
   const std::string clip = long_counter("h264", false);
-  setenv("VIDINFER_TRACE", "1", 1);
+  o.tuning.trace = 1;
   testing::internal::CaptureStderr();
   const auto r = run(o, {clip});
   const std::string err = testing::internal::GetCapturedStderr();
-  unsetenv("VIDINFER_TRACE");
   ASSERT_EQ(r.frames.size(), 100u);
   std::vector<std::pair<double, double>> jobs;  // [start, end) in ms from the run's start
   std::istringstream lines(err);
