@@ -20,6 +20,7 @@ extern "C" {
 }
 
 #include "bench/chart.h"
+#include "support.h"
 #include "common/av.h"
 #include "vidinfer/error.h"
 
@@ -193,25 +194,9 @@ TEST(Png, RejectsABufferThatDoesNotMatchItsSize) {
   }
 }
 
-// A fresh directory under the system's temporary directory, removed by the destructor.
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> n{0};
-    path_ = fs::temp_directory_path() / ("vidinfer-chart-test-" + std::to_string(getpid()) + "-" + std::to_string(n++));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-};
+// (test::TempDir removes with nftw: PyTorch 2.11's libtorch.so exports a std::filesystem::remove_all
+// of its own that crashed these tests on the GPU machine.)
+using test::TempDir;
 
 std::vector<uint8_t> read_file(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
