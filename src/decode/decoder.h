@@ -68,6 +68,10 @@ using NvdecTargetSize = std::function<std::pair<int, int>(int w, int h)>;
 // The libavcodec decoder for the stream; threads = 0 lets libavcodec use all cores.
 // Throws vidinfer::Error naming `input` when the codec has no decoder here.
 std::unique_ptr<Decoder> make_cpu_decoder(const StreamInfo& stream, const std::string& input, int threads);
+// The same with `codec` (a libavcodec decoder for the stream's codec) instead of the build's preferred
+// one: tests use it to see what a build that lacks the preferred decoder would do.
+std::unique_ptr<Decoder> make_cpu_decoder(const StreamInfo& stream, const std::string& input, int threads,
+                                          const AVCodec* codec);
 
 // The NVDEC decoder (NVCUVID, loaded at run time) on CUDA device `device`, using that device's
 // primary context (shared with the CUDA runtime and LibTorch). Throws vidinfer::Error naming `input`
