@@ -185,6 +185,15 @@ void Demuxer::open(AVFormatContext* ctx) {
   else if (fmt_->duration != AV_NOPTS_VALUE && fmt_->duration > 0)
     info_.duration = fmt_->duration / static_cast<double>(AV_TIME_BASE);
   info_.nb_frames = st->nb_frames > 0 ? st->nb_frames : 0;
+  // An MP4 edit list that starts after a keyframe (a stream-copied trim) keeps pre-roll pictures the
+  // decoders drop (AV_PKT_FLAG_DISCARD); nb_frames counts them, the frames a player shows do not.
+  if (info_.nb_frames > 0) {
+    int64_t discarded = 0;
+    const int n = avformat_index_get_entries_count(st);
+    for (int i = 0; i < n; ++i)
+      if (const AVIndexEntry* e = avformat_index_get_entry(st, i); e && (e->flags & AVINDEX_DISCARD_FRAME)) ++discarded;
+    if (discarded < info_.nb_frames) info_.nb_frames -= discarded;
+  }
   info_.codecpar = st->codecpar;
   size_t sd_size = 0;
   if (const uint8_t* m = av_stream_get_side_data(st, AV_PKT_DATA_DISPLAYMATRIX, &sd_size);
