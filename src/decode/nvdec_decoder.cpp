@@ -613,6 +613,13 @@ class NvdecDecoder final : public Decoder {
   // the parser's timestamps go astray around hidden frames shown later: take the packets' own, in order.
   bool fifo_pts_ = false;
   std::deque<int64_t> packet_pts_;
+  // Timestamps of packets the demuxer marks AV_PKT_FLAG_DISCARD: an MP4 edit list that starts after
+  // a keyframe (a stream-copied trim, `ffmpeg -ss 1.3 -c copy`) keeps the pictures from that keyframe
+  // on as pre-roll, to be decoded but not shown. libavcodec drops the frames decoded from them; the
+  // picture NVDEC shows for such a packet carries its timestamp and is dropped here, so both paths
+  // give the same frames, indices and counts. As many as the edit list's pre-roll, each removed
+  // when its picture comes out.
+  std::vector<int64_t> discard_pts_;
   std::exception_ptr error_;
   std::string refused_;  // why the stream's current sequence cannot be decoded here
   bool prepare_only_ = false;
