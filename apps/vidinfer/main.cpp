@@ -108,6 +108,7 @@ struct RunArgs {
   int64_t every = 1, max_frames = -1;
   double start = 0, end = -1;
   std::string device = "auto", decoder = "auto", on_error = "skip";
+  int cpu_threads = 0;
   std::string annotate, annotate_frames;
   bool quiet = false, no_progress = false, skip_model = false, decode_only = false, resume = false,
        apply_rotation = false;
@@ -250,6 +251,7 @@ RunOptions make_run_options(const RunArgs& a) {
   opt.decode_threads = a.decode_threads;
   opt.streams = a.streams;
   opt.segments = a.segments;
+  opt.cpu_threads = a.cpu_threads;
   opt.decoder = parse_decoder_choice(a.decoder);
   opt.tuning = tuning_from_environment();
   if (a.nvdec_resize && (opt.decoder == DecoderChoice::Cpu || opt.device == Device::cpu()))
@@ -494,6 +496,9 @@ void add_model_options(CLI::App* run, RunArgs& r) {
                   "(results stay in frame order; 0: auto: when there are fewer inputs than --streams, on the GPU "
                   "path; 1: never)")
       ->check(CLI::NonNegativeNumber);
+  run->add_option("--cpu-threads", r.cpu_threads, "Threads the model uses when it runs on the CPU (0: every core "
+                  "this process may run on; cap them here or with taskset)")
+      ->check(CLI::Range(0, 1024));
 }
 
 }  // namespace

@@ -496,7 +496,7 @@ BenchReport run_bench(const BenchOptions& b, const std::vector<std::string>& inp
   double model_setup = 0;
   if (need_model) {
     const auto t_setup = Clock::now();
-    model = std::make_unique<Model>(b.run.model_path, dev, b.run.spec.dtype);
+    model = std::make_unique<Model>(b.run.model_path, dev, b.run.spec.dtype, b.run.cpu_threads);
     // Warmed up as the pipeline warms its own model when it loads it (TorchScript's profiling runs,
     // CUDA libraries loading their kernels), so that no mode pays for it in its time.
     if (dev.is_cuda()) {

@@ -1,3 +1,4 @@
+#include <cstring>
 #include <thread>
 
 #include "decode/decoder.h"
@@ -6,11 +7,22 @@
 namespace vidinfer {
 namespace {
 
+// FFmpeg's built-in AV1 decoder ("av1") decodes only through a hardware accelerator, which this
+// decoder does not set up: without libdav1d or libaom in the build it is the only AV1 decoder, and
+// its first packet fails with ENOSYS ("Function not implemented"), which says nothing about AV1.
+constexpr const char* kNoAv1Decoder =
+    "no AV1 decoder is available: this FFmpeg has no software AV1 decoder (its built-in 'av1' decoder "
+    "needs a hardware accelerator) and NVDEC did not take the stream; an FFmpeg built with libdav1d "
+    "(--enable-libdav1d) or libaom provides one";
+
 class CpuDecoder final : public Decoder {
  public:
-  CpuDecoder(const StreamInfo& stream, std::string input, int threads) : input_(std::move(input)) {
+  CpuDecoder(const StreamInfo& stream, std::string input, int threads, const AVCodec* codec)
+      : input_(std::move(input)) {
     const AVCodecParameters* par = stream.codecpar;
-    const AVCodec* codec = avcodec_find_decoder(par->codec_id);
+    if (!codec) codec = avcodec_find_decoder(par->codec_id);
+    if (codec && codec->id == AV_CODEC_ID_AV1 && std::strcmp(codec->name, "av1") == 0)
+      throw Error("unsupported codec", input_, kNoAv1Decoder);
     if (!codec) {
       const char* name = avcodec_get_name(par->codec_id);
       throw Error("unsupported codec", input_,
@@ -23,6 +35,7 @@ class CpuDecoder final : public Decoder {
     ctx_->thread_count = threads;
     ctx_->thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE;
     VI_AV_CHECK(avcodec_open2(ctx_.get(), codec, nullptr), input_);
+    codec_name_ = codec->name;
     name_ = std::string("cpu (libavcodec ") + codec->name + ", " +
             (ctx_->thread_count > 0 ? std::to_string(ctx_->thread_count)
                                     : std::to_string(std::thread::hardware_concurrency())) +
@@ -38,6 +51,10 @@ class CpuDecoder final : public Decoder {
       ++corrupt_;
       return;
     }
+    if (rc == AVERROR(ENOSYS))  // a decoder that needs a hardware accelerator (see kNoAv1Decoder)
+      throw Error("unsupported codec", input_,
+                  "this FFmpeg's '" + codec_name_ + "' decoder cannot decode the stream in software (" +
+                      av_error_text(rc) + ")");
     throw_av_error(rc, "avcodec_send_packet", input_, __FILE__, __LINE__);
   }
 
@@ -62,6 +79,7 @@ class CpuDecoder final : public Decoder {
   std::string input_;
   UniqueAVCodecContext ctx_;
   std::string name_;
+  std::string codec_name_;
   int64_t corrupt_ = 0;
   bool draining_ = false;
 };
@@ -69,7 +87,12 @@ class CpuDecoder final : public Decoder {
 }  // namespace
 
 std::unique_ptr<Decoder> make_cpu_decoder(const StreamInfo& stream, const std::string& input, int threads) {
-  return std::make_unique<CpuDecoder>(stream, input, threads);
+  return std::make_unique<CpuDecoder>(stream, input, threads, nullptr);
+}
+
+std::unique_ptr<Decoder> make_cpu_decoder(const StreamInfo& stream, const std::string& input, int threads,
+                                          const AVCodec* codec) {
+  return std::make_unique<CpuDecoder>(stream, input, threads, codec);
 }
 
 }  // namespace vidinfer

@@ -68,6 +68,10 @@ using NvdecTargetSize = std::function<std::pair<int, int>(int w, int h)>;
 // The libavcodec decoder for the stream; threads = 0 lets libavcodec use all cores.
 // Throws vidinfer::Error naming `input` when the codec has no decoder here.
 std::unique_ptr<Decoder> make_cpu_decoder(const StreamInfo& stream, const std::string& input, int threads);
+// The same with `codec` (a libavcodec decoder for the stream's codec) instead of the build's preferred
+// one: tests use it to see what a build that lacks the preferred decoder would do.
+std::unique_ptr<Decoder> make_cpu_decoder(const StreamInfo& stream, const std::string& input, int threads,
+                                          const AVCodec* codec);
 
 // How an NVDEC decoder works. `device`: the CUDA device, whose primary context it uses (shared with
 // the CUDA runtime and LibTorch). `target_size`: decode each sequence to the size it gives for the

@@ -11,6 +11,7 @@
 // hardware gets it back without a device-wide sync. At most kOutputSurfaces are mapped at once.
 //
 // This translation unit includes ffnvcodec's loader: no cuda.h, no LibTorch.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -331,6 +332,7 @@ class NvdecDecoder final : public Decoder {
   void send(const AVPacket* pkt) override {
     if (eos_ || !refused_.empty()) return;
     nvdec::ContextScope scope(ctx_);
+    if (pkt && (pkt->flags & AV_PKT_FLAG_DISCARD) && pkt->pts != AV_NOPTS_VALUE) discard_pts_.push_back(pkt->pts);
     if (!bsf_) {
       if (pkt && fifo_pts_) packet_pts_.push_back(pkt->pts);
       parse(pkt ? pkt->data : nullptr, pkt ? pkt->size : 0, pkt ? pkt->pts : AV_NOPTS_VALUE, !pkt);
@@ -359,6 +361,12 @@ class NvdecDecoder final : public Decoder {
       if (fifo_pts_) {  // one shown frame per packet, in packet order (see fifo_pts_)
         pts = packet_pts_.empty() ? AV_NOPTS_VALUE : packet_pts_.front();
         if (!packet_pts_.empty()) packet_pts_.pop_front();
+      }
+      if (pts != AV_NOPTS_VALUE && !discard_pts_.empty()) {  // a pre-roll picture (see discard_pts_)
+        if (const auto it = std::find(discard_pts_.begin(), discard_pts_.end(), pts); it != discard_pts_.end()) {
+          discard_pts_.erase(it);
+          continue;
+        }
       }
       state_->reclaim(false);
       while (state_->mapped.size() >= kOutputSurfaces) {
@@ -502,7 +510,11 @@ class NvdecDecoder final : public Decoder {
     ci.ChromaFormat = f.chroma_format;
     ci.OutputFormat = f.bit_depth_luma_minus8 ? cudaVideoSurfaceFormat_P016 : cudaVideoSurfaceFormat_NV12;
     ci.bitDepthMinus8 = f.bit_depth_luma_minus8;
-    ci.DeinterlaceMode = f.progressive_sequence ? cudaVideoDeinterlaceMode_Weave : cudaVideoDeinterlaceMode_Adaptive;
+    // Weave, for interlaced sequences too: the two fields of a frame woven into one picture, as
+    // libavcodec gives them on the CPU path, so that both paths feed the model the same pixels (with
+    // Adaptive, NVDEC's deinterlacer made the GPU path's values differ from the CPU path's ~30x more
+    // than on progressive streams). With Weave the driver ignores CUVIDPROCPARAMS::second_field.
+    ci.DeinterlaceMode = cudaVideoDeinterlaceMode_Weave;
     ci.ulNumOutputSurfaces = kOutputSurfaces;
     ci.ulCreationFlags = cudaVideoCreate_PreferCUVID;
     ci.ulNumDecodeSurfaces = surfaces;
@@ -599,6 +611,13 @@ class NvdecDecoder final : public Decoder {
   // the parser's timestamps go astray around hidden frames shown later: take the packets' own, in order.
   bool fifo_pts_ = false;
   std::deque<int64_t> packet_pts_;
+  // Timestamps of packets the demuxer marks AV_PKT_FLAG_DISCARD: an MP4 edit list that starts after
+  // a keyframe (a stream-copied trim, `ffmpeg -ss 1.3 -c copy`) keeps the pictures from that keyframe
+  // on as pre-roll, to be decoded but not shown. libavcodec drops the frames decoded from them; the
+  // picture NVDEC shows for such a packet carries its timestamp and is dropped here, so both paths
+  // give the same frames, indices and counts. As many as the edit list's pre-roll, each removed
+  // when its picture comes out.
+  std::vector<int64_t> discard_pts_;
   std::exception_ptr error_;
   std::string refused_;  // why the stream's current sequence cannot be decoded here
   bool prepare_only_ = false;

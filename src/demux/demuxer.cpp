@@ -5,6 +5,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 
 extern "C" {
 #include <libavutil/display.h>
@@ -58,6 +59,39 @@ struct MemoryIo {
   }
 };
 
+// Whether the bytes that `read(offset, n)` gives look like an MP4/MOV file (ISO base media: top-level
+// boxes, the first an 'ftyp' or another box such files start with) that has no index ('moov' box):
+// a recording cut short or never finalised, which libavformat reports only as invalid data.
+// `size` is the file's length. Walks the top-level box headers, nothing else.
+bool is_mp4_without_index(const std::function<bool(uint64_t, uint8_t*, size_t)>& read, uint64_t size) {
+  auto be32 = [](const uint8_t* b) { return uint64_t{b[0]} << 24 | uint64_t{b[1]} << 16 | uint64_t{b[2]} << 8 | b[3]; };
+  uint8_t h[16];
+  if (size < 8 || !read(0, h, 8)) return false;
+  const std::string first(reinterpret_cast<const char*>(h + 4), 4);
+  if (first != "ftyp" && first != "mdat" && first != "free" && first != "wide" && first != "skip") return false;
+  for (uint64_t at = 0; at + 8 <= size;) {
+    if (!read(at, h, 8)) return false;
+    if (std::memcmp(h + 4, "moov", 4) == 0) return false;
+    uint64_t box = be32(h);
+    if (box == 1) {  // 64-bit size after the type
+      if (at + 16 > size || !read(at + 8, h + 8, 8)) return true;
+      box = be32(h + 8) << 32 | be32(h + 12);
+      if (box < 16) return false;
+    } else if (box == 0) {
+      return true;  // the last box runs to the end of the file: no moov after it
+    } else if (box < 8) {
+      return false;  // not a box structure after all
+    }
+    if (box > size - at) return true;  // a box cut short
+    at += box;
+  }
+  return true;
+}
+
+constexpr const char* kMp4WithoutIndex =
+    "the MP4/MOV file is truncated or was never finalised: it has no index (moov box), as when a "
+    "recording or copy stops before the end";
+
 // An input in memory is one self-contained file: it may not make libavformat open others (an HLS
 // playlist's segments, a concat list's files, an image sequence), which would read from disk or network.
 int refuse_nested_open(AVFormatContext*, AVIOContext**, const char*, int, AVDictionary**) { return AVERROR(EPERM); }
@@ -75,7 +109,16 @@ Demuxer::Demuxer(std::string path) : path_(std::move(path)) {
   AVFormatContext* raw = nullptr;
   const int rc = avformat_open_input(&raw, path_.c_str(), nullptr, nullptr);
   if (rc < 0) {
-    const std::string cause = rc == AVERROR_INVALIDDATA ? "not a recognised media file" : av_error_text(rc);
+    std::string cause = rc == AVERROR_INVALIDDATA ? "not a recognised media file" : av_error_text(rc);
+    std::error_code ec;
+    const auto size = fs::is_regular_file(path_, ec) ? fs::file_size(path_, ec) : 0;
+    std::ifstream in(path_, std::ios::binary);
+    auto read = [&](uint64_t offset, uint8_t* out, size_t n) {
+      in.clear();
+      in.seekg(static_cast<std::streamoff>(offset));
+      return static_cast<bool>(in.read(reinterpret_cast<char*>(out), static_cast<std::streamsize>(n)));
+    };
+    if (rc == AVERROR_INVALIDDATA && !ec && in && is_mp4_without_index(read, size)) cause = kMp4WithoutIndex;
     throw Error("cannot open input", path_, cause);
   }
   open(raw);
@@ -102,7 +145,13 @@ Demuxer::Demuxer(std::string name, std::span<const uint8_t> data)
   // avformat_open_input frees the context (not our AVIOContext) when it fails.
   const int rc = avformat_open_input(&raw, path_.c_str(), nullptr, nullptr);
   if (rc < 0) {
-    const std::string cause = rc == AVERROR_INVALIDDATA ? "not a recognised media file" : av_error_text(rc);
+    std::string cause = rc == AVERROR_INVALIDDATA ? "not a recognised media file" : av_error_text(rc);
+    auto read = [&](uint64_t offset, uint8_t* out, size_t n) {
+      if (offset > data.size() || n > data.size() - offset) return false;
+      std::memcpy(out, data.data() + offset, n);
+      return true;
+    };
+    if (rc == AVERROR_INVALIDDATA && is_mp4_without_index(read, data.size())) cause = kMp4WithoutIndex;
     throw Error("cannot open input", path_, cause);
   }
   open(raw);
@@ -136,6 +185,15 @@ void Demuxer::open(AVFormatContext* ctx) {
   else if (fmt_->duration != AV_NOPTS_VALUE && fmt_->duration > 0)
     info_.duration = fmt_->duration / static_cast<double>(AV_TIME_BASE);
   info_.nb_frames = st->nb_frames > 0 ? st->nb_frames : 0;
+  // An MP4 edit list that starts after a keyframe (a stream-copied trim) keeps pre-roll pictures the
+  // decoders drop (AV_PKT_FLAG_DISCARD); nb_frames counts them, the frames a player shows do not.
+  if (info_.nb_frames > 0) {
+    int64_t discarded = 0;
+    const int n = avformat_index_get_entries_count(st);
+    for (int i = 0; i < n; ++i)
+      if (const AVIndexEntry* e = avformat_index_get_entry(st, i); e && (e->flags & AVINDEX_DISCARD_FRAME)) ++discarded;
+    if (discarded < info_.nb_frames) info_.nb_frames -= discarded;
+  }
   info_.codecpar = st->codecpar;
   size_t sd_size = 0;
   if (const uint8_t* m = av_stream_get_side_data(st, AV_PKT_DATA_DISPLAYMATRIX, &sd_size);

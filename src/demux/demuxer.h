@@ -19,7 +19,7 @@ struct StreamInfo {
   AVRational frame_rate{0, 1};  // average; {0,1} if unknown
   double start_time = 0;        // seconds; 0 if unknown
   double duration = 0;          // seconds; 0 if unknown
-  int64_t nb_frames = 0;        // container's count; 0 if unknown
+  int64_t nb_frames = 0;        // container's count, less an MP4 edit list's pre-roll; 0 if unknown
   double rotation = 0;          // degrees counter-clockwise (display matrix)
   const AVCodecParameters* codecpar = nullptr;  // owned by the demuxer
 };

@@ -1,10 +1,14 @@
 #include "infer/model.h"
 
 #include <ATen/Context.h>
+#include <ATen/Parallel.h>
+#include <sched.h>
 #include <torch/cuda.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <thread>
 
 #include "vidinfer/error.h"
 
@@ -93,7 +97,14 @@ torch::ScalarType to_scalar_type(DType d) {
   }
 }
 
-Model::Model(const std::string& path, torch::Device device, DType dtype)
+int cpu_threads_available() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+Model::Model(const std::string& path, torch::Device device, DType dtype, int cpu_threads)
     : path_(path), device_(device), dtype_(to_scalar_type(dtype)) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) throw Error("cannot load model", path, "file not found");
@@ -107,6 +118,19 @@ Model::Model(const std::string& path, torch::Device device, DType dtype)
   }
   module_.eval();
   if (dtype_ != torch::kFloat) module_.to(dtype_);
+  if (device_.is_cpu()) {
+    // Process-wide: LibTorch has one intra-op thread count. Debian's LibTorch starts at 1 thread,
+    // which left the second core of a 2-core machine idle.
+    at::set_num_threads(cpu_threads > 0 ? cpu_threads : cpu_threads_available());
+    // Frozen (weights as constants, conv + batch norm folded) and optimised for inference (oneDNN
+    // where it pays): the module is only ever run forward here.
+    try {
+      torch::jit::Module frozen = torch::jit::freeze(module_);
+      module_ = torch::jit::optimize_for_inference(frozen);
+      optimized_ = true;
+    } catch (const std::exception&) {  // runs as loaded (see optimized_for_cpu)
+    }
+  }
   // float32 means float32 on the GPU too: LibTorch lets cuDNN convolutions use TF32 (10-bit
   // mantissa) by default, which moves scores by ~1e-3 and makes the GPU path disagree with the CPU
   // path near thresholds. Reduced precision is asked for with --dtype float16/bfloat16.

@@ -33,7 +33,7 @@ Engine::Engine(const RunOptions& opt, torch::Device device, bool gpu_path, int s
                                             },
                                             opt.tuning.trace > 0)
                      : NvdecSessionPreparer()),
-      model_(opt.model_path, device, opt.spec.dtype) {
+      model_(opt.model_path, device, opt.spec.dtype, opt.cpu_threads) {
   // (+1: the batch whose head waits for the next forward, see ModelRunner)
   const int pool_size = static_cast<int>(kBatchQueueDepth) + 3 + (streams > 1 ? 2 : 0);
   if (device_.is_cuda()) warm_up();

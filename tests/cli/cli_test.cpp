@@ -192,69 +192,110 @@ TEST_F(Cli, RunWritesOneLinePerFrameAndExitsZero) {
                                               R"("frames_processed":30,"packets_corrupt":0})"));
 }
 
+// The lines and records of inputs decoded at once interleave (several streams: the GPU path's
+// default); one input's lines still come in frame order. The tests below hold for any stream count
+// and run once with the default and once with 4 streams, so this machine checks both orders.
+const char* const kStreamCounts[] = {"", "--streams 4 "};
+
+// Each input's frame lines, in the order they came.
+std::map<std::string, std::vector<nlohmann::json>> lines_by_input(const std::vector<nlohmann::json>& lines) {
+  std::map<std::string, std::vector<nlohmann::json>> by;
+  for (const auto& l : lines) by[l.at("input").get<std::string>()].push_back(l);
+  return by;
+}
+std::map<std::string, nlohmann::json> records_by_input(const std::vector<nlohmann::json>& records) {
+  std::map<std::string, nlohmann::json> by;
+  for (const auto& r : records) by[r.at("input").get<std::string>()] = r;
+  return by;
+}
+
 TEST_F(Cli, SomeInputsFailExitOneAndTheRestAreWritten) {
   const std::string list = dir.file("list.txt");
   const std::string text = "# inputs\n" + test::media::h264_ts() + "\n" + dir.file("missing.mp4") + "\n\n" +
                            test::media::audio_only() + "\n";
   test::write_bytes(list, std::vector<uint8_t>(text.begin(), text.end()));
-  auto r = vidinfer("run " + model() + " --max-frames 5 -o " + test::q(dir.file("out.jsonl")) + " --inputs-from " +
-                    test::q(list) + " " + test::q(test::media::vp9_webm()));
-  EXPECT_EQ(r.rc, 1);
-  EXPECT_NE(r.err.find("vidinfer: error: " + dir.file("missing.mp4") + ": cannot open input: file not found\n"),
-            std::string::npos) << r.err;
-  EXPECT_NE(r.err.find("vidinfer: error: " + test::media::audio_only() + ": no video stream: the file has audio only\n"),
-            std::string::npos) << r.err;
-  EXPECT_TRUE(r.out.empty());
-  Result f;
-  f.out = slurp(dir.file("out.jsonl"));
-  const auto lines = f.lines();
-  ASSERT_EQ(lines.size(), 10u);
-  EXPECT_EQ(lines[0].at("input"), test::media::vp9_webm());  // positional inputs first, then the list
-  EXPECT_EQ(lines[5].at("input"), test::media::h264_ts());
-  EXPECT_FALSE(std::filesystem::exists(dir.file("out.jsonl.tmp")));
-  const auto records = f.records();  // one per input, in order, failed ones too
-  ASSERT_EQ(records.size(), 4u);
-  EXPECT_EQ(records[0].at("status"), "ok");
-  EXPECT_EQ(records[0].at("frames_processed"), 5);
-  EXPECT_EQ(records[2].at("input"), dir.file("missing.mp4"));
-  EXPECT_EQ(records[2].at("status"), "failed");
-  EXPECT_EQ(records[2].at("error"), dir.file("missing.mp4") + ": cannot open input: file not found");
-  EXPECT_EQ(records[3].at("status"), "failed");
+  for (const std::string streams : kStreamCounts) {
+    SCOPED_TRACE(streams);
+    auto r = vidinfer("run " + model() + " --max-frames 5 " + streams + "-o " + test::q(dir.file("out.jsonl")) +
+                      " --summary " + test::q(dir.file("s.json")) + " --inputs-from " + test::q(list) + " " +
+                      test::q(test::media::vp9_webm()));
+    EXPECT_EQ(r.rc, 1);
+    EXPECT_NE(r.err.find("vidinfer: error: " + dir.file("missing.mp4") + ": cannot open input: file not found\n"),
+              std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("vidinfer: error: " + test::media::audio_only() + ": no video stream: the file has audio only\n"),
+              std::string::npos) << r.err;
+    EXPECT_TRUE(r.out.empty());
+    Result f;
+    f.out = slurp(dir.file("out.jsonl"));
+    const auto lines = lines_by_input(f.lines());
+    ASSERT_EQ(lines.size(), 2u);
+    for (const auto& in : {test::media::vp9_webm(), test::media::h264_ts()}) {
+      ASSERT_EQ(lines.at(in).size(), 5u) << in;
+      for (int i = 0; i < 5; ++i) EXPECT_EQ(lines.at(in)[i].at("frame"), i) << in;
+    }
+    EXPECT_FALSE(std::filesystem::exists(dir.file("out.jsonl.tmp")));
+    const auto records = records_by_input(f.records());  // one per input, failed ones too
+    ASSERT_EQ(records.size(), 4u);
+    EXPECT_EQ(records.at(test::media::vp9_webm()).at("status"), "ok");
+    EXPECT_EQ(records.at(test::media::vp9_webm()).at("frames_processed"), 5);
+    EXPECT_EQ(records.at(dir.file("missing.mp4")).at("status"), "failed");
+    EXPECT_EQ(records.at(dir.file("missing.mp4")).at("error"), dir.file("missing.mp4") + ": cannot open input: file not found");
+    EXPECT_EQ(records.at(test::media::audio_only()).at("status"), "failed");
+    // The summary lists the inputs as given: positional ones first, then the list's.
+    std::ifstream sf(dir.file("s.json"));
+    const auto summary = nlohmann::json::parse(sf);
+    ASSERT_EQ(summary.at("inputs").size(), 4u);
+    EXPECT_EQ(summary.at("inputs")[0].at("input"), test::media::vp9_webm());
+    EXPECT_EQ(summary.at("inputs")[1].at("input"), test::media::h264_ts());
+    EXPECT_EQ(summary.at("inputs")[2].at("input"), dir.file("missing.mp4"));
+    EXPECT_EQ(summary.at("inputs")[3].at("input"), test::media::audio_only());
+  }
 }
 
 // --- --resume ---
 
 TEST_F(Cli, ResumeRunsOnlyTheInputsNotCompleteInTheOutput) {
   const std::string a = test::media::h264_mp4(), b = test::media::vp9_webm(), c = test::media::h264_ts();
-  const std::string m = model() + " --max-frames 5 ";
-  const std::string out = dir.file("out.jsonl"), ref = dir.file("ref.jsonl");
-  ASSERT_EQ(vidinfer("run " + m + "-o " + test::q(ref) + " " + test::q(a) + " " + test::q(b) + " " + test::q(c)).rc, 0);
-  auto r = vidinfer("run " + m + "-o " + test::q(out) + " " + test::q(a) + " " + test::q(b));
-  ASSERT_EQ(r.rc, 0) << r.err;
-  const std::string first = slurp(out);
-  r = vidinfer("run " + m + "--resume -o " + test::q(out) + " --summary " + test::q(dir.file("s.json")) + " " +
-               test::q(a) + " " + test::q(b) + " " + test::q(c));
-  ASSERT_EQ(r.rc, 0) << r.err;
-  EXPECT_NE(r.err.find("vidinfer: resuming " + out + ": 2 of 3 input(s) complete there already, 1 to run\n"),
-            std::string::npos) << r.err;
-  EXPECT_NE(r.err.find("vidinfer: 3 input(s), 1 ok, 0 failed, 2 skipped (--resume); 5 frames"), std::string::npos) << r.err;
-  EXPECT_NE(r.err.find("  skip   " + a + ": complete in the output already\n"), std::string::npos) << r.err;
-  std::ifstream sf(dir.file("s.json"));
-  const auto summary = nlohmann::json::parse(sf);
-  EXPECT_EQ(summary.at("frames"), 5);
-  ASSERT_EQ(summary.at("inputs").size(), 3u);
-  EXPECT_EQ(summary.at("inputs")[0].at("status"), "skipped");
-  EXPECT_EQ(summary.at("inputs")[1].at("status"), "skipped");
-  EXPECT_EQ(summary.at("inputs")[2].at("status"), "ok");
-  EXPECT_EQ(summary.at("inputs")[2].at("input"), c);
-  const std::string resumed = slurp(out);
-  EXPECT_EQ(resumed.substr(0, first.size()), first) << "the earlier lines are kept as they were";
-  EXPECT_EQ(resumed, slurp(ref)) << "the same as one run over the three inputs";
-  // Everything complete: nothing runs, the file stays the same.
-  r = vidinfer("run " + m + "--resume -o " + test::q(out) + " " + test::q(a) + " " + test::q(c));
-  ASSERT_EQ(r.rc, 0) << r.err;
-  EXPECT_NE(r.err.find("2 of 2 input(s) complete there already, 0 to run"), std::string::npos) << r.err;
-  EXPECT_EQ(slurp(out), slurp(ref));
+  for (const std::string streams : kStreamCounts) {
+    SCOPED_TRACE(streams);
+    const std::string m = model() + " --max-frames 5 " + streams;
+    const std::string out = dir.file("out.jsonl"), ref = dir.file("ref.jsonl");
+    std::filesystem::remove(out);
+    ASSERT_EQ(vidinfer("run " + m + "-o " + test::q(ref) + " " + test::q(a) + " " + test::q(b) + " " + test::q(c)).rc, 0);
+    auto r = vidinfer("run " + m + "-o " + test::q(out) + " " + test::q(a) + " " + test::q(b));
+    ASSERT_EQ(r.rc, 0) << r.err;
+    const std::string first = slurp(out);
+    r = vidinfer("run " + m + "--resume -o " + test::q(out) + " --summary " + test::q(dir.file("s.json")) + " " +
+                 test::q(a) + " " + test::q(b) + " " + test::q(c));
+    ASSERT_EQ(r.rc, 0) << r.err;
+    EXPECT_NE(r.err.find("vidinfer: resuming " + out + ": 2 of 3 input(s) complete there already, 1 to run\n"),
+              std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("vidinfer: 3 input(s), 1 ok, 0 failed, 2 skipped (--resume); 5 frames"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("  skip   " + a + ": complete in the output already\n"), std::string::npos) << r.err;
+    std::ifstream sf(dir.file("s.json"));
+    const auto summary = nlohmann::json::parse(sf);
+    EXPECT_EQ(summary.at("frames"), 5);
+    ASSERT_EQ(summary.at("inputs").size(), 3u);
+    EXPECT_EQ(summary.at("inputs")[0].at("status"), "skipped");
+    EXPECT_EQ(summary.at("inputs")[1].at("status"), "skipped");
+    EXPECT_EQ(summary.at("inputs")[2].at("status"), "ok");
+    EXPECT_EQ(summary.at("inputs")[2].at("input"), c);
+    const std::string resumed = slurp(out);
+    EXPECT_EQ(resumed.substr(0, first.size()), first) << "the earlier lines are kept as they were";
+    // The same as one run over the three inputs, input by input (with several streams, one run
+    // interleaves the inputs' lines, while here c's come after a's and b's).
+    Result got, want;
+    got.out = resumed;
+    want.out = slurp(ref);
+    EXPECT_EQ(lines_by_input(got.lines()), lines_by_input(want.lines()));
+    EXPECT_EQ(records_by_input(got.records()), records_by_input(want.records()));
+    EXPECT_EQ(got.all_lines().size(), want.all_lines().size());
+    // Everything complete: nothing runs, the file stays the same.
+    r = vidinfer("run " + m + "--resume -o " + test::q(out) + " " + test::q(a) + " " + test::q(c));
+    ASSERT_EQ(r.rc, 0) << r.err;
+    EXPECT_NE(r.err.find("2 of 2 input(s) complete there already, 0 to run"), std::string::npos) << r.err;
+    EXPECT_EQ(slurp(out), resumed);
+  }
 }
 
 TEST_F(Cli, ResumeRunsFailedInputsAgainAndNeedsAnOutputFile) {
@@ -322,15 +363,38 @@ TEST_F(Cli, ResumeFromATruncatedOrDamagedOutput) {
 }
 
 TEST_F(Cli, OnErrorFailStopsAtTheFirstFailedInput) {
-  const std::string good = test::media::h264_ts(), later = test::media::vp9_webm();
-  auto r = vidinfer("run " + model() + " --on-error fail " + test::q(good) + " " + test::q(dir.file("missing.mp4")) +
-                    " " + test::q(later));
-  EXPECT_EQ(r.rc, 1);
-  const auto lines = r.lines();
-  ASSERT_EQ(lines.size(), 60u);  // the input before the failure is complete
-  for (const auto& l : lines) EXPECT_EQ(l.at("input"), good);
-  EXPECT_NE(r.err.find("vidinfer: error: " + later + ": not processed: stopped after an earlier failure (--on-error fail)"),
-            std::string::npos) << r.err;
+  const std::string good = test::media::h264_ts(), missing = dir.file("missing.mp4"), later = test::media::vp9_webm();
+  const std::string stopped = "stopped after an earlier failure (--on-error fail)";
+  for (const std::string streams : {"--streams 1 ", "", "--streams 4 "}) {
+    SCOPED_TRACE(streams);
+    auto r = vidinfer("run " + model() + " " + streams + "--on-error fail " + test::q(good) + " " + test::q(missing) +
+                      " " + test::q(later));
+    EXPECT_EQ(r.rc, 1);
+    EXPECT_NE(r.err.find("vidinfer: error: " + missing + ": cannot open input: file not found\n"), std::string::npos)
+        << r.err;
+    // With one stream, the input before the failure is complete and the one after is not started.
+    // With several, all three start together: the failure stops the others wherever they are, and
+    // only results that came before it are written (of `good`, from its first frame on, in order).
+    const auto lines = lines_by_input(r.lines());
+    const auto records = records_by_input(r.records());
+    for (const auto& [in, ls] : lines) {
+      for (size_t i = 0; i < ls.size(); ++i) EXPECT_EQ(ls[i].at("frame"), i) << in;
+      EXPECT_NE(in, missing);
+    }
+    for (const auto& in : {good, later}) {
+      const bool ok = records.contains(in) && records.at(in).at("status") == "ok";
+      const bool reported = r.err.find("vidinfer: error: " + in + ": " + stopped + ": ") != std::string::npos ||
+                            r.err.find("vidinfer: error: " + in + ": not processed: " + stopped) != std::string::npos;
+      EXPECT_TRUE(ok || reported) << in << "\n" << r.err;
+    }
+    if (streams == "--streams 1 ") {
+      ASSERT_EQ(lines.size(), 1u);
+      ASSERT_EQ(lines.at(good).size(), 60u);
+      EXPECT_EQ(records.at(good).at("status"), "ok");
+      EXPECT_NE(r.err.find("vidinfer: error: " + later + ": not processed: " + stopped), std::string::npos) << r.err;
+    }
+    EXPECT_EQ(records.at(missing).at("status"), "failed");
+  }
   EXPECT_EQ(vidinfer("run " + model() + " --on-error maybe " + test::q(good)).rc, 2);
 }
 

@@ -11,6 +11,7 @@ namespace vidinfer {
 namespace {
 
 namespace media = test::media;
+using test::error_of;
 
 struct Clip {
   const char* name;
@@ -152,6 +153,27 @@ TEST(Decode, UnsupportedCodecIsAClearError) {
   } catch (const Error& e) {
     EXPECT_EQ(std::string(e.what()).rfind(path + ": unsupported codec: no decoder for", 0), 0u) << e.what();
   }
+}
+
+// A build whose only AV1 decoder is FFmpeg's built-in one (it decodes through a hardware accelerator
+// only; the GPU machine's first FFmpeg kit was such a build) must say that no AV1 decoder is there,
+// not "avcodec_send_packet failed: Function not implemented". The built-in decoder is taken here by
+// name, as that build would pick it.
+TEST(Decode, AV1WithoutASoftwareDecoderSaysSo) {
+  const AVCodec* builtin = avcodec_find_decoder_by_name("av1");
+  if (!builtin) GTEST_SKIP() << "this FFmpeg has no built-in 'av1' decoder";
+  const std::string path = test::clip("av1", "mkv", "-f lavfi -i testsrc2=size=160x120:rate=30:duration=0.5 "
+                                                    "-c:v libaom-av1 -cpu-used 8 -row-mt 1 -b:v 200k -pix_fmt yuv420p");
+  Demuxer demux(path);
+  EXPECT_EQ(error_of([&] { make_cpu_decoder(demux.stream(), path, 0, builtin); }),
+            path + ": unsupported codec: no AV1 decoder is available: this FFmpeg has no software AV1 decoder "
+                   "(its built-in 'av1' decoder needs a hardware accelerator) and NVDEC did not take the stream; "
+                   "an FFmpeg built with libdav1d (--enable-libdav1d) or libaom provides one");
+  // With the build's preferred decoder (libdav1d here), the same file decodes: every frame ffprobe sees.
+  const AVCodec* preferred = avcodec_find_decoder(AV_CODEC_ID_AV1);
+  if (!preferred || std::string(preferred->name) == "av1") return;
+  EXPECT_EQ(test::decode_all(path).frames.size(), test::ffprobe_frames(path).size());
+  EXPECT_EQ(test::ffprobe_frames(path).size(), 15u);
 }
 
 }  // namespace

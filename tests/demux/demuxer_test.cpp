@@ -141,8 +141,21 @@ TEST(DemuxErrors, TruncatedMp4WithoutIndexFailsClearly) {
   auto bytes = test::read_bytes(media::h264_mp4());
   bytes.resize(bytes.size() / 2);
   test::write_bytes(dir.file("cut.mp4"), bytes);
-  const std::string msg = error_of([&] { Demuxer d(dir.file("cut.mp4")); });
-  EXPECT_EQ(msg.rfind(dir.file("cut.mp4") + ": cannot", 0), 0u) << msg;
+  const std::string cause =
+      "the MP4/MOV file is truncated or was never finalised: it has no index (moov box), as when a "
+      "recording or copy stops before the end";
+  EXPECT_EQ(error_of([&] { Demuxer d(dir.file("cut.mp4")); }), dir.file("cut.mp4") + ": cannot open input: " + cause);
+  EXPECT_EQ(error_of([&] { Demuxer d("upload.mp4", bytes); }), "upload.mp4: cannot open input: " + cause);
+  // Cut inside the first box (ftyp) too, and a file whose boxes are whole but hold no moov (a
+  // recorder's file with the index never written): the same message.
+  const auto whole = test::read_bytes(media::h264_mp4());
+  const std::vector<uint8_t> in_ftyp(whole.begin(), whole.begin() + 12);
+  EXPECT_EQ(error_of([&] { Demuxer d("short.mp4", in_ftyp); }), "short.mp4: cannot open input: " + cause);
+  const uint32_t ftyp_size = uint32_t{whole[0]} << 24 | uint32_t{whole[1]} << 16 | uint32_t{whole[2]} << 8 | whole[3];
+  std::vector<uint8_t> no_moov(whole.begin(), whole.begin() + ftyp_size);  // the ftyp box, then a whole mdat
+  const std::vector<uint8_t> mdat = {0, 0, 0, 16, 'm', 'd', 'a', 't', 1, 2, 3, 4, 5, 6, 7, 8};
+  no_moov.insert(no_moov.end(), mdat.begin(), mdat.end());
+  EXPECT_EQ(error_of([&] { Demuxer d("unfinished.mp4", no_moov); }), "unfinished.mp4: cannot open input: " + cause);
 }
 
 TEST(DemuxErrors, TruncatedTsEndsEarlyWithoutError) {

@@ -23,6 +23,7 @@
 #include "output/annotate.h"
 #include "postprocess/heads.h"
 #include "pipeline/annotate_pass.h"
+#include "gpu_support.h"
 #include "support.h"
 #include "vidinfer/pipeline.h"
 
@@ -42,20 +43,14 @@ void gpu_sync(uintptr_t stream) {
   ev.synchronize();
 }
 
-std::string why_no_gpu() {
-  if (!cuda::kernels_available()) return "built without CUDA kernels";
-  if (!torch::cuda::is_available()) return "no CUDA GPU visible to LibTorch";
-  const auto s = nvdec_supports(AV_CODEC_ID_H264, AV_PIX_FMT_YUV420P, 1920, 1080);
-  if (!s.supported) return "no NVDEC: " + s.reason;
-  return "";
-}
+using test::gpu::colour_namer;
+using test::gpu::compare_rgb;
+using test::gpu::Diff;
+using test::gpu::run;
+using test::gpu::Runs;
+using test::gpu::sample;
+using test::gpu::why_no_gpu;
 
-#define REQUIRE_GPU()                                     \
-  do {                                                    \
-    if (const auto why = why_no_gpu(); !why.empty()) GTEST_SKIP() << why; \
-  } while (0)
-
-std::string sample() { return std::string(VIDINFER_SOURCE_DIR) + "/data/sample.mp4"; }  // BT.709 limited
 std::string sample_hevc10() {
   return test::clip("sample-hevc10", "mkv", "-i " + test::q(sample()) + " -frames:v 60 -c:v libx265 -preset ultrafast "
                     "-pix_fmt yuv420p10le -x265-params log-level=error -colorspace bt709 -color_primaries bt709 "
@@ -65,72 +60,6 @@ std::string sample_601_full() {
   return test::clip("sample-601-full", "mp4", "-i " + test::q(sample()) + " -frames:v 60 -vf "
                     "scale=out_color_matrix=bt601:out_range=full -c:v libx264 -preset ultrafast -pix_fmt yuv420p "
                     "-colorspace smpte170m -color_range pc");
-}
-
-struct Diff {
-  double mean = 0, max = 0;
-  double inner_max = 0;  // excluding a 2-pixel border
-  int frames = 0;
-  std::string where;     // of the largest difference
-};
-
-// Every frame through NVDEC + the kernel at full size (RGB on 0..255) against libavcodec + swscale.
-// With `rotation` (clockwise, at full size only): the kernel's turned frame against swscale's frame
-// turned by torch::rot90.
-Diff compare_rgb(const std::string& path, int out_w = 0, int out_h = 0, int rotation = 0) {
-  Demuxer demux(path);
-  auto gpu = make_nvdec_decoder(demux.stream(), path, NvdecOptions{});
-  const auto cpu = test::decode_all(path);
-  ModelSpec spec;
-  const bool quarter = rotation % 180 != 0;
-  const int cw = demux.stream().codecpar->width, chh = demux.stream().codecpar->height;
-  spec.width = out_w ? out_w : quarter ? chh : cw;
-  spec.height = out_h ? out_h : quarter ? cw : chh;
-  spec.mean = {0, 0, 0};
-  spec.std = {1.f / 255, 1.f / 255, 1.f / 255};
-  GpuPreprocessor pre(spec);
-  auto out = torch::empty({3, spec.height, spec.width}, torch::TensorOptions().device(torch::kCUDA).dtype(torch::kFloat));
-  auto pkt = make_av_packet();
-  auto frame = make_av_frame();
-  Diff d;
-  double sum = 0;
-  int64_t count = 0;
-  auto take = [&] {
-    while (gpu->receive(frame.get())) {
-      EXPECT_TRUE(is_device_frame(frame.get()));
-      pre.run(frame.get(), reinterpret_cast<uintptr_t>(out.data_ptr()), gpu->cuda_stream(), rotation);
-      gpu_sync(gpu->cuda_stream());
-      auto host = out.cpu().permute({1, 2, 0}).contiguous();  // HWC
-      const int rw = quarter ? spec.height : spec.width, rh = quarter ? spec.width : spec.height;
-      const auto ref = frame_to_rgb24(cpu.frames.at(d.frames).get(), rw, rh);
-      auto reft = torch::from_blob(const_cast<uint8_t*>(ref.data()), {rh, rw, 3}, torch::kUInt8).to(torch::kFloat);
-      if (rotation) reft = torch::rot90(reft, -rotation / 90, {0, 1}).contiguous();  // k < 0: clockwise
-      auto diff = (host - reft).abs();
-      sum += diff.sum().item<double>();
-      count += diff.numel();
-      const double m = diff.max().item<double>();
-      if (m > d.max) {
-        const int64_t at = diff.argmax().item<int64_t>();
-        const int64_t px = at / 3, ch = at % 3, y = px / spec.width, x = px % spec.width;
-        char buf[160];
-        std::snprintf(buf, sizeof buf, "frame %d x %lld y %lld ch %lld gpu %.1f cpu %.1f", d.frames, (long long)x,
-                      (long long)y, (long long)ch, host[y][x][ch].item<float>(), reft[y][x][ch].item<float>());
-        d.where = buf;
-        d.max = m;
-      }
-      d.inner_max = std::max(d.inner_max, diff.slice(0, 2, spec.height - 2).slice(1, 2, spec.width - 2).max().item<double>());
-      ++d.frames;
-    }
-  };
-  while (demux.read(pkt.get())) {
-    gpu->send(pkt.get());
-    take();
-  }
-  gpu->send(nullptr);
-  take();
-  d.mean = sum / std::max<int64_t>(count, 1);
-  EXPECT_EQ(static_cast<size_t>(d.frames), cpu.frames.size());
-  return d;
 }
 
 struct ColourCase {
@@ -265,39 +194,6 @@ INSTANTIATE_TEST_SUITE_P(Content, GpuColour,
                                            ColourCase{"hevc10_bt709_limited", &sample_hevc10},
                                            ColourCase{"h264_bt601_full", &sample_601_full}),
                          [](const auto& info) { return std::string(info.param.name); });
-
-struct Runs {
-  std::vector<FrameResult> frames;
-  RunSummary summary;
-};
-Runs run(RunOptions o, const std::string& device, const std::vector<std::string>& inputs) {
-  o.device = Device::parse(device);
-  Pipeline p(o);
-  Runs r;
-  r.summary = p.run(inputs, [&](const FrameResult& f) { r.frames.push_back(f); });
-  // Inputs run at once and their results interleave; each input's come in frame order, which the
-  // stable sort keeps (and checks below compare frame by frame).
-  std::map<std::string, size_t> position;
-  for (size_t i = 0; i < inputs.size(); ++i) position.emplace(inputs[i], i);
-  std::stable_sort(r.frames.begin(), r.frames.end(),
-                   [&](const FrameResult& a, const FrameResult& b) { return position[a.input] < position[b.input]; });
-  for (size_t i = 1; i < r.frames.size(); ++i) {
-    if (r.frames[i].input == r.frames[i - 1].input) {
-      EXPECT_GT(r.frames[i].frame_index, r.frames[i - 1].frame_index) << r.frames[i].input << ": out of order";
-    }
-  }
-  return r;
-}
-
-RunOptions colour_namer() {
-  RunOptions o;
-  o.model_path = VIDINFER_DATA_DIR "/models/colour-namer.pt";
-  const Sidecar s = load_model_sidecar(o.model_path);
-  o.spec = s.spec;
-  o.labels = s.labels;
-  o.topk = 1;
-  return o;
-}
 
 std::string hevc_320() {
   return test::clip("hevc-320", "mkv", "-f lavfi -i testsrc2=size=320x240:rate=30:duration=2 -c:v libx265 "

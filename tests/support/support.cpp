@@ -11,6 +11,7 @@
 #include <functional>
 #include <random>
 #include <stdexcept>
+#include <utility>
 
 #include "decode/decoder.h"
 #include "demux/demuxer.h"
@@ -54,11 +55,15 @@ std::string q(const std::string& s) {
 std::string clip(const std::string& name, const std::string& ext, const std::string& ffmpeg_args) {
   const fs::path dir = fs::path(VIDINFER_TEST_DATA_DIR) / "media";
   fs::create_directories(dir);
-  // The cache key must not depend on where the build tree is (clips made here are carried to the GPU
-  // machine, whose FFmpeg cannot encode): paths under the test data folder count relative to it.
+  // The cache key must not depend on where the checkout and the build tree are (clips made here are
+  // carried to the GPU machine, whose FFmpeg cannot encode, and whose checkout lies elsewhere): paths
+  // under the test data folder, the build tree and the source tree count relative to them, the most
+  // specific first (the build tree is usually inside the source tree).
   std::string key = ffmpeg_args + ext;
-  for (size_t at; (at = key.find(VIDINFER_TEST_DATA_DIR)) != std::string::npos;)
-    key.replace(at, std::string(VIDINFER_TEST_DATA_DIR).size(), "<testdata>");
+  for (const auto& [dir_path, name] : {std::pair<std::string, std::string>{VIDINFER_TEST_DATA_DIR, "<testdata>"},
+                                       {VIDINFER_TEST_BUILD_DIR, "<build>"},
+                                       {VIDINFER_TEST_SOURCE_DIR, "<source>"}})
+    for (size_t at; (at = key.find(dir_path)) != std::string::npos;) key.replace(at, dir_path.size(), name);
   const auto h = std::hash<std::string>{}(key);
   char hex[17];
   std::snprintf(hex, sizeof hex, "%016zx", h);
@@ -70,7 +75,10 @@ std::string clip(const std::string& name, const std::string& ext, const std::str
   const std::string log = sh("ffmpeg -y -hide_banner -loglevel error -nostdin " + ffmpeg_args + " " + q(tmp.string()), &rc);
   if (rc != 0) {
     ::remove(tmp.c_str());
-    throw std::runtime_error("ffmpeg failed making " + name + ": " + log);
+    // The GPU machine's FFmpeg has no encoders and no lavfi: its clips come from scripts/gpu-prepare.
+    throw std::runtime_error("ffmpeg failed making " + name + " (" + out.filename().string() + ", not in " +
+                             dir.string() + "; on a machine whose ffmpeg cannot make it, run ./scripts/test and " +
+                             "scripts/gpu-prepare where it can, and carry .gpu): " + log);
   }
   fs::rename(tmp, out);
   return out.string();

@@ -1,0 +1,66 @@
+// The model on the CPU: LibTorch's thread count (the cores this process may use, or the number
+// asked for) and the frozen, inference-optimised module, whose outputs must be the module's own as
+// loaded (the reference: the same file through torch::jit::load, unfrozen) within what the heads
+// round away.
+#include <gtest/gtest.h>
+#include <ATen/Parallel.h>
+#include <torch/script.h>
+
+#include <fstream>
+#include <iterator>
+
+#include "infer/model.h"
+#include "support.h"
+
+namespace vidinfer {
+namespace {
+
+TEST(ModelCpu, UsesTheCoresThisProcessMayUseOrTheNumberAskedFor) {
+  test::TempDir dir;
+  test::make_channel_mean_classifier(dir.file("m.pt"));
+  const int allowed = std::stoi(test::sh("nproc"));  // coreutils: sched_getaffinity too, another path
+  EXPECT_EQ(cpu_threads_available(), allowed);
+  {
+    Model m(dir.file("m.pt"), torch::kCPU, DType::Float32, 1);
+    EXPECT_EQ(at::get_num_threads(), 1);
+  }
+  {
+    Model m(dir.file("m.pt"), torch::kCPU, DType::Float32);
+    EXPECT_EQ(at::get_num_threads(), allowed);
+  }
+  // Capped from outside: a process allowed one core uses one thread.
+  const std::string one = test::sh("taskset -c 0 nproc");
+  EXPECT_EQ(std::stoi(one), 1);
+}
+
+TEST(ModelCpu, FrozenCenterNetGivesTheLoadedModulesOutputs) {
+  const std::string path = std::string(VIDINFER_SOURCE_DIR) + "/models/centernet/centernet.pt";
+  std::ifstream f(std::string(VIDINFER_SOURCE_DIR) + "/tests/data/centernet/dog.512x512.rgb24", std::ios::binary);
+  std::vector<uint8_t> rgb((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  ASSERT_EQ(rgb.size(), 512u * 512 * 3);
+  // The model's input: RGB on the 0..255 scale, [1,3,512,512] (its sidecar: mean 0, std 1/255).
+  const auto x = torch::from_blob(rgb.data(), {1, 512, 512, 3}, torch::kUInt8).permute({0, 3, 1, 2}).to(torch::kFloat).contiguous();
+
+  torch::jit::Module plain = torch::jit::load(path);
+  plain.eval();
+  torch::NoGradGuard no_grad;
+  const auto want = plain.forward({x}).toTuple()->elements();
+
+  Model m(path, torch::kCPU, DType::Float32);
+  EXPECT_TRUE(m.optimized_for_cpu());
+  const auto got = m.forward(x).toTuple()->elements();
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    const auto a = got[i].toTensor(), b = want[i].toTensor();
+    ASSERT_EQ(a.sizes(), b.sizes());
+    const double diff = (a - b).abs().max().item<double>();
+    const double scale = b.abs().max().item<double>();
+    std::printf("[ frozen   ] output %zu: max |frozen - loaded| %.3g (values up to %.3g)\n", i, diff, scale);
+    // Scores are written with 6 significant digits and boxes to 0.01 px: 1e-4 of the output's range
+    // (conv + batch norm folded, oneDNN's summation order) stays below both.
+    EXPECT_LE(diff, 1e-4 * std::max(1.0, scale)) << "output " << i;
+  }
+}
+
+}  // namespace
+}  // namespace vidinfer

@@ -1,0 +1,45 @@
+// Helpers shared by the GPU test files (one test executable, gpu_pipeline_test): the GPU check that
+// makes a test skip with its reason, the sample clip, the GPU-vs-swscale colour comparison, and a
+// pipeline run that sorts its results by input.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "vidinfer/options.h"
+#include "vidinfer/pipeline.h"
+
+namespace vidinfer::test::gpu {
+
+// Why the GPU tests cannot run here (empty: they can).
+std::string why_no_gpu();
+
+#define REQUIRE_GPU()                                                                          \
+  do {                                                                                         \
+    if (const auto why = ::vidinfer::test::gpu::why_no_gpu(); !why.empty()) GTEST_SKIP() << why; \
+  } while (0)
+
+std::string sample();  // data/sample.mp4: 640x360 H.264, BT.709 limited
+
+struct Diff {
+  double mean = 0, max = 0;
+  double inner_max = 0;  // excluding a 2-pixel border
+  int frames = 0;
+  std::string where;     // of the largest difference
+};
+// Every frame through NVDEC + the kernel (RGB on 0..255) against libavcodec + swscale, at full size or
+// out_w x out_h; with `rotation` (clockwise, full size only) against swscale's frame turned.
+Diff compare_rgb(const std::string& path, int out_w = 0, int out_h = 0, int rotation = 0);
+
+struct Runs {
+  std::vector<FrameResult> frames;
+  RunSummary summary;
+};
+// One pipeline run of `inputs` on `device`; frames sorted by input (in the order given), each input's
+// in frame order (checked).
+Runs run(RunOptions o, const std::string& device, const std::vector<std::string>& inputs);
+
+// The bundled colour-namer classifier, top-1.
+RunOptions colour_namer();
+
+}  // namespace vidinfer::test::gpu
