@@ -1,3 +1,5 @@
+// Bar charts for vidinfer bench (bench/chart.h): the picture drawn (title, legend, y axis with round
+// ticks, clusters of bars with their values, group names), and the hand-written PNG encoder.
 #include "bench/chart.h"
 
 #include <algorithm>
@@ -150,20 +152,14 @@ void validate(const BarChart& c, int width, int height) {
   }
 }
 
-}  // namespace
+// Layout of every chart, in pixels: the margin, the scale of the text, a line of text, a legend
+// swatch, and the gap between legend entries.
+constexpr int kPad = 16, kScale = 2, kLine = 7 * kScale, kSwatch = kLine, kLegendGap = 28;
 
-RgbImage render_bar_chart(const BarChart& c, int width, int height) {
-  validate(c, width, height);
-  const size_t n_groups = c.groups.size(), n_series = c.series.size();
-  double vmax = 0;
-  for (const auto& row : c.values)
-    for (double v : row)
-      if (!std::isnan(v)) vmax = std::max(vmax, v);
-  const double top_value = vmax > 0 ? std::max(vmax, kMinAxis) : 1.0;  // all zero or missing: an axis of 0..1
-
-  constexpr int kPad = 16, kScale = 2, kLine = 7 * kScale, kSwatch = kLine, kLegendGap = 28;
-  Canvas cv(width, height);
-
+// Draws the title and the legend at the top of the picture; returns the first row below them.
+// `legend_rows`: the rows the legend took.
+int draw_heading(Canvas& cv, const BarChart& c, int width, size_t* legend_rows) {
+  const size_t n_series = c.series.size();
   // Top: title (as large as fits), then the legend in centred rows, then room for the value labels.
   const int title_scale = scale_to_fit({c.title}, width - 2 * kPad, 3);
   const std::string title = fit(c.title, width - 2 * kPad, title_scale);
@@ -194,13 +190,31 @@ RgbImage render_bar_chart(const BarChart& c, int width, int height) {
     }
     y += kLine + 10;
   }
+  *legend_rows = rows.size();
+  return y;
+}
+
+}  // namespace
+
+RgbImage render_bar_chart(const BarChart& c, int width, int height) {
+  validate(c, width, height);
+  const size_t n_groups = c.groups.size(), n_series = c.series.size();
+  double vmax = 0;
+  for (const auto& row : c.values)
+    for (double v : row)
+      if (!std::isnan(v)) vmax = std::max(vmax, v);
+  const double top_value = vmax > 0 ? std::max(vmax, kMinAxis) : 1.0;  // all zero or missing: an axis of 0..1
+
+  Canvas cv(width, height);
+  size_t legend_rows = 0;
+  const int y = draw_heading(cv, c, width, &legend_rows);
   const int plot_top = y + 8 + kLine + 6;  // value labels of the tallest bars sit above the plot
   const int base = height - kPad - kLine - 10 - 2;  // bars end on this row; the x axis is below it
   const int plot_h = base - plot_top;
   const std::string what = cannot_draw(c);
   if (plot_h < 60)
     throw Error(what, {}, "a height of " + std::to_string(height) + " leaves " + std::to_string(plot_h) +
-                              " px for the bars (the legend takes " + std::to_string(rows.size()) + " rows)");
+                              " px for the bars (the legend takes " + std::to_string(legend_rows) + " rows)");
 
   // Y axis: round ticks about every 50 px; the axis ends at the first tick at or above the largest value.
   const double step = nice_step(top_value / std::clamp(plot_h / 50, 2, 10));

@@ -1,0 +1,36 @@
+// vidinfer run: its command-line values (RunArgs, also bench's model options), how they become the
+// library's RunOptions, and the command itself (inputs, --resume, the run, the summary).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "vidinfer/options.h"
+
+namespace vidinfer::cli {
+
+struct RunArgs {
+  std::string model, task, labels, out = "-", summary, inputs_from;
+  std::vector<std::string> inputs;
+  std::string input_size, resize, mean, std_, channels, dtype, detect_layout, box_format, score_activation,
+      class_activation;
+  int batch = 0, topk = 5, max_detections = 100, decode_threads = 0, letterbox_fill = -1, streams = 0, segments = 0;
+  bool boxes_normalized = false, nvdec_resize = false;
+  float score_threshold = 0.3f, iou_threshold = 0.5f;
+  int64_t every = 1, max_frames = -1;
+  double start = 0, end = -1;
+  std::string device = "auto", decoder = "auto", on_error = "skip";
+  int cpu_threads = 0;
+  std::string annotate, annotate_frames;
+  bool quiet = false, no_progress = false, skip_model = false, decode_only = false, resume = false,
+       apply_rotation = false;
+};
+
+// RunOptions from the command line; throws vidinfer::Error on a bad value (a usage error).
+RunOptions make_run_options(const RunArgs& a);
+
+// vidinfer run; returns the exit status (exit_codes.h).
+int do_run(RunArgs& a);
+
+}  // namespace vidinfer::cli
