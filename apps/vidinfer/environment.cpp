@@ -1,5 +1,7 @@
 #include "environment.h"
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <string>
 
@@ -32,6 +34,12 @@ Tuning tuning_from_environment() {
     t.trace = n > 0 ? n : (v[0] == '0' ? 0 : 1);
   }
   return t;
+}
+
+void prefer_passive_openmp(char** argv) {
+  if (std::getenv("OMP_WAIT_POLICY")) return;
+  if (setenv("OMP_WAIT_POLICY", "passive", 1) != 0) return;
+  execv("/proc/self/exe", argv);  // only returns on failure: go on as we are
 }
 
 }  // namespace vidinfer

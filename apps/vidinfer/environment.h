@@ -12,4 +12,12 @@ namespace vidinfer {
 // Unset or unknown values keep the defaults.
 Tuning tuning_from_environment();
 
+// Makes LibTorch's OpenMP threads sleep while they wait instead of spinning (OMP_WAIT_POLICY=passive)
+// unless the user set a policy: libgomp reads it only when it loads, so the process runs itself again
+// with it set (once; nothing else changes). Why: on the CPU path the model's threads share the cores
+// with the decoder's, and spinning threads on a busy machine made the default detector 15x slower
+// (2-core Debian machine under load, batch 1: 0.32 fps with 2 spinning threads, 4.9 with 1 thread or
+// passive waiting). Returns only if it did not re-run (already set, or the exec failed).
+void prefer_passive_openmp(char** argv);
+
 }  // namespace vidinfer

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "bench_command.h"
+#include "environment.h"
 #include "exit_codes.h"
 #include "run_command.h"
 #include "vidinfer/error.h"
@@ -200,6 +201,7 @@ int do_probe(const std::vector<std::string>& probe_inputs, bool probe_json) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  prefer_passive_openmp(argv);
   set_media_log(MediaLog::Quiet);
   if (const char* bt = std::getenv("VIDINFER_BACKTRACE"); bt && *bt && std::string(bt) != "0") {
     std::signal(SIGSEGV, on_crash);
