@@ -40,6 +40,7 @@ int do_bench(RunArgs& a, const BenchArgs& b, const std::string& command) {
     }
     check_bench_options(bo);
     bo.work_dir = b.work_dir;
+    if (const char* tmp = std::getenv("TMPDIR"); tmp && *tmp) bo.temp_root = tmp;
     bo.command = command;
     if (a.inputs.empty()) throw Error("no inputs", "", "give the video files to benchmark");
     for (int c = 0; c < b.copies; ++c) inputs.insert(inputs.end(), a.inputs.begin(), a.inputs.end());

@@ -32,6 +32,7 @@ struct BenchOptions {
   // continued) and cut to this many frames, one run of every mode per length. Empty: as given.
   std::vector<int64_t> lengths;
   std::string work_dir;   // where looped copies are written; empty: a temporary directory, removed after
+  std::string temp_root = "/tmp";  // where that temporary directory is made (the CLI gives $TMPDIR)
   std::string command;    // the command line, recorded in the report
 };
 

@@ -78,7 +78,7 @@ int remove_entry(const char* path, const struct stat*, int, struct FTW*) { retur
 struct WorkDir {
   fs::path path;
   bool owned = false;
-  explicit WorkDir(const std::string& given) {
+  WorkDir(const std::string& given, const std::string& temp_root) {
     std::error_code ec;
     if (!given.empty()) {
       path = given;
@@ -86,8 +86,7 @@ struct WorkDir {
       if (ec) throw Error("cannot create the work directory", given, ec.message());
       return;
     }
-    const char* tmp = std::getenv("TMPDIR");  // the system's convention for scratch space, not a knob
-    std::string templ = std::string(tmp && *tmp ? tmp : "/tmp") + "/vidinfer-bench-XXXXXX";
+    std::string templ = (temp_root.empty() ? std::string("/tmp") : temp_root) + "/vidinfer-bench-XXXXXX";
     if (!mkdtemp(templ.data())) throw Error("cannot create a temporary directory", templ, std::strerror(errno));
     path = templ;
     owned = true;
@@ -337,7 +336,7 @@ BenchReport run_bench(const BenchOptions& b, const std::vector<std::string>& inp
   report.batch = b.run.spec.batch;
   report.inputs = inputs.size();
 
-  WorkDir work(b.work_dir);
+  WorkDir work(b.work_dir, b.temp_root);
   std::vector<int64_t> lengths = b.lengths.empty() ? std::vector<int64_t>{0} : b.lengths;
   const bool need_model = std::find(b.modes.begin(), b.modes.end(), "baseline") != b.modes.end() ||
                           std::find(b.modes.begin(), b.modes.end(), "model") != b.modes.end();
