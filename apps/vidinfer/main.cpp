@@ -117,7 +117,8 @@ CLI::App* add_run_command(CLI::App& app, RunArgs& r) {
                                       "I+2N, ... of the list), for job arrays. auto: from a Slurm job array "
                                       "(SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN of SLURM_ARRAY_TASK_COUNT); "
                                       "auto/N: index SLURM_ARRAY_TASK_ID or a Kubernetes Indexed Job's "
-                                      "JOB_COMPLETION_INDEX, of N");
+                                      "JOB_COMPLETION_INDEX, of N")
+      ->type_name("I/N|auto|auto/N");
   add_model_options(run, r);
   run->add_option("-o,--out", r.out, "JSON Lines output file ('-': stdout)")->capture_default_str();
   run->add_option("--summary", r.summary, "Also write the run summary as JSON to this file");
