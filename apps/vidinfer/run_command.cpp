@@ -20,6 +20,7 @@
 #include <sstream>
 
 #include "environment.h"
+#include "shard_flag.h"
 #include "exit_codes.h"
 #include "vidinfer/error.h"
 #include "vidinfer/json_lines.h"
