@@ -114,6 +114,12 @@ CLI::App* add_run_command(CLI::App& app, RunArgs& r) {
   auto* run = app.add_subcommand("run", "Run a model over every (or every N-th) frame of each input; JSON Lines out");
   run->add_option("inputs", r.inputs, "Video files (none: the bundled sample video)");
   run->add_option("--inputs-from", r.inputs_from, "Read input paths from a file, one per line (# comments)");
+  run->add_option("--shard", r.shard, "I/N: run shard I of N of the inputs (I from 0; round-robin: inputs I, I+N, "
+                                      "I+2N, ... of the list), for job arrays. auto: from a Slurm job array "
+                                      "(SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN of SLURM_ARRAY_TASK_COUNT); "
+                                      "auto/N: index SLURM_ARRAY_TASK_ID or a Kubernetes Indexed Job's "
+                                      "JOB_COMPLETION_INDEX, of N")
+      ->type_name("I/N|auto|auto/N");
   add_model_options(run, r);
   run->add_option("-o,--out", r.out, "JSON Lines output file ('-': stdout)")->capture_default_str();
   run->add_option("--summary", r.summary, "Also write the run summary as JSON to this file");

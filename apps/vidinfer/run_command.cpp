@@ -15,15 +15,18 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <sstream>
 
 #include "environment.h"
+#include "shard_flag.h"
 #include "exit_codes.h"
 #include "vidinfer/error.h"
 #include "vidinfer/json_lines.h"
 #include "vidinfer/pipeline.h"
 #include "vidinfer/progress.h"
+#include "vidinfer/shard.h"
 
 namespace vidinfer::cli {
 namespace {
@@ -242,6 +245,8 @@ int do_run(RunArgs& a) {
   RunOptions opt;
   // Configuration: any error here is a usage error (exit 2) and nothing runs.
   std::vector<std::string> inputs;
+  std::optional<ResolvedShard> shard;
+  size_t listed = 0;  // the inputs of the whole list, before --shard
   Resumed resumed;
   try {
     opt = make_run_options(a);
@@ -250,6 +255,7 @@ int do_run(RunArgs& a) {
       auto more = read_list(a.inputs_from);
       inputs.insert(inputs.end(), more.begin(), more.end());
     }
+    if (!a.shard.empty()) shard = shard_from_flag(a.shard);
     if (a.resume && (a.out.empty() || a.out == "-"))
       throw Error("--resume needs -o FILE", "", "it resumes the results already in that file");
     if (inputs.empty()) {
@@ -271,10 +277,25 @@ int do_run(RunArgs& a) {
       if (!a.annotate_frames.empty() && !fs::is_directory(a.annotate_frames, ec))
         throw Error("invalid --annotate-frames", a.annotate_frames, "not a directory");
     }
+    // The shard is taken from the whole list (positional inputs, then --inputs-from's), before
+    // --resume looks at what this shard's output holds already.
+    listed = inputs.size();
+    if (shard) inputs = shard_inputs(inputs, shard->spec);
     if (a.resume) resumed = read_resume(a.out);
   } catch (const Error& e) {
     std::fprintf(stderr, "vidinfer: error: %s\n", e.what());
     return kExitUsage;
+  }
+  if (shard) {
+    const std::string name = std::to_string(shard->spec.index) + "/" + std::to_string(shard->spec.count) +
+                             (shard->source.empty() ? "" : " (" + shard->source + ")");
+    if (inputs.empty())  // not an error (a job array may have more tasks than inputs), but worth a line
+      std::fprintf(stderr,
+                   "vidinfer: shard %s has no inputs: the list has %zu, and shard I of N takes inputs I, I+N, I+2N, "
+                   "... (counting from 0); nothing to run\n",
+                   name.c_str(), listed);
+    else if (!a.quiet)
+      std::fprintf(stderr, "vidinfer: shard %s: %zu of %zu input(s)\n", name.c_str(), inputs.size(), listed);
   }
   std::vector<std::string> to_run;
   for (const auto& in : inputs)
@@ -335,6 +356,7 @@ int do_run(RunArgs& a) {
         summary.inputs.push_back(ran.inputs.at(next++));
       }
     }
+    if (shard) summary.shard = ShardSummary{shard->spec.index, shard->spec.count, inputs.size(), listed};
     bar.finish();
     out.close();
     if (!a.summary.empty()) write_file_atomically(a.summary, summary_json(summary) + "\n");

@@ -12,6 +12,7 @@ namespace vidinfer::cli {
 
 struct RunArgs {
   std::string model, task, labels, out = "-", summary, inputs_from;
+  std::string shard;  // --shard: "I/N", "auto" or "auto/N"; empty: the whole list
   std::vector<std::string> inputs;
   std::string input_size, resize, mean, std_, channels, dtype, detect_layout, box_format, score_activation,
       class_activation;

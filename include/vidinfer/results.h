@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -51,6 +52,13 @@ struct InputSummary {
   bool nvdec = false;  // NVDEC decoded it (from its start; it may have handed over to the CPU part-way)
 };
 
+// The part of a longer input list that a run was given (`vidinfer run --shard I/N`): shard `index` of
+// `count`, which took `inputs` of the list's `of` inputs.
+struct ShardSummary {
+  uint64_t index = 0, count = 1;
+  uint64_t inputs = 0, of = 0;
+};
+
 struct RunSummary {
   int64_t frames = 0;  // processed frames, all inputs
   double seconds = 0;
@@ -62,6 +70,7 @@ struct RunSummary {
   int64_t host_to_device_bytes = 0;
   bool interrupted = false;  // Pipeline::cancel() stopped the run
   std::string model;
+  std::optional<ShardSummary> shard;  // set when the run was one shard of a list (written only then)
   std::vector<InputSummary> inputs;
   int failed_inputs() const {
     int n = 0;

@@ -80,6 +80,8 @@ nlohmann::ordered_json to_json(const RunSummary& s) {
                          {"postprocess", round_to(s.stages.postprocess, 1e-4)}};
   j["inputs_failed"] = s.failed_inputs();
   j["interrupted"] = s.interrupted;
+  if (s.shard)
+    j["shard"] = {{"index", s.shard->index}, {"count", s.shard->count}, {"inputs", s.shard->inputs}, {"of", s.shard->of}};
   auto inputs = nlohmann::ordered_json::array();
   for (const auto& i : s.inputs) {
     nlohmann::ordered_json o{{"input", i.input},

@@ -8,62 +8,14 @@
 #include <fstream>
 #include <sstream>
 
+#include "cli_fixture.h"
 #include "support.h"
 
 namespace vidinfer {
 namespace {
 
-struct Result {
-  int rc = -1;
-  std::string out, err;
-  // Every line, parsed.
-  std::vector<nlohmann::json> all_lines() const {
-    std::vector<nlohmann::json> v;
-    std::istringstream in(out);
-    std::string l;
-    while (std::getline(in, l)) v.push_back(nlohmann::json::parse(l));
-    return v;
-  }
-  // The frame lines (what probe --json prints, too), without the end-of-input records.
-  std::vector<nlohmann::json> lines() const {
-    std::vector<nlohmann::json> v;
-    for (auto& j : all_lines())
-      if (!j.contains("end_of_input")) v.push_back(std::move(j));
-    return v;
-  }
-  std::vector<nlohmann::json> records() const {
-    std::vector<nlohmann::json> v;
-    for (auto& j : all_lines())
-      if (j.contains("end_of_input")) v.push_back(std::move(j));
-    return v;
-  }
-};
-
-class Cli : public ::testing::Test {
- protected:
-  test::TempDir dir;
-  Result vidinfer(const std::string& args) {
-    Result r;
-    const std::string o = dir.file("stdout"), e = dir.file("stderr");
-    test::sh(std::string(VIDINFER_BIN) + " " + args + " >" + test::q(o) + " 2>" + test::q(e) + " </dev/null", &r.rc);
-    r.out = slurp(o);
-    r.err = slurp(e);
-    return r;
-  }
-  static std::string slurp(const std::string& p) {
-    std::ifstream in(p);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-  }
-  std::string model() {
-    test::make_channel_mean_classifier(dir.file("m.pt"));
-    const std::string side = R"({"input_size": 32, "mean": 0, "std": 1, "classify": {"activation": "none"}})";
-    test::write_bytes(dir.file("m.pt.json"), std::vector<uint8_t>(side.begin(), side.end()));
-    test::write_bytes(dir.file("labels.txt"), {'r', '\n', 'g', '\n', 'b', '\n'});
-    return "--model " + test::q(dir.file("m.pt")) + " --labels " + test::q(dir.file("labels.txt"));
-  }
-};
+using test::Cli;
+using test::Result;
 
 TEST_F(Cli, HelpForEveryCommand) {
   auto r = vidinfer("--help");
