@@ -71,7 +71,7 @@ void add_model_options(CLI::App* run, RunArgs& r) {
                                    "ImageNet 0.229,0.224,0.225)");
   run->add_option("--channels", r.channels, "rgb | bgr (default rgb)");
   run->add_option("--dtype", r.dtype, "float32 | float16 | bfloat16 (default float32)");
-  run->add_option("--batch", r.batch, "Frames per model call (default 8)")->check(CLI::Range(1, 4096));
+  run->add_option("--batch", r.batch, "Frames per model call (default: the sidecar's, else 8; 1 when the model runs on the CPU)")->check(CLI::Range(1, 4096));
   run->add_option("--topk", r.topk, "Classes per frame (classify)")->check(CLI::PositiveNumber)->capture_default_str();
   run->add_option("--class-activation", r.class_activation, "softmax (output is logits) | sigmoid (multi-label logits) | none (probabilities)");
   run->add_option("--score-threshold,--min-score", r.score_threshold, "Minimum detection score")

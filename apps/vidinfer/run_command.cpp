@@ -225,6 +225,7 @@ RunOptions make_run_options(const RunArgs& a) {
   opt.decode_threads = a.decode_threads;
   opt.streams = a.streams;
   opt.cpu_threads = a.cpu_threads;
+  opt.cpu_batch = a.batch > 0 ? a.batch : 1;  // an explicit --batch holds on the CPU too
   opt.segments = a.segments;
   opt.decoder = parse_decoder_choice(a.decoder);
   opt.tuning = tuning_from_environment();

@@ -146,6 +146,12 @@ struct RunOptions {
   // process may run on (sched_getaffinity, so taskset and container CPU sets cap it). Debian's
   // LibTorch otherwise uses one.
   int cpu_threads = 0;
+  // The model batch when the model runs on the CPU, in place of spec.batch (whose default and the
+  // sidecars' values are tuned for GPUs): on the CPU LibTorch's threads already share each frame's
+  // work across the cores, and larger batches measured slower (docs/performance.md, "CPU path").
+  // 0: spec.batch (the library's default: a batch set in code holds everywhere). The CLI sets 1
+  // unless --batch is given, which then sets both.
+  int cpu_batch = 0;
   Tuning tuning;
 };
 

@@ -322,11 +322,13 @@ void compare_with_baseline(BenchReport& report, const Length& l) {
 
 }  // namespace
 
-BenchReport run_bench(const BenchOptions& b, const std::vector<std::string>& inputs,
+BenchReport run_bench(const BenchOptions& options, const std::vector<std::string>& inputs,
                       const std::function<void(const std::string&)>& log) {
   if (inputs.empty()) throw Error("nothing to benchmark", "", "no inputs");
-  check_bench_options(b);
-  const torch::Device dev = resolve_device(b.run.device);
+  check_bench_options(options);
+  const torch::Device dev = resolve_device(options.run.device);
+  BenchOptions b = options;  // every mode runs the batch the pipeline would (RunOptions::cpu_batch)
+  if (!dev.is_cuda() && b.run.cpu_batch > 0) b.run.spec.batch = b.run.cpu_batch;
   BenchReport report;
   report.machine = machine_description(dev);
   report.command = b.command;

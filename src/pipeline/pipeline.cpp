@@ -49,6 +49,8 @@ RunOptions checked(RunOptions o) {
   if (o.spec.batch < 1) throw Error("invalid batch size", "", "must be at least 1");
   if (o.selection.every < 1) throw Error("invalid --every", "", "must be at least 1");
   if (o.skip_preprocess) o.skip_model = true;
+  if (o.cpu_batch < 0) throw Error("invalid CPU batch size", "", "expected 0 (spec.batch) or more");
+  if (o.cpu_batch > 0 && !resolve_device(o.device).is_cuda()) o.spec.batch = o.cpu_batch;
   return o;
 }
 
