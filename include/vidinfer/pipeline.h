@@ -26,6 +26,8 @@
 
 namespace vidinfer {
 
+struct Extensions;  // src/pipeline/extensions.h: what a binding built with the library adds (LibTorch types)
+
 struct Progress {
   size_t input_index = 0;  // 0-based
   size_t input_count = 0;
@@ -47,6 +49,8 @@ class Pipeline {
   // makes one at a time). Only local files are looked at; one that does not open is left to the run,
   // which reports it. Any inputs may still be given to run().
   explicit Pipeline(RunOptions options, const std::vector<std::string>& first_inputs = {});
+  // The same, with a binding's additions (the Python module's: a callable model, batches handed out).
+  Pipeline(RunOptions options, const std::vector<std::string>& first_inputs, std::shared_ptr<const Extensions> extensions);
   ~Pipeline();
   Pipeline(const Pipeline&) = delete;
   Pipeline& operator=(const Pipeline&) = delete;

@@ -178,7 +178,7 @@ namespace {
 // pipeline warms its own model when it loads it (TorchScript's profiling runs, CUDA libraries loading
 // their kernels), so that no mode pays for it in its time.
 std::unique_ptr<Model> load_shared_model(const BenchOptions& b, torch::Device dev) {
-  auto model = std::make_unique<Model>(b.run.model_path, dev, b.run.spec.dtype, b.run.cpu_threads);
+  auto model = load_model(b.run.model_path, dev, b.run.spec.dtype, b.run.cpu_threads);
   if (dev.is_cuda()) {
     try {
       torch::NoGradGuard no_grad;

@@ -1,5 +1,5 @@
-// Model: a TorchScript module loaded once, run on batches. Owns the module; forward() may be called
-// from one thread at a time.
+// Model: the interface every model format implements, load_model(), and the helpers they share
+// (the device, error lines, CPU threads).
 #pragma once
 
 #include <torch/script.h>
@@ -17,45 +17,46 @@ namespace vidinfer {
 torch::Device resolve_device(const Device& d);
 torch::ScalarType to_scalar_type(DType d);
 
+// A model, whatever its format: loaded once, run on batches. One class per format (TorchScript:
+// TorchScriptModel; a function given in code, e.g. a Python callable: CallableModel), so that a
+// new format plugs in by adding a class and a branch in load_model(). forward() may be called from
+// one thread at a time.
 class Model {
  public:
-  // Throws vidinfer::Error naming `path`: missing file, not TorchScript, or cannot move to device.
-  // On the CPU: LibTorch's intra-op threads are set to `cpu_threads` (0: cpu_threads_available()),
-  // and the module is frozen and optimised for inference (see optimized_for_cpu()).
-  Model(const std::string& path, torch::Device device, DType dtype, int cpu_threads = 0);
+  virtual ~Model() = default;
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
 
   // batch: [B,3,H,W] on any device and floating dtype (host batches are float32; device batches
-  // already come in the model's dtype); moved/converted here only when needed.
+  // already come in the model's dtype); moved/converted where the format needs it.
   // Throws vidinfer::Error with the model's own message (first line) when forward fails.
-  torch::jit::IValue forward(const torch::Tensor& batch);
+  virtual torch::jit::IValue forward(const torch::Tensor& batch) = 0;
 
-  // Records the forward of a batch of `shape` (in the model's dtype) as a CUDA graph, after the
-  // model has been warmed up: forward() then replays it for every batch of that shape (copying the
-  // batch into the graph's input, and the graph's outputs into new tensors, which the caller owns
-  // as it owns a launched forward's) instead of launching each kernel. Why: a ResNet-50-class model
-  // at batch 32 launches ~170 kernels per forward; beside 8 decoder threads making CUDA calls,
-  // launching took as long as the GPU's work (5.2 ms of a 5.4 ms forward) and set the pace.
-  // Returns false, with the reason in *why, when the model is not on a GPU or the recording failed (a model that synchronises with the host cannot be recorded);
-  // forward() then launches as before.
-  bool capture_graphs(const std::vector<int64_t>& shape, std::string* why);
-  void release_graphs();
+  // Records the forward of a batch of `shape` as a CUDA graph, replayed by forward() for batches of
+  // that shape (see TorchScriptModel). Returns false, with the reason in *why, where the format or
+  // the model cannot be recorded; forward() then launches as before.
+  virtual bool capture_graphs(const std::vector<int64_t>& shape, std::string* why) {
+    (void)shape;
+    *why = "this model format is not recorded";
+    return false;
+  }
+  virtual void release_graphs() {}
+  // Whether the model was optimised for the CPU at load (TorchScript: frozen + optimised).
+  virtual bool optimized_for_cpu() const { return false; }
 
   torch::Device device() const { return device_; }
-  // Whether the CPU module was frozen and optimised for inference (torch.jit.freeze +
-  // optimize_for_inference): the bundled CenterNet ran 0.71 -> 0.28 s a frame with Debian's PyTorch
-  // 1.13. A module that cannot be frozen (one that changes its attributes in forward) runs as loaded.
-  bool optimized_for_cpu() const { return optimized_; }
+  // The file it was loaded from, or what it is ("python callable") for a model given in code.
   const std::string& path() const { return path_; }
 
- private:
+ protected:
+  Model(std::string path, torch::Device device) : path_(std::move(path)), device_(device) {}
   std::string path_;
   torch::Device device_;
-  torch::ScalarType dtype_;
-  torch::jit::Module module_;
-  bool optimized_ = false;
-  struct Graphs;
-  std::shared_ptr<Graphs> graphs_;
 };
+
+// Loads the model file `path` in the class for its format. Throws vidinfer::Error naming `path`
+// (missing, a directory, not a model of a known format, cannot move to device).
+std::unique_ptr<Model> load_model(const std::string& path, torch::Device device, DType dtype, int cpu_threads = 0);
 
 // The CPUs this process may run on (sched_getaffinity); at least 1.
 int cpu_threads_available();

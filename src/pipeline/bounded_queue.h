@@ -2,6 +2,7 @@
 // producer waits instead of filling memory. Thread-safe; close() wakes every waiter.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -29,6 +30,23 @@ class BoundedQueue {
     std::unique_lock lock(mu_);
     not_empty_.wait(lock, [&] { return closed_ || !items_.empty(); });
     if (items_.empty()) return std::nullopt;
+    T item = std::move(items_.front());
+    items_.pop_front();
+    not_full_.notify_one();
+    return item;
+  }
+
+  // As pop(), waiting at most `timeout`: nullopt with *closed false when it passed with nothing to
+  // take, true once the queue is closed and drained.
+  template <typename Rep, typename Period>
+  std::optional<T> pop_for(std::chrono::duration<Rep, Period> timeout, bool* closed) {
+    std::unique_lock lock(mu_);
+    *closed = false;
+    if (!not_empty_.wait_for(lock, timeout, [&] { return closed_ || !items_.empty(); })) return std::nullopt;
+    if (items_.empty()) {
+      *closed = true;
+      return std::nullopt;
+    }
     T item = std::move(items_.front());
     items_.pop_front();
     not_full_.notify_one();

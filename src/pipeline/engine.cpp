@@ -12,6 +12,12 @@
 namespace vidinfer {
 namespace {
 
+std::unique_ptr<Model> model_for(const RunOptions& opt, torch::Device device, const Extensions* ext) {
+  if (ext && ext->make_model) return ext->make_model(device);
+  if (opt.skip_model && opt.model_path.empty()) return nullptr;  // decode + preprocess, no model named
+  return load_model(opt.model_path, device, opt.spec.dtype, opt.cpu_threads);
+}
+
 std::optional<NvdecSessionKeeper> keeper_for(const RunOptions& opt, bool gpu_path) {
   if (!gpu_path) return std::nullopt;
   return std::make_optional<NvdecSessionKeeper>(opt.tuning.nvdec_reuse, opt.tuning.nvdec_serial_create);
@@ -20,7 +26,7 @@ std::optional<NvdecSessionKeeper> keeper_for(const RunOptions& opt, bool gpu_pat
 }  // namespace
 
 Engine::Engine(const RunOptions& opt, torch::Device device, bool gpu_path, int streams,
-               std::vector<NvdecSessionPreparer::Input> prepare)
+               std::vector<NvdecSessionPreparer::Input> prepare, const Extensions* ext)
     : opt_(opt),
       device_(device),
       decoders_(opt, device.is_cuda() ? device.index() : 0, gpu_path),
@@ -33,10 +39,11 @@ Engine::Engine(const RunOptions& opt, torch::Device device, bool gpu_path, int s
                                             },
                                             opt.tuning.trace > 0)
                      : NvdecSessionPreparer()),
-      model_(opt.model_path, device, opt.spec.dtype, opt.cpu_threads) {
+      ext_(ext),
+      model_(model_for(opt, device, ext)) {
   // (+1: the batch whose head waits for the next forward, see ModelRunner)
   const int pool_size = static_cast<int>(kBatchQueueDepth) + 3 + (streams > 1 ? 2 : 0);
-  if (device_.is_cuda()) warm_up();
+  if (device_.is_cuda() && model_) warm_up();
   if (gpu_path)
     for (int i = 0; i < pool_size; ++i)
       pool_tensors_.push_back(torch::empty({opt.spec.batch, 3, opt.spec.height, opt.spec.width},
@@ -52,7 +59,7 @@ void Engine::warm_up() {
     auto x = torch::zeros({opt_.spec.batch, 3, opt_.spec.height, opt_.spec.width},
                           torch::TensorOptions().device(device_).dtype(to_scalar_type(opt_.spec.dtype)));
     torch::jit::IValue out;
-    for (int i = 0; i < 3; ++i) out = model_.forward(x);
+    for (int i = 0; i < 3; ++i) out = model_->forward(x);
     // The checks and the head too: their kernels load on first use as well (CUDA loads modules
     // lazily), and the pinned buffers their copies go through are allocated then. Without this
     // the first batch of a run waited about 150 ms for them (H200, the bundled CenterNet).
@@ -66,7 +73,7 @@ void Engine::warm_up() {
       const auto t0 = std::chrono::steady_clock::now();
       std::string why = "Tuning::cuda_graph is off (VIDINFER_CUDA_GRAPH=0)";
       const bool graphs =
-          opt_.tuning.cuda_graph && model_.capture_graphs({opt_.spec.batch, 3, opt_.spec.height, opt_.spec.width}, &why);
+          opt_.tuning.cuda_graph && model_->capture_graphs({opt_.spec.batch, 3, opt_.spec.height, opt_.spec.width}, &why);
       if (opt_.tuning.trace > 0)
         std::fprintf(stderr, "vidinfer trace: model: %s (%.1f ms)\n",
                      graphs ? "forward recorded as CUDA graphs" : ("forward not recorded as CUDA graphs: " + why).c_str(),

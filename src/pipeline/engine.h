@@ -16,6 +16,7 @@
 #include "decode/nvdec_prepare.h"
 #include "infer/model.h"
 #include "pipeline/decoder_choice.h"
+#include "pipeline/extensions.h"
 #include "pipeline/work.h"
 #include "vidinfer/options.h"
 
@@ -29,13 +30,17 @@ class Engine {
   // Loads the model onto `device` (throws vidinfer::Error). gpu_path: decode with NVDEC and
   // preprocess with the kernels into device batches. streams: the decode workers the runs will
   // have (sizes the batch pool). prepare: the first inputs whose NVDEC sessions to make while the
-  // model loads (empty: none; see NvdecSessionPreparer).
+  // model loads (empty: none; see NvdecSessionPreparer). ext: a binding's additions (may be null;
+  // outlives the engine): its make_model replaces loading opt.model_path. With no model to load
+  // (opt.skip_model and no model_path), the engine has none: model() is not to be called.
   Engine(const RunOptions& opt, torch::Device device, bool gpu_path, int streams,
-         std::vector<NvdecSessionPreparer::Input> prepare);
+         std::vector<NvdecSessionPreparer::Input> prepare, const Extensions* ext = nullptr);
 
   torch::Device device() const { return device_; }
   bool gpu_path() const { return decoders_.gpu_path(); }
-  Model& model() { return model_; }
+  Model& model() { return *model_; }
+  bool has_model() const { return model_ != nullptr; }
+  const Extensions* extensions() const { return ext_; }
   const DecoderChoiceFor& decoders() const { return decoders_; }
   // The device batch tensors, [batch, 3, H, W] in the model's dtype (empty off the GPU path).
   const std::vector<torch::Tensor>& batch_tensors() const { return pool_tensors_; }
@@ -57,7 +62,8 @@ class Engine {
   std::optional<NvdecSessionKeeper> nvdec_sessions_;
   // Declared before the model so that it starts first; joined before the keeper goes.
   NvdecSessionPreparer preparing_;
-  Model model_;
+  const Extensions* ext_;
+  std::unique_ptr<Model> model_;
   std::vector<torch::Tensor> pool_tensors_;
 };
 

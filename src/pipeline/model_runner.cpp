@@ -75,6 +75,25 @@ void ModelRunner::order_after_writers(const Batch& b) {
     }
 }
 
+// Decode + preprocess runs with a binding that takes the batches (Extensions::on_batch): the rows
+// whose frames were written, as the model would get them.
+void ModelRunner::hand_out(const Batch& b, const Extensions& ext) {
+  std::vector<BatchRow> rows;
+  std::vector<int64_t> keep;
+  rows.reserve(b.slots.size());
+  for (size_t k = 0; k < b.slots.size(); ++k) {
+    const Slot& s = b.slots[k];
+    if (!s.valid) continue;
+    rows.push_back({s.input, s.frame_index, s.pts, s.geometry.src_w, s.geometry.src_h});
+    keep.push_back(static_cast<int64_t>(k));
+  }
+  if (rows.empty()) return;
+  const torch::Tensor used = b.data.narrow(0, 0, static_cast<int64_t>(b.slots.size()));
+  ext.on_batch(rows.size() == b.slots.size() ? used
+                                             : used.index_select(0, torch::tensor(keep).to(used.device())),
+               rows);
+}
+
 // The forwards, in chunks of model_batch_ frames (the whole batch unless an out-of-memory error has
 // halved it).
 void ModelRunner::forward(Pending& P, bool run_model) {
@@ -85,6 +104,7 @@ void ModelRunner::forward(Pending& P, bool run_model) {
     order_after_writers(b);
     if (opt_.skip_model) {
       d.skipped_model = true;
+      if (const Extensions* ext = engine_.extensions(); ext && ext->on_batch) hand_out(b, *ext);
       return;
     }
     if (!run_model) return;

@@ -54,6 +54,7 @@ class ModelRunner {
     const cuda::Event* forwarded = nullptr;  // recorded on the model stream after the chunks' forwards
   };
   void order_after_writers(const Batch& b);
+  void hand_out(const Batch& b, const Extensions& ext);
   void forward(Pending& P, bool run_model);
   void finish(Pending& P);
 

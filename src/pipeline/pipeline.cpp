@@ -31,6 +31,7 @@
 #include "pipeline/batcher.h"
 #include "pipeline/device_pool.h"
 #include "pipeline/engine.h"
+#include "pipeline/extensions.h"
 #include "pipeline/job_source.h"
 #include "pipeline/model_runner.h"
 #include "pipeline/reorderer.h"
@@ -42,13 +43,19 @@ namespace {
 
 constexpr int kMaxStreams = 64;  // workers; a batch records its writers in a 64-bit mask
 
-RunOptions checked(RunOptions o) {
+RunOptions checked(RunOptions o, const Extensions* ext) {
   if (o.streams < 0 || o.streams > kMaxStreams)
     throw Error("invalid --streams " + std::to_string(o.streams), "", "expected 0 (auto) to " + std::to_string(kMaxStreams));
   if (o.segments < 0) throw Error("invalid --segments " + std::to_string(o.segments), "", "expected 0 (auto) or more");
   if (o.spec.batch < 1) throw Error("invalid batch size", "", "must be at least 1");
   if (o.selection.every < 1) throw Error("invalid --every", "", "must be at least 1");
   if (o.skip_preprocess) o.skip_model = true;
+  if (ext && ext->on_batch) {
+    if (o.segments > 1)
+      throw Error("invalid segments " + std::to_string(o.segments), "",
+                  "batches are handed out as they are made, so inputs are not split (segments 0 or 1)");
+    o.segments = 1;
+  }
   if (o.cpu_batch < 0) throw Error("invalid CPU batch size", "", "expected 0 (spec.batch) or more");
   if (o.cpu_batch > 0 && !resolve_device(o.device).is_cuda()) o.spec.batch = o.cpu_batch;
   return o;
@@ -73,13 +80,16 @@ struct Pipeline::Impl {
   std::atomic<bool> stop{false};       // the workers stop at the next packet
   std::atomic<bool> cancelled{false};  // cancel() was called
 
-  Impl(RunOptions o, const std::vector<std::string>& first_inputs)
-      : opt(checked(std::move(o))),
+  std::shared_ptr<const Extensions> ext;
+
+  Impl(RunOptions o, const std::vector<std::string>& first_inputs, std::shared_ptr<const Extensions> extensions)
+      : opt(checked(std::move(o), extensions.get())),
         device(resolve_device(opt.device)),
         gpu_path(device.is_cuda() && cuda::kernels_available() && opt.decoder != DecoderChoice::Cpu),
         streams(auto_streams()),
         segments(opt, streams, gpu_path),
-        engine(opt, device, gpu_path, streams, to_prepare(first_inputs)) {
+        engine(opt, device, gpu_path, streams, to_prepare(first_inputs), extensions.get()),
+        ext(std::move(extensions)) {
     if (opt.decoder == DecoderChoice::Gpu && !gpu_path)
       throw Error("decoder 'gpu' is not available", "",
                   device.is_cuda() ? "this build has no CUDA kernels" : "the model is not on a GPU (--device)");
@@ -107,7 +117,11 @@ struct Pipeline::Impl {
 };
 
 Pipeline::Pipeline(RunOptions options, const std::vector<std::string>& first_inputs)
-    : impl_(std::make_unique<Impl>(std::move(options), first_inputs)) {}
+    : impl_(std::make_unique<Impl>(std::move(options), first_inputs, nullptr)) {}
+
+Pipeline::Pipeline(RunOptions options, const std::vector<std::string>& first_inputs,
+                   std::shared_ptr<const Extensions> extensions)
+    : impl_(std::make_unique<Impl>(std::move(options), first_inputs, std::move(extensions))) {}
 
 Pipeline::~Pipeline() = default;
 

@@ -9,7 +9,7 @@
 #include <fstream>
 #include <iterator>
 
-#include "infer/model.h"
+#include "infer/torchscript_model.h"
 #include "support.h"
 
 namespace vidinfer {
@@ -21,11 +21,11 @@ TEST(ModelCpu, UsesTheCoresThisProcessMayUseOrTheNumberAskedFor) {
   const int allowed = std::stoi(test::sh("nproc"));  // coreutils: sched_getaffinity too, another path
   EXPECT_EQ(cpu_threads_available(), allowed);
   {
-    Model m(dir.file("m.pt"), torch::kCPU, DType::Float32, 1);
+    TorchScriptModel m(dir.file("m.pt"), torch::kCPU, DType::Float32, 1);
     EXPECT_EQ(at::get_num_threads(), 1);
   }
   {
-    Model m(dir.file("m.pt"), torch::kCPU, DType::Float32);
+    TorchScriptModel m(dir.file("m.pt"), torch::kCPU, DType::Float32);
     EXPECT_EQ(at::get_num_threads(), allowed);
   }
   // Capped from outside: a process allowed one core uses one thread.
@@ -46,7 +46,7 @@ TEST(ModelCpu, FrozenCenterNetGivesTheLoadedModulesOutputs) {
   torch::NoGradGuard no_grad;
   const auto want = plain.forward({x}).toTuple()->elements();
 
-  Model m(path, torch::kCPU, DType::Float32);
+  TorchScriptModel m(path, torch::kCPU, DType::Float32);
   EXPECT_TRUE(m.optimized_for_cpu());
   const auto got = m.forward(x).toTuple()->elements();
   ASSERT_EQ(got.size(), want.size());

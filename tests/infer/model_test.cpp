@@ -1,7 +1,7 @@
 #include <gtest/gtest.h>
 #include <torch/cuda.h>
 
-#include "infer/model.h"
+#include "infer/torchscript_model.h"
 #include "support.h"
 #include "vidinfer/error.h"
 #include "vidinfer/options.h"
@@ -14,7 +14,7 @@ using test::error_of;
 TEST(Model, LoadsAndRunsATorchScriptModule) {
   test::TempDir dir;
   test::make_channel_mean_classifier(dir.file("m.pt"));
-  Model m(dir.file("m.pt"), torch::kCPU, DType::Float32);
+  TorchScriptModel m(dir.file("m.pt"), torch::kCPU, DType::Float32);
   auto x = torch::zeros({2, 3, 8, 8});
   x[0][1].fill_(0.5);
   x[1][2].fill_(1.0);
@@ -28,20 +28,20 @@ TEST(Model, LoadsAndRunsATorchScriptModule) {
 TEST(Model, RunsInBfloat16) {
   test::TempDir dir;
   test::make_channel_mean_classifier(dir.file("m.pt"));
-  Model m(dir.file("m.pt"), torch::kCPU, DType::BFloat16);
+  TorchScriptModel m(dir.file("m.pt"), torch::kCPU, DType::BFloat16);
   const auto out = m.forward(torch::full({1, 3, 4, 4}, 0.25)).toTensor();
   EXPECT_FLOAT_EQ(out[0][0].item<float>(), 0.25f);
 }
 
 TEST(ModelErrors, MissingFile) {
-  EXPECT_EQ(error_of([] { Model m("/nonexistent/m.pt", torch::kCPU, DType::Float32); }),
+  EXPECT_EQ(error_of([] { TorchScriptModel m("/nonexistent/m.pt", torch::kCPU, DType::Float32); }),
             "/nonexistent/m.pt: cannot load model: file not found");
 }
 
 TEST(ModelErrors, NotTorchScript) {
   test::TempDir dir;
   test::write_bytes(dir.file("m.pt"), {'n', 'o', 't', ' ', 'a', ' ', 'm', 'o', 'd', 'e', 'l'});
-  const std::string msg = error_of([&] { Model m(dir.file("m.pt"), torch::kCPU, DType::Float32); });
+  const std::string msg = error_of([&] { TorchScriptModel m(dir.file("m.pt"), torch::kCPU, DType::Float32); });
   EXPECT_EQ(msg.rfind(dir.file("m.pt") + ": cannot load model: not a TorchScript model (", 0), 0u) << msg;
   EXPECT_EQ(msg.find('\n'), std::string::npos);
 }
@@ -49,7 +49,7 @@ TEST(ModelErrors, NotTorchScript) {
 TEST(ModelErrors, ForwardFailureIsOneLine) {
   test::TempDir dir;
   test::make_channel_mean_classifier(dir.file("m.pt"));
-  Model m(dir.file("m.pt"), torch::kCPU, DType::Float32);
+  TorchScriptModel m(dir.file("m.pt"), torch::kCPU, DType::Float32);
   const std::string msg = error_of([&] { m.forward(torch::zeros({2, 3})); });  // mean over dims 2, 3 fails
   EXPECT_EQ(msg.rfind(dir.file("m.pt") + ": model forward failed: ", 0), 0u) << msg;
   EXPECT_EQ(msg.find('\n'), std::string::npos);
@@ -58,7 +58,7 @@ TEST(ModelErrors, ForwardFailureIsOneLine) {
 TEST(ModelErrors, ErrorRaisedInTorchScriptGivesItsOwnLine) {
   test::TempDir dir;
   test::make_oom_above_batch_model(dir.file("m.pt"), 1);
-  Model m(dir.file("m.pt"), torch::kCPU, DType::Float32);
+  TorchScriptModel m(dir.file("m.pt"), torch::kCPU, DType::Float32);
   EXPECT_NO_THROW(m.forward(torch::zeros({1, 3, 4, 4})));
   Error err("none");
   try {
