@@ -131,7 +131,7 @@ class _Stream:
 
     def close(self):
         """Stops the run if it is still going (the batches in flight finish) and frees it."""
-        run, self._run = self._run, None
+        run, self._run = getattr(self, "_run", None), None
         if run is not None:
             run.close()
 

@@ -28,11 +28,11 @@ def make_clip(path, source, frames, size="96x64", rate=25, codec="libx264"):
     if not os.path.exists(path):
         if FFMPEG is None:
             pytest.skip("no ffmpeg to make test clips (Debian: ffmpeg)")
-        cmd = [FFMPEG, "-v", "error", "-y", "-f", "lavfi", "-i", f"{source}=size={size}:rate={rate}",
+        cmd = [FFMPEG, "-v", "error", "-y", "-f", "lavfi", "-i", f"{source}{':' if '=' in source else '='}size={size}:rate={rate}",
                "-frames:v", str(frames), "-c:v", codec, "-pix_fmt", "yuv420p", "-g", "10", path + ".tmp.mp4"]
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
-            pytest.skip(f"ffmpeg cannot make {os.path.basename(path)}: {r.stderr.strip()[:200]}")
+            pytest.fail(f"ffmpeg cannot make {os.path.basename(path)}: {r.stderr.strip()[:300]}")
         os.replace(path + ".tmp.mp4", path)  # whole or not at all: tests run at once share the clips
     return path
 

@@ -27,7 +27,7 @@ def test_bad_options_raise_before_any_frame(moving):
                       (dict(on_error="ignore"), "on_error"), (dict(std=(0, 1, 1)), "std"),
                       (dict(segments=4), "segments")):
         with pytest.raises(vidinfer.Error, match=words):
-            vidinfer.batches(moving, device="cpu", **kw)
+            vidinfer.batches(moving, **{"device": "cpu", **kw})
     with pytest.raises(vidinfer.Error, match="model"):
         vidinfer.run(moving, model=None)
     with pytest.raises(vidinfer.Error, match="file not found"):

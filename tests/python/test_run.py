@@ -73,7 +73,7 @@ def test_detections_from_a_callable(red):
     d = out[0]["detections"]
     assert len(d) == 1 and d[0]["class_id"] == 2
     # Model input 32x32 (stretch) -> frame 96x64: x scaled by 3, y by 2.
-    assert [d[0]["x1"], d[0]["y1"], d[0]["x2"], d[0]["y2"]] == pytest.approx([24, 16, 72, 32], abs=0.01)
+    assert d[0]["box"] == pytest.approx([24, 16, 72, 32], abs=0.01)
 
 
 def test_a_failing_callable_fails_each_input_with_its_message(moving, red):
