@@ -90,6 +90,12 @@ def test_yielded_tensors_stay_valid_while_held(moving):
     assert not torch.equal(held[0].tensor, held[-1].tensor)
 
 
+def test_hevc_rows_and_sizes(moving_hevc):
+    rows = [(f, s) for b in vidinfer.batches(moving_hevc, device="cpu", input_size=32, batch=6)
+            for f, s in zip(b.frames, b.sizes)]
+    assert [f for f, _ in rows] == list(range(20)) and all(s == (128, 72) for _, s in rows)
+
+
 def test_max_frames_and_end(moving):
     got = [f for b in vidinfer.batches(moving, device="cpu", input_size=16, max_frames=7) for f in b.frames]
     assert got == list(range(7))
