@@ -225,7 +225,8 @@ RunOptions make_run_options(const RunArgs& a) {
   opt.decode_threads = a.decode_threads;
   opt.streams = a.streams;
   opt.cpu_threads = a.cpu_threads;
-  opt.cpu_batch = a.batch > 0 ? a.batch : 1;  // an explicit --batch holds on the CPU too
+  // An explicit --batch holds on the CPU too; else 1, or the smallest batch the model takes.
+  opt.cpu_batch = a.batch > 0 ? a.batch : std::max(1, s.min_batch);
   opt.segments = a.segments;
   opt.decoder = parse_decoder_choice(a.decoder);
   opt.tuning = tuning_from_environment();

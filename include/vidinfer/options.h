@@ -39,6 +39,15 @@ struct ModelSpec {
   DType dtype = DType::Float32;
   int batch = 8;
 
+  // What the model itself takes, where it says so: the sidecar's `batch_range`; for an AOTInductor
+  // package (compiled for one dtype and a range of batches) its metadata, else its sidecar's `dtype`
+  // and `batch_range`. A batch outside [min_batch, max_batch], or a dtype other than compiled_dtype,
+  // is refused before any frame is decoded (check_model_spec). A package pads a smaller last batch
+  // up to min_batch itself.
+  int min_batch = 1;
+  int max_batch = 0;  // 0: no upper bound
+  std::optional<DType> compiled_dtype;
+
   // Classification head: what the model's [B,C] output holds.
   Activation class_activation = Activation::Softmax;  // Softmax: logits; None: already probabilities
 
@@ -157,17 +166,26 @@ struct RunOptions {
 
 // Reads a model sidecar (JSON) over `base`; unknown keys and bad values throw vidinfer::Error naming
 // `source`. Keys: input_size [w,h] or int, resize, letterbox_fill, mean, std, channels, dtype, batch,
-// task, labels (array or file relative to the sidecar), classify.activation, detect.layout,
-// detect.box_format, detect.boxes_normalized, detect.score_activation, detect.label_offset.
+// batch_range [min,max], task, labels (array or file relative to the sidecar), classify.activation,
+// detect.layout, detect.box_format, detect.boxes_normalized, detect.score_activation,
+// detect.label_offset.
 struct Sidecar {
   ModelSpec spec;
   std::optional<Task> task;
   std::vector<std::string> labels;
+  bool names_dtype = false;  // the sidecar has a `dtype` key
 };
 Sidecar parse_model_sidecar(const std::string& json_text, const std::string& source, ModelSpec base = {},
                             const std::string& base_dir = ".");
 // Reads MODEL.json (the model's path + ".json", e.g. m.pt.json) if it exists (else returns base unchanged, no task, no labels).
+// For an AOTInductor package, what its metadata says (scripts/export-model's `vidinfer.*` keys: input
+// size, dtype, batch, batch range) comes first, under the sidecar; its dtype and batch range (else the
+// sidecar's) become spec.compiled_dtype, min_batch and max_batch.
 Sidecar load_model_sidecar(const std::string& model_path, ModelSpec base = {});
+// Throws vidinfer::Error naming `model_path` when the model says it cannot take full batches of
+// spec.batch frames, or spec.dtype (see ModelSpec::min_batch): "model does not take batches of N
+// frames", "model does not run in float16".
+void check_model_spec(const ModelSpec& spec, const std::string& model_path);
 std::vector<std::string> load_labels(const std::string& path);
 
 // Parsing helpers shared by the CLI and the sidecar; throw vidinfer::Error on unknown names.

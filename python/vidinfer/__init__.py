@@ -182,11 +182,12 @@ def run(inputs, *, model, task=None, device="auto", input_size=None, resize=None
     """Runs `model` over the frames of `inputs`: an iterator of dicts equal to the CLI's JSON Lines
     objects (a line per processed frame, then each input's end-of-input record).
 
-    `model`: a TorchScript file (its sidecar MODEL.json is read as the CLI reads it; options given
-    here override it), or any Python callable taking the batch tensor [B,3,H,W] (in `dtype`, on the
-    device; valid during the call only) and returning what the task's head expects (a [B,C] tensor
-    for classify; a detection layout for detect, see docs/models.md). None options: the sidecar's,
-    else the CLI's default. After the end, `.summary` holds the run summary.
+    `model`: a model file, TorchScript or an AOTInductor package .pt2 (its sidecar MODEL.json is
+    read as the CLI reads it; options given here override it), or any Python callable taking the
+    batch tensor [B,3,H,W] (in `dtype`, on the device; valid during the call only) and returning
+    what the task's head expects (a [B,C] tensor for classify; a detection layout for detect, see
+    docs/models.md). None options: the sidecar's, else the CLI's default. After the end, `.summary`
+    holds the run summary.
     """
     if model is None:
         raise Error("no model: run() needs model=, a TorchScript file (.pt) or a Python callable")

@@ -329,6 +329,7 @@ BenchReport run_bench(const BenchOptions& options, const std::vector<std::string
   const torch::Device dev = resolve_device(options.run.device);
   BenchOptions b = options;  // every mode runs the batch the pipeline would (RunOptions::cpu_batch)
   if (!dev.is_cuda() && b.run.cpu_batch > 0) b.run.spec.batch = b.run.cpu_batch;
+  check_model_spec(b.run.spec, b.run.model_path);
   BenchReport report;
   report.machine = machine_description(dev);
   report.command = b.command;

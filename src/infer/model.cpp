@@ -7,8 +7,13 @@
 #include <algorithm>
 #include <thread>
 
+#include "infer/model_format.h"
 #include "infer/torchscript_model.h"
 #include "vidinfer/error.h"
+
+#ifdef VIDINFER_HAVE_AOTI
+#include "infer/aoti_model.h"
+#endif
 
 
 namespace vidinfer {
@@ -96,6 +101,18 @@ int cpu_threads_available() {
 
 std::unique_ptr<Model> load_model(const std::string& path, torch::Device device, DType dtype, int cpu_threads) {
   // One class per model format, chosen by the file (see model_format()).
+  switch (model_format(path)) {
+    case ModelFormat::AotiPackage:
+#ifdef VIDINFER_HAVE_AOTI
+      return std::make_unique<AotiModel>(path, device, dtype, cpu_threads);
+#else
+      throw Error("cannot load model", path,
+                  "an AOTInductor package (.pt2) needs LibTorch 2.6 or newer with AOTInductor; this build's LibTorch is " +
+                      torch_version());
+#endif
+    case ModelFormat::TorchScript:
+      break;
+  }
   return std::make_unique<TorchScriptModel>(path, device, dtype, cpu_threads);
 }
 

@@ -18,9 +18,9 @@ torch::Device resolve_device(const Device& d);
 torch::ScalarType to_scalar_type(DType d);
 
 // A model, whatever its format: loaded once, run on batches. One class per format (TorchScript:
-// TorchScriptModel; a function given in code, e.g. a Python callable: CallableModel), so that a
-// new format plugs in by adding a class and a branch in load_model(). forward() may be called from
-// one thread at a time.
+// TorchScriptModel; an AOTInductor package (.pt2): AotiModel; a function given in code, e.g. a
+// Python callable: CallableModel), so that a new format plugs in by adding a class and a branch in
+// load_model(). forward() may be called from one thread at a time.
 class Model {
  public:
   virtual ~Model() = default;
@@ -54,8 +54,10 @@ class Model {
   torch::Device device_;
 };
 
-// Loads the model file `path` in the class for its format. Throws vidinfer::Error naming `path`
-// (missing, a directory, not a model of a known format, cannot move to device).
+// Loads the model file `path` in the class for its format (model_format(): TorchScript, or an
+// AOTInductor package where this build's LibTorch has AOTInductor). Throws vidinfer::Error naming
+// `path` (missing, a directory, not a model of a known format, an AOTInductor package on a build
+// without AOTInductor, cannot move to device).
 std::unique_ptr<Model> load_model(const std::string& path, torch::Device device, DType dtype, int cpu_threads = 0);
 
 // The CPUs this process may run on (sched_getaffinity); at least 1.

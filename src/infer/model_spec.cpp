@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "infer/model_format.h"
 #include "vidinfer/error.h"
 #include "vidinfer/options.h"
 
@@ -93,7 +94,7 @@ Sidecar parse_model_sidecar(const std::string& json_text, const std::string& sou
     const auto j = nlohmann::json::parse(json_text);
     if (!j.is_object()) throw Error("must be a JSON object");
     static const char* kKeys[] = {"input_size", "resize", "letterbox_fill", "mean", "std", "channels", "dtype",
-                                  "batch", "task", "labels", "classify", "detect", "description"};
+                                  "batch", "batch_range", "task", "labels", "classify", "detect", "description"};
     for (const auto& [key, value] : j.items()) {
       if (std::find_if(std::begin(kKeys), std::end(kKeys), [&](const char* k) { return key == k; }) == std::end(kKeys))
         throw Error("unknown key '" + key + "'");
@@ -121,10 +122,22 @@ Sidecar parse_model_sidecar(const std::string& json_text, const std::string& sou
     if (std::any_of(s.std.begin(), s.std.end(), [](float v) { return v == 0.f; }))
       throw Error("'std' must not be 0");
     if (j.contains("channels")) s.channels = parse_channels(j["channels"].get<std::string>());
-    if (j.contains("dtype")) s.dtype = parse_dtype(j["dtype"].get<std::string>());
+    if (j.contains("dtype")) {
+      s.dtype = parse_dtype(j["dtype"].get<std::string>());
+      out.names_dtype = true;
+    }
     if (j.contains("batch")) {
       s.batch = j["batch"].get<int>();
       if (s.batch < 1 || s.batch > 4096) throw Error("'batch' out of range (1..4096)");
+    }
+    if (j.contains("batch_range")) {
+      const auto& r = j["batch_range"];
+      if (!r.is_array() || r.size() != 2 || !r[0].is_number_integer() || !r[1].is_number_integer())
+        throw Error("'batch_range' must be [min, max]");
+      s.min_batch = r[0].get<int>();
+      s.max_batch = r[1].get<int>();
+      if (s.min_batch < 1 || s.max_batch > 4096 || s.min_batch > s.max_batch)
+        throw Error("'batch_range' out of range (1 <= min <= max <= 4096)");
     }
     if (j.contains("task")) out.task = parse_task(j["task"].get<std::string>());
     if (j.contains("labels")) {
@@ -165,17 +178,70 @@ Sidecar parse_model_sidecar(const std::string& json_text, const std::string& sou
   return out;
 }
 
+namespace {
+
+// What an AOTInductor package's metadata says of its input (scripts/export-model writes these keys
+// through the inductor config `aot_inductor.metadata`, whose values are strings): read as a sidecar,
+// so that the values are checked alike. vidinfer.input_size: "640" or "[640, 480]"; vidinfer.dtype:
+// "bfloat16"; vidinfer.batch: "8"; vidinfer.batch_range: "[1, 32]".
+Sidecar package_sidecar(const std::string& model_path, const ModelSpec& base) {
+  nlohmann::json j = nlohmann::json::object();
+  const std::string source = model_path + " (package metadata)";
+  for (const auto& [key, value] : aoti_package_metadata(model_path)) {
+    if (key.rfind("vidinfer.", 0) != 0) continue;
+    const std::string name = key.substr(9);
+    try {
+      if (name == "dtype") j[name] = value;
+      else if (name == "input_size" || name == "batch" || name == "batch_range") j[name] = nlohmann::json::parse(value);
+    } catch (const nlohmann::json::exception& e) {
+      throw Error("invalid model sidecar", source, "'" + key + "': " + e.what());
+    }
+  }
+  return parse_model_sidecar(j.dump(), source, base);
+}
+
+}  // namespace
+
 Sidecar load_model_sidecar(const std::string& model_path, ModelSpec base) {
+  std::optional<Sidecar> package;
+  if (is_aoti_package(model_path)) {
+    package = package_sidecar(model_path, base);
+    base = package->spec;
+  }
   const std::string path = model_path + ".json";
   std::ifstream in(path);
-  if (!in) {
-    Sidecar none;
-    none.spec = base;
-    return none;
+  Sidecar out;
+  if (in) {
+    std::stringstream ss;
+    ss << in.rdbuf();
+    out = parse_model_sidecar(ss.str(), path, base, std::filesystem::path(path).parent_path().string());
+  } else {
+    out.spec = base;
   }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return parse_model_sidecar(ss.str(), path, base, std::filesystem::path(path).parent_path().string());
+  if (package) {  // what the package was compiled for: its metadata, else its sidecar
+    ModelSpec& s = out.spec;
+    if (package->names_dtype) s.compiled_dtype = package->spec.dtype;
+    else if (out.names_dtype) s.compiled_dtype = s.dtype;
+    if (package->spec.max_batch > 0) {
+      s.min_batch = package->spec.min_batch;
+      s.max_batch = package->spec.max_batch;
+    }
+  }
+  return out;
+}
+
+void check_model_spec(const ModelSpec& s, const std::string& model_path) {
+  if (s.max_batch > 0 && (s.batch < s.min_batch || s.batch > s.max_batch)) {
+    const std::string range = s.min_batch == s.max_batch
+                                  ? "exactly " + std::to_string(s.min_batch)
+                                  : std::to_string(s.min_batch) + " to " + std::to_string(s.max_batch);
+    throw Error("model does not take batches of " + std::to_string(s.batch) + " frames", model_path,
+                "it takes batches of " + range + " frames (batch_range); give a batch in that range (--batch)");
+  }
+  if (s.compiled_dtype && *s.compiled_dtype != s.dtype)
+    throw Error("model does not run in " + to_string(s.dtype), model_path,
+                "it was compiled for " + to_string(*s.compiled_dtype) + "; use --dtype " +
+                    to_string(*s.compiled_dtype) + ", or export it again in that dtype");
 }
 
 }  // namespace vidinfer

@@ -58,6 +58,8 @@ RunOptions checked(RunOptions o, const Extensions* ext) {
   }
   if (o.cpu_batch < 0) throw Error("invalid CPU batch size", "", "expected 0 (spec.batch) or more");
   if (o.cpu_batch > 0 && !resolve_device(o.device).is_cuda()) o.spec.batch = o.cpu_batch;
+  // Before the model loads and any frame is decoded: a batch or dtype the model says it cannot take.
+  if (!o.skip_model && !o.model_path.empty()) check_model_spec(o.spec, o.model_path);
   return o;
 }
 

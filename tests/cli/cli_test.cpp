@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "cli_fixture.h"
+#include "infer/model_format.h"
 #include "support.h"
 
 namespace vidinfer {
@@ -53,6 +54,28 @@ TEST_F(Cli, UsageErrorsExitTwo) {
   EXPECT_EQ(r.rc, 2);
   EXPECT_EQ(r.err, "vidinfer: error: unknown resize mode 'squash': expected one of: stretch, letterbox, center-crop, "
                    "centre-crop\n");
+}
+
+// An AOTInductor package (here a fake one) that cannot take the batch or dtype asked for is a usage
+// error, before any input is opened; so is one on a build whose LibTorch has no AOTInductor.
+TEST_F(Cli, PackageErrorsExitTwoBeforeAnyInputIsOpened) {
+  const std::string m = dir.file("det.pt2");
+  test::write_fake_aoti_package(m, R"({"AOTI_DEVICE_KEY": "cpu", "vidinfer.dtype": "float32", "vidinfer.batch_range": "[1, 4]"})");
+  auto r = vidinfer("run --model " + test::q(m) + " --device cpu --batch 8 none.mp4");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "vidinfer: error: " + m + ": model does not take batches of 8 frames: it takes batches of 1 to 4 "
+                   "frames (batch_range); give a batch in that range (--batch)\n");
+  r = vidinfer("run --model " + test::q(m) + " --device cpu --dtype bf16 none.mp4");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "vidinfer: error: " + m + ": model does not run in bfloat16: it was compiled for float32; use "
+                   "--dtype float32, or export it again in that dtype\n");
+  r = vidinfer("run --model " + test::q(m) + " --device cpu none.mp4");
+  EXPECT_EQ(r.rc, 2);
+  if (!aoti_supported())
+    EXPECT_EQ(r.err, "vidinfer: error: " + m + ": cannot load model: an AOTInductor package (.pt2) needs LibTorch 2.6 "
+                     "or newer with AOTInductor; this build's LibTorch is " + torch_version() + "\n");
+  else
+    EXPECT_EQ(r.err.rfind("vidinfer: error: " + m + ": cannot load model: ", 0), 0u) << r.err;
 }
 
 // --nvdec-resize is about NVDEC only: asking for the CPU decoder with it is a usage error (run and

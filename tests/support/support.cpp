@@ -180,6 +180,51 @@ std::vector<uint8_t> read_bytes(const std::string& path) {
 }
 
 namespace {
+uint32_t crc32_of(const std::string& s) {
+  uint32_t c = 0xFFFFFFFFu;
+  for (unsigned char b : s) {
+    c ^= b;
+    for (int k = 0; k < 8; ++k) c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
+  }
+  return ~c;
+}
+void put(std::vector<uint8_t>& out, uint64_t v, int bytes) {
+  for (int i = 0; i < bytes; ++i) out.push_back(static_cast<uint8_t>(v >> (8 * i)));
+}
+}  // namespace
+
+void write_zip(const std::string& path, const std::vector<std::pair<std::string, std::string>>& entries) {
+  std::vector<uint8_t> out, cd;
+  for (const auto& [name, data] : entries) {
+    const uint32_t crc = crc32_of(data);
+    const size_t offset = out.size();
+    // Local header: signature, version 2.0, no flags, stored, no time/date, crc, sizes, name.
+    put(out, 0x04034b50, 4); put(out, 20, 2); put(out, 0, 2); put(out, 0, 2); put(out, 0, 4);
+    put(out, crc, 4); put(out, data.size(), 4); put(out, data.size(), 4); put(out, name.size(), 2); put(out, 0, 2);
+    out.insert(out.end(), name.begin(), name.end());
+    out.insert(out.end(), data.begin(), data.end());
+    put(cd, 0x02014b50, 4); put(cd, 20, 2); put(cd, 20, 2); put(cd, 0, 2); put(cd, 0, 2); put(cd, 0, 4);
+    put(cd, crc, 4); put(cd, data.size(), 4); put(cd, data.size(), 4); put(cd, name.size(), 2); put(cd, 0, 2);
+    put(cd, 0, 2); put(cd, 0, 2); put(cd, 0, 2); put(cd, 0, 4); put(cd, offset, 4);
+    cd.insert(cd.end(), name.begin(), name.end());
+  }
+  const size_t cd_offset = out.size();
+  out.insert(out.end(), cd.begin(), cd.end());
+  put(out, 0x06054b50, 4); put(out, 0, 2); put(out, 0, 2); put(out, entries.size(), 2); put(out, entries.size(), 2);
+  put(out, cd.size(), 4); put(out, cd_offset, 4); put(out, 0, 2);
+  write_bytes(path, out);
+}
+
+void write_fake_aoti_package(const std::string& path, const std::string& metadata_json) {
+  const std::string a = fs::path(path).stem().string() + "/";
+  write_zip(path, {{a + "archive_format", "pt2"},
+                   {a + "data/aotinductor/model/cabc.wrapper.cpp", "// wrapper"},
+                   {a + "data/aotinductor/model/cabc.wrapper_metadata.json", metadata_json},
+                   {a + "data/aotinductor/model/cabc.wrapper.so", std::string(256, '\0')},
+                   {a + "version", "0"}});
+}
+
+namespace {
 void save(torch::jit::Module& m, const std::string& src, const std::string& path) {
   m.define(src);
   m.save(path);

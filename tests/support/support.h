@@ -62,6 +62,13 @@ Decoded decode_all(const std::string& path);
 // Writes raw bytes to a file.
 void write_bytes(const std::string& path, const std::vector<uint8_t>& data);
 std::vector<uint8_t> read_bytes(const std::string& path);
+// Writes a zip archive of stored (uncompressed) entries, name -> bytes, in the given order, as
+// PyTorch writes its archives (for model-format tests: fake AOTInductor packages, torch.save files).
+void write_zip(const std::string& path, const std::vector<std::pair<std::string, std::string>>& entries);
+// A fake AOTInductor package: the entries torch._inductor.aoti_compile_and_package writes (archive
+// folder named after the file), with `metadata_json` as its wrapper's metadata and a shared library
+// that is not one: enough to be told apart from TorchScript and read, not to load.
+void write_fake_aoti_package(const std::string& path, const std::string& metadata_json);
 // Writes `first` then `second`, byte for byte, to `out` (two transport streams joined as a stream
 // that changes part-way); returns `out`.
 std::string join_files(const std::string& first, const std::string& second, const std::string& out);
