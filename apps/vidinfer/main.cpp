@@ -87,7 +87,12 @@ void add_model_options(CLI::App* run, RunArgs& r) {
   run->add_option("--box-format", r.box_format, "xyxy | xywh | cxcywh (default xyxy)");
   run->add_flag("--boxes-normalized", r.boxes_normalized, "Box coordinates are 0..1 of the model input");
   run->add_option("--score-activation", r.score_activation, "none | sigmoid | softmax on dense class scores");
-  run->add_option("--device", r.device, "auto | cpu | cuda | cuda:N (where the model runs)")->capture_default_str();
+  auto* device_opt = run->add_option("--device", r.device, "auto | cpu | cuda | cuda:N (where the model runs)")->capture_default_str();
+  run->add_option("--devices", r.devices,
+                  "cuda:0,cuda:1,... | all: one engine per GPU (its own model replica, batch pool and NVDEC "
+                  "sessions, --streams decoders each), all fed from one list of inputs and segments; results "
+                  "in the same order as on one GPU; the summary names each input's GPU and each GPU's fps")
+      ->excludes(device_opt);
   run->add_option("--decoder", r.decoder, "auto | cpu | gpu: auto decodes with NVDEC when the model is on a GPU "
                                         "and NVDEC takes the stream, else libavcodec")
       ->capture_default_str();

@@ -149,6 +149,9 @@ void print_summary(const RunSummary& s, bool quiet) {
                s.inputs.size(), s.inputs.size() - failed - skipped, failed,
                skipped ? (", " + std::to_string(skipped) + " skipped (--resume)").c_str() : "",
                static_cast<long long>(s.frames), s.seconds, s.fps, s.device.c_str());
+  for (const auto& d : s.devices)
+    std::fprintf(stderr, "  %s: %lld frames in %.2f s = %.1f fps\n", d.device.c_str(), static_cast<long long>(d.frames),
+                 d.seconds, d.fps);
   std::fprintf(stderr, "  stage seconds: demux %.3f  decode %.3f  preprocess %.3f  infer %.3f  postprocess %.3f\n",
                s.stages.demux, s.stages.decode, s.stages.preprocess, s.stages.infer, s.stages.postprocess);
   for (const auto& i : s.inputs) {
@@ -156,10 +159,11 @@ void print_summary(const RunSummary& s, bool quiet) {
       std::fprintf(stderr, "  %-6s %s: complete in the output already\n", "skip", i.input.c_str());
       continue;
     }
-    std::fprintf(stderr, "  %-6s %s: %lld decoded, %lld processed, %lld corrupt packets%s%s\n",
+    std::fprintf(stderr, "  %-6s %s: %lld decoded, %lld processed, %lld corrupt packets%s%s%s\n",
                  i.status == InputStatus::Ok ? "ok" : "FAILED", i.input.c_str(),
                  static_cast<long long>(i.frames_decoded), static_cast<long long>(i.frames_processed),
-                 static_cast<long long>(i.packets_corrupt), i.decoder.empty() ? "" : ", ", i.decoder.c_str());
+                 static_cast<long long>(i.packets_corrupt), i.decoder.empty() ? "" : ", ", i.decoder.c_str(),
+                 i.device.empty() ? "" : (" on " + i.device).c_str());
   }
 }
 
@@ -222,6 +226,10 @@ RunOptions make_run_options(const RunArgs& a) {
   }
   opt.selection.max_frames = a.max_frames;
   opt.device = Device::parse(a.device);
+  if (!a.devices.empty()) {
+    opt.devices = parse_devices(a.devices);
+    opt.device = opt.devices.front();
+  }
   opt.decode_threads = a.decode_threads;
   opt.streams = a.streams;
   opt.cpu_threads = a.cpu_threads;

@@ -22,6 +22,7 @@ struct RunArgs {
   int64_t every = 1, max_frames = -1;
   double start = 0, end = -1;
   std::string device = "auto", decoder = "auto", on_error = "skip";
+  std::string devices;  // --devices (empty: --device)
   int cpu_threads = 0;
   std::string annotate, annotate_frames;
   bool quiet = false, no_progress = false, skip_model = false, decode_only = false, resume = false,

@@ -76,6 +76,10 @@ struct Device {
   bool operator==(const Device&) const = default;
 };
 
+// "cuda:0,cuda:1,..." (any of Device::parse's names, comma-separated) or "all" (every CUDA GPU this
+// process sees; an error naming the cause when there is none). Throws vidinfer::Error.
+std::vector<Device> parse_devices(const std::string& list);
+
 // Which decoder reads the frames. Auto: NVDEC when the model is on a GPU and NVDEC takes the
 // stream, else libavcodec; Cpu: always libavcodec; Gpu: NVDEC or the input fails.
 enum class DecoderChoice { Auto, Cpu, Gpu };
@@ -123,6 +127,12 @@ struct RunOptions {
   int max_detections = 100;
   FrameSelection selection;
   Device device;
+  // Several devices in one run (--devices): one engine per entry (its own model replica, batch pool,
+  // NVDEC sessions, model thread and `streams` decode workers), all fed by one job source (inputs,
+  // and segments of split inputs, go to whichever engine has a free worker); results keep the
+  // one-device order guarantees. Empty: `device` alone. Entries are all GPUs or all the CPU; one
+  // named twice gets two engines (for testing). parse_devices reads the CLI's form.
+  std::vector<Device> devices;
   int decode_threads = 0;       // 0: libavcodec picks (all cores)
   DecoderChoice decoder = DecoderChoice::Auto;
   // NVDEC decodes each frame straight to the size the model input's resize gives it (the driver's

@@ -50,6 +50,18 @@ struct InputSummary {
   int64_t packets_corrupt = 0;   // rejected by the decoder, skipped
   double seconds = 0;
   bool nvdec = false;  // NVDEC decoded it (from its start; it may have handed over to the CPU part-way)
+  // Runs on several devices (RunOptions::devices): the device that ran it ("cuda:1"; segments that
+  // ran on several: "cuda:0,cuda:1"). Empty in a one-device run.
+  std::string device;
+};
+
+// Runs on several devices: what each device's engine did (frames through its model, seconds from the
+// run's start to its last result, and their ratio).
+struct DeviceSummary {
+  std::string device;
+  int64_t frames = 0;
+  double seconds = 0;
+  double fps = 0;
 };
 
 // The part of a longer input list that a run was given (`vidinfer run --shard I/N`): shard `index` of
@@ -64,7 +76,8 @@ struct RunSummary {
   double seconds = 0;
   double fps = 0;
   StageTimes stages;
-  std::string device;  // where the model ran
+  std::string device;  // where the model ran (several devices: "cuda:0,cuda:1")
+  std::vector<DeviceSummary> devices;  // per engine, in RunOptions::devices order; empty with one device
   // Frame data copied from host to device memory by the pipeline (the CPU-decode path with the model
   // on a GPU). 0 when every input was decoded and preprocessed on the GPU.
   int64_t host_to_device_bytes = 0;

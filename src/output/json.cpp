@@ -37,6 +37,7 @@ nlohmann::ordered_json end_of_input_record(const InputSummary& s) {
                            {"frames_decoded", s.frames_decoded},
                            {"frames_processed", s.frames_processed},
                            {"packets_corrupt", s.packets_corrupt}};
+  if (!s.device.empty()) j["device"] = s.device;
   if (!s.error.empty()) j["error"] = s.error;
   if (!s.warning.empty()) j["warning"] = s.warning;
   return j;
@@ -78,6 +79,13 @@ nlohmann::ordered_json to_json(const RunSummary& s) {
                          {"preprocess", round_to(s.stages.preprocess, 1e-4)},
                          {"infer", round_to(s.stages.infer, 1e-4)},
                          {"postprocess", round_to(s.stages.postprocess, 1e-4)}};
+  if (!s.devices.empty()) {
+    auto per = nlohmann::ordered_json::array();
+    for (const auto& d : s.devices)
+      per.push_back({{"device", d.device}, {"frames", d.frames}, {"seconds", round_to(d.seconds, 1e-4)},
+                     {"fps", round_to(d.fps, 0.01)}});
+    j["devices"] = std::move(per);
+  }
   j["inputs_failed"] = s.failed_inputs();
   j["interrupted"] = s.interrupted;
   if (s.shard)
@@ -91,6 +99,7 @@ nlohmann::ordered_json to_json(const RunSummary& s) {
                      {"frames_processed", i.frames_processed},
                      {"packets_corrupt", i.packets_corrupt},
                      {"seconds", round_to(i.seconds, 1e-4)}};
+    if (!i.device.empty()) o["device"] = i.device;
     if (!i.error.empty()) o["error"] = i.error;
     if (!i.warning.empty()) o["warning"] = i.warning;
     inputs.push_back(std::move(o));

@@ -5,7 +5,9 @@
 //   run's thread: ModelRunner (Engine's model, head) -> Reorderer -> on_frame / on_input  <───────────────┘
 //
 // The Engine holds what lives on the device (model, batch tensors, NVDEC sessions, decoder choice);
-// the Scheduler, Batcher and Reorderer are device-independent. Ordering on the GPU: a worker's kernel
+// the Scheduler, Batcher and Reorderer are device-independent. A lane (lane.h) is one engine's
+// Scheduler + Batcher + ModelRunner; a run on several devices has one lane per engine on its own
+// thread, all taking jobs from one JobSource and committing to one Reorderer. Ordering on the GPU: a worker's kernel
 // writes its slot on its decoder's stream and records its own event for that batch tensor; the
 // model's stream waits for the events of every worker that wrote into the batch. A batch tensor goes
 // back to the free list only after the model's stream has recorded "done" on it, and a worker's
@@ -18,6 +20,8 @@
 #include <deque>
 #include <exception>
 #include <map>
+#include <mutex>
+#include <thread>
 #include <optional>
 #include <variant>
 
@@ -32,10 +36,10 @@
 #include "pipeline/device_pool.h"
 #include "pipeline/engine.h"
 #include "pipeline/extensions.h"
+#include "pipeline/devices.h"
 #include "pipeline/job_source.h"
-#include "pipeline/model_runner.h"
+#include "pipeline/lane.h"
 #include "pipeline/reorderer.h"
-#include "pipeline/scheduler.h"
 #include "vidinfer/error.h"
 
 namespace vidinfer {
@@ -57,7 +61,7 @@ RunOptions checked(RunOptions o, const Extensions* ext) {
     o.segments = 1;
   }
   if (o.cpu_batch < 0) throw Error("invalid CPU batch size", "", "expected 0 (spec.batch) or more");
-  if (o.cpu_batch > 0 && !resolve_device(o.device).is_cuda()) o.spec.batch = o.cpu_batch;
+  if (o.cpu_batch > 0 && !run_devices(o).front().is_cuda()) o.spec.batch = o.cpu_batch;
   // Before the model loads and any frame is decoded: a batch or dtype the model says it cannot take.
   if (!o.skip_model && !o.model_path.empty()) check_model_spec(o.spec, o.model_path);
   return o;
@@ -74,11 +78,12 @@ std::vector<InputSource> sources_of(const std::vector<std::string>& inputs) {
 
 struct Pipeline::Impl {
   RunOptions opt;
-  torch::Device device;
+  std::vector<torch::Device> devices;  // one per engine
+  torch::Device device;                // the first (where a single-device decision is needed)
   bool gpu_path;  // NVDEC + kernels available for this run
-  int streams;    // decode jobs at once
+  std::vector<int> streams;  // decode jobs at once, per engine
   SegmentPolicy segments;
-  Engine engine;
+  std::vector<std::unique_ptr<Engine>> engines;
   std::atomic<bool> stop{false};       // the workers stop at the next packet
   std::atomic<bool> cancelled{false};  // cancel() was called
 
@@ -86,26 +91,49 @@ struct Pipeline::Impl {
 
   Impl(RunOptions o, const std::vector<std::string>& first_inputs, std::shared_ptr<const Extensions> extensions)
       : opt(checked(std::move(o), extensions.get())),
-        device(resolve_device(opt.device)),
+        devices(run_devices(opt)),
+        device(devices.front()),
         gpu_path(device.is_cuda() && cuda::kernels_available() && opt.decoder != DecoderChoice::Cpu),
         streams(auto_streams()),
-        segments(opt, streams, gpu_path),
-        engine(opt, device, gpu_path, streams, to_prepare(first_inputs), extensions.get()),
+        segments(opt, total_streams(), gpu_path),
         ext(std::move(extensions)) {
     if (opt.decoder == DecoderChoice::Gpu && !gpu_path)
       throw Error("decoder 'gpu' is not available", "",
                   device.is_cuda() ? "this build has no CUDA kernels" : "the model is not on a GPU (--device)");
+    if (devices.size() > 1 && ext && ext->make_model)
+      throw Error("invalid devices", "", "a Python callable model runs on one device: give a model file for several");
+    const auto prepare = to_prepare(first_inputs);
+    for (size_t e = 0; e < devices.size(); ++e) {
+      // Engine e makes the sessions of every devices.size()-th of the first inputs: the workers of all
+      // engines start at once and take the inputs in order.
+      std::vector<NvdecSessionPreparer::Input> mine;
+      for (size_t k = e; k < prepare.size(); k += devices.size()) mine.push_back(prepare[k]);
+      ModelStream on_device(devices[e]);  // the engine's CUDA work made on its own device
+      engines.push_back(std::make_unique<Engine>(opt, devices[e], gpu_path, streams[e], std::move(mine), ext.get()));
+    }
   }
 
   // Auto streams: one decoder per NVDEC engine and one more, so that an engine never waits while its
   // thread does CPU work (demux, parse); libavcodec already uses every core for one input.
-  int auto_streams() const {
-    if (opt.streams > 0) return opt.streams;
-    const int engines = gpu_path ? nvdec_engine_count(device.index()) : 0;
-    return engines > 0 ? std::min(kMaxStreams, engines + 1) : 1;
+  std::vector<int> auto_streams() const {
+    std::vector<int> v;
+    for (const auto& d : devices) {
+      if (opt.streams > 0) {
+        v.push_back(opt.streams);
+        continue;
+      }
+      const int engines = gpu_path ? nvdec_engine_count(d.index()) : 0;
+      v.push_back(engines > 0 ? std::min(kMaxStreams, engines + 1) : 1);
+    }
+    return v;
+  }
+  int total_streams() const {
+    int n = 0;
+    for (int s : streams) n += s;
+    return n;
   }
 
-  // The first inputs whose NVDEC sessions the engine makes while its model loads: those that may be
+  // The first inputs whose NVDEC sessions the engines make while their models load: those that may be
   // opened ahead, each with as many sessions as decoders of it will start at once.
   std::vector<NvdecSessionPreparer::Input> to_prepare(const std::vector<std::string>& first_inputs) const {
     if (!gpu_path) return {};
@@ -134,7 +162,7 @@ void Pipeline::cancel() noexcept {
 
 const RunOptions& Pipeline::options() const { return impl_->opt; }
 
-std::string Pipeline::device() const { return impl_->device.str(); }
+std::string Pipeline::device() const { return devices_name(impl_->devices); }
 
 RunSummary Pipeline::run(const std::vector<std::string>& inputs, const FrameCallback& on_frame,
                          const ProgressCallback& on_progress, const InputCallback& on_input) {
@@ -201,89 +229,42 @@ RunSummary Pipeline::run_frames(const std::vector<std::string>& inputs, const Fr
   summary.inputs.resize(inputs.size());
   const auto t0 = std::chrono::steady_clock::now();
   m.stop = m.cancelled.load();
-  m.engine.wait_prepared();
+  for (auto& e : m.engines) e->wait_prepared();
 
-  // The device batch tensors (the engine's, shared by its runs) and this run's events.
-  DevicePool pool(m.engine.batch_tensors(), m.streams);
-  const auto host_tensor = [&] {
-    auto t = torch::empty({opt.spec.batch, 3, opt.spec.height, opt.spec.width}, torch::kFloat);
-    return m.device.is_cuda() ? t.pin_memory() : t;
-  };
-  BoundedQueue<Item> queue(kBatchQueueDepth);
-  Batcher batcher(queue, &pool, opt.spec.batch, m.streams, host_tensor);
   const std::vector<InputSource> sources = sources_of(inputs);
   JobSource jobs(m.segments, sources, m.stop);
-  const JobContext ctx{opt, m.engine.decoders(), batcher, pool, m.stop, m.cancelled, t0};
-  Scheduler scheduler(m.streams, jobs, sources, ctx);
   Reorderer reorder(opt, inputs, summary, on_frame, on_progress, on_input, m.stop, m.cancelled);
-
-  // The model runs here, one step behind on the host (ModelRunner); results are routed in the order
-  // the batches came.
-  ModelStream model_stream(m.device, 0, opt.tuning.stream_priority);  // this thread's LibTorch work goes on its own stream
-  ModelRunner runner(m.engine, opt, pool, m.streams, inputs, model_stream.handle());
-  double waited = 0;
-  uint64_t next_seq = 0;
-  std::deque<std::variant<JobDone, uint64_t>> pending;  // in queue order: completions and batches in flight
-  // Handles the oldest pending item if it is ready: a completion, or a batch the runner has finished.
-  const auto settle_front = [&]() -> bool {
-    if (pending.empty()) return false;
-    if (auto* d = std::get_if<JobDone>(&pending.front())) {
-      reorder.job_done(*d);
-      pending.pop_front();
-      return true;
+  std::mutex reorder_mu;
+  const LaneShared shared{opt, jobs, sources, inputs, reorder, reorder_mu, m.stop, m.cancelled, t0,
+                          m.engines.size() > 1};
+  // One lane per engine: the first on this thread, the others on their own.
+  const size_t n = m.engines.size();
+  std::vector<LaneResult> results(n);
+  std::vector<std::exception_ptr> errors(n);
+  const auto lane = [&](size_t e) {
+    try {
+      results[e] = run_lane(*m.engines[e], m.streams[e], shared);
+    } catch (...) {
+      errors[e] = std::current_exception();
+      m.stop = true;  // the other lanes end soon; the error is thrown below
     }
-    auto c = runner.take(std::get<uint64_t>(pending.front()));
-    if (!c) return false;
-    reorder.commit(*c);
-    pending.pop_front();
-    return true;
   };
-  // Should anything here throw, the workers must not wait for ever on a full queue or a busy pool.
-  struct Unblock {
-    std::atomic<bool>& stop;
-    BoundedQueue<Item>& queue;
-    DevicePool& pool;
-    int exceptions = std::uncaught_exceptions();
-    ~Unblock() {
-      if (std::uncaught_exceptions() == exceptions) return;
-      stop = true;
-      queue.close();
-      pool.free.close();
-    }
-  } unblock{m.stop, queue, pool};
-  while (true) {
-    while (settle_front()) {
-    }
-    const auto t_wait = std::chrono::steady_clock::now();
-    auto item = queue.pop();
-    waited += seconds_since(t_wait);
-    if (!item) break;
-    if (auto* d = std::get_if<JobDone>(&*item)) {
-      pending.emplace_back(std::move(*d));
-      continue;
-    }
-    Batch& b = std::get<Batch>(*item);
-    reorder.expect(b);
-    const uint64_t seq = next_seq++;
-    pending.emplace_back(seq);
-    runner.submit(seq, std::move(b), !reorder.model_failed());
+  std::vector<std::thread> threads;
+  for (size_t e = 1; e < n; ++e) threads.emplace_back(lane, e);
+  lane(0);
+  for (auto& t : threads) t.join();
+  for (const auto& err : errors)
+    if (err) std::rethrow_exception(err);
+
+  for (size_t e = 0; e < n; ++e) {
+    const LaneResult& r = results[e];
+    summary.seconds = std::max(summary.seconds, r.results_s);
+    summary.stages.demux += r.stages.demux;
+    summary.stages.decode += r.stages.decode;
+    summary.stages.preprocess += r.stages.preprocess;
+    if (n > 1)
+      summary.devices.push_back({m.devices[e].str(), r.frames, r.results_s, r.results_s > 0 ? r.frames / r.results_s : 0});
   }
-  runner.flush();
-  while (settle_front()) {
-  }
-  runner.print_trace(waited);
-  summary.seconds = seconds_since(t0);  // all results delivered; teardown below is not counted
-  scheduler.join();
-  const StageTimes st = scheduler.stage_times();
-  summary.stages.demux = st.demux;
-  summary.stages.decode = st.decode;
-  summary.stages.preprocess = st.preprocess;
-  const double t_joined = seconds_since(t0);
-  scheduler.close_decoders();
-  if (opt.tuning.trace > 0)
-    std::fprintf(stderr, "vidinfer trace: run: %zu input(s) on %d stream(s): results delivered %.1f ms, workers "
-                 "joined %.1f ms, decoders closed %.1f ms\n", inputs.size(), m.streams, summary.seconds * 1e3,
-                 t_joined * 1e3, seconds_since(t0) * 1e3);
   reorder.finish_rest();
   summary.fps = summary.seconds > 0 ? summary.frames / summary.seconds : 0;
   summary.interrupted = m.cancelled;

@@ -91,12 +91,15 @@ void Reorderer::merge_segment(InputState& st, JobDone& x) {
     mg.input = x.summary.input;
     mg.decoder = x.summary.decoder;
     mg.nvdec = x.summary.nvdec;
+    mg.device = x.summary.device;
     st.first_decoder = x.summary.decoder;
     st.any_done = true;
   } else if (!x.summary.decoder.empty() && x.summary.decoder != st.first_decoder) {
     // (A segment whose decoder differs from the first's: one the GPU decoder refused part-way.)
     mg.decoder += "; segment " + std::to_string(x.job.segment + 1) + ": " + x.summary.decoder;
   }
+  if (!x.summary.device.empty() && ("," + mg.device + ",").find("," + x.summary.device + ",") == std::string::npos)
+    mg.device += (mg.device.empty() ? "" : ",") + x.summary.device;  // segments that ran on several devices
   mg.frames_decoded += x.summary.frames_decoded;
   mg.packets_corrupt += x.summary.packets_corrupt;
   if (x.summary.status == InputStatus::Failed && mg.status != InputStatus::Failed) {

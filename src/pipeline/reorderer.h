@@ -3,7 +3,7 @@
 // later segments' results wait until the segments before them are complete (their frame indices are
 // then known: `offset` frames come before segment `next`). A frame whose model output holds NaN/Inf
 // fails its input (the frames before it are kept); a model that fails fails every input still
-// running. Device-independent. Used from the run's (the model's) thread only.
+// running. Device-independent. Not thread-safe: the lanes of a run call it under one mutex.
 #pragma once
 
 #include <atomic>

@@ -88,6 +88,10 @@ RunOptions options_from_python(const py::dict& kw) {
   }
   if (given(kw, "max_frames")) opt.selection.max_frames = get<int64_t>(kw, "max_frames");
   if (given(kw, "device")) opt.device = Device::parse(get<std::string>(kw, "device"));
+  if (given(kw, "devices")) {
+    opt.devices = parse_devices(get<std::string>(kw, "devices"));
+    opt.device = opt.devices.front();
+  }
   if (given(kw, "decoder")) opt.decoder = parse_decoder_choice(get<std::string>(kw, "decoder"));
   if (given(kw, "decode_threads")) opt.decode_threads = get<int>(kw, "decode_threads");
   if (given(kw, "streams")) opt.streams = get<int>(kw, "streams");

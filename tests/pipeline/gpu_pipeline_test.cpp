@@ -912,6 +912,53 @@ TEST(GpuPipeline, ConcurrentInputsAndSegmentsMatchOneAtATime) {
   }
 }
 
+// --devices cuda:0,cuda:0: two engines (two model replicas, batch pools and sets of NVDEC sessions)
+// on one GPU, fed by one job source, give what one engine gives, frame for frame, inputs and
+// segments of one input spread over both.
+TEST(GpuPipeline, TwoEnginesOnOneGpuMatchOne) {
+  const std::string looped = test::clip("sample-looped-gop30", "mp4", "-stream_loop 2 -i " + test::q(sample()) +
+                                        " -vf scale=320:-2 -c:v libx264 -preset ultrafast -g 30 -bf 2 -pix_fmt yuv420p");
+  const std::vector<std::string> inputs = {sample(), hevc_320(), test::media::h264_mp4(), looped, vp9_320()};
+  REQUIRE_GPU();
+  RunOptions o = colour_namer();
+  o.topk = 3;
+  const auto one = run(o, "cuda", inputs);
+  for (const int segments : {1, 0, 6}) {
+    SCOPED_TRACE("segments " + std::to_string(segments));
+    o.segments = segments;
+    o.streams = segments == 6 ? 3 : 0;
+    o.devices = {Device::cuda(0), Device::cuda(0)};
+    const auto two = run(o, "cuda", inputs);
+    o.devices.clear();
+    ASSERT_EQ(two.frames.size(), one.frames.size());
+    for (size_t i = 0; i < one.frames.size(); ++i) {
+      const auto &a = two.frames[i], &b = one.frames[i];
+      ASSERT_EQ(a.input, b.input) << i;
+      ASSERT_EQ(a.frame_index, b.frame_index) << a.input;
+      EXPECT_NEAR(a.pts, b.pts, 1e-9) << a.input << " frame " << a.frame_index;
+      ASSERT_EQ(a.classes.size(), b.classes.size());
+      for (size_t k = 0; k < a.classes.size(); ++k) {
+        EXPECT_EQ(a.classes[k].class_id, b.classes[k].class_id) << a.input << " frame " << a.frame_index;
+        EXPECT_NEAR(a.classes[k].score, b.classes[k].score, 1e-5) << a.input << " frame " << a.frame_index;
+      }
+    }
+    int64_t frames = 0;
+    ASSERT_EQ(two.summary.devices.size(), 2u);
+    for (const auto& d : two.summary.devices) {
+      EXPECT_EQ(d.device, "cuda:0");
+      frames += d.frames;
+    }
+    EXPECT_EQ(frames, two.summary.frames);
+    EXPECT_EQ(two.summary.device, "cuda:0,cuda:0");
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      EXPECT_EQ(two.summary.inputs[i].status, InputStatus::Ok) << two.summary.inputs[i].error;
+      EXPECT_EQ(two.summary.inputs[i].device, "cuda:0") << inputs[i];
+      EXPECT_EQ(two.summary.inputs[i].frames_decoded, one.summary.inputs[i].frames_decoded) << inputs[i];
+    }
+    EXPECT_EQ(two.summary.host_to_device_bytes, 0);
+  }
+}
+
 }  // namespace
 }  // namespace vidinfer
 
