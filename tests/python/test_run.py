@@ -96,3 +96,28 @@ def test_gpu_callable_and_compiled_module_equal_torchscript(moving):
     it = vidinfer.run(moving, model=m, **kw)
     list(it)
     assert it.summary["host_to_device_bytes"] == 0 and it.summary["device"].startswith("cuda")
+
+
+def test_two_engines_give_what_one_gives_per_input(moving, red, moving_hevc, classifier):
+    path, eager = classifier
+    kw = dict(task="classify", batch=4, input_size=48, topk=3)
+    inputs = [moving, red, moving_hevc]
+
+    def per_input(results):
+        out = {}
+        for r in results:
+            out.setdefault(r["input"], []).append(r)
+        return out
+
+    one = per_input(vidinfer.run(inputs, model=path, device="cpu", **kw))
+    it = vidinfer.run(inputs, model=path, devices=["cpu", "cpu"], **kw)
+    two = per_input(it)
+    assert set(two) == set(inputs)
+    for name in inputs:
+        *frames, record = two[name]
+        assert record["end_of_input"] and record.pop("device") == "cpu"
+        assert two[name] == one[name], name
+    assert [d["device"] for d in it.summary["devices"]] == ["cpu", "cpu"]
+    assert sum(d["frames"] for d in it.summary["devices"]) == it.summary["frames"] > 0
+    with pytest.raises(vidinfer.Error, match="one device"):
+        list(vidinfer.run(moving, model=eager, devices="cpu,cpu", **kw))
