@@ -14,8 +14,8 @@ RunStream::RunStream(RunOptions run, std::vector<std::string> inputs, Extensions
     ext.on_batch = [this](const torch::Tensor& b, const std::vector<BatchRow>& rows) { on_batch(b, rows); };
   const Task task = run.task;
   pipeline_ = std::make_unique<Pipeline>(std::move(run), inputs_, std::make_shared<const Extensions>(std::move(ext)));
-  const std::string dev = pipeline_->device();
-  device_ = torch::Device(dev);
+  const std::string dev = pipeline_->device();  // several devices: "cuda:0,cuda:1"; the first is named
+  device_ = torch::Device(dev.substr(0, dev.find(',')));
   thread_ = std::thread([this, task] {
     StreamItem last;
     try {
