@@ -873,10 +873,31 @@ TEST(GpuPipeline, ModelThatCannotBeRecordedRunsLaunched) {
 
 // Many inputs at once on several NVDEC sessions, and one input in segments, give what one input
 // at a time on one session gives: same frames, indices, timestamps and scores.
-TEST(GpuPipeline, ConcurrentInputsAndSegmentsMatchOneAtATime) {
+// Five inputs of several codecs, one long enough to be split (a GOP of 30 frames).
+std::vector<std::string> mixed_inputs() {
   const std::string looped = test::clip("sample-looped-gop30", "mp4", "-stream_loop 2 -i " + test::q(sample()) +
                                         " -vf scale=320:-2 -c:v libx264 -preset ultrafast -g 30 -bf 2 -pix_fmt yuv420p");
-  const std::vector<std::string> inputs = {sample(), hevc_320(), test::media::h264_mp4(), looped, vp9_320()};
+  return {sample(), hevc_320(), test::media::h264_mp4(), looped, vp9_320()};
+}
+
+// The same frames (inputs, indices, pts) and classes (ids, scores within 1e-5), in the same order.
+void expect_same_classes(const Runs& got, const Runs& want) {
+  ASSERT_EQ(got.frames.size(), want.frames.size());
+  for (size_t i = 0; i < want.frames.size(); ++i) {
+    const auto &a = got.frames[i], &b = want.frames[i];
+    ASSERT_EQ(a.input, b.input) << i;
+    ASSERT_EQ(a.frame_index, b.frame_index) << a.input;
+    EXPECT_NEAR(a.pts, b.pts, 1e-9) << a.input << " frame " << a.frame_index;
+    ASSERT_EQ(a.classes.size(), b.classes.size());
+    for (size_t k = 0; k < a.classes.size(); ++k) {
+      EXPECT_EQ(a.classes[k].class_id, b.classes[k].class_id) << a.input << " frame " << a.frame_index;
+      EXPECT_NEAR(a.classes[k].score, b.classes[k].score, 1e-5) << a.input << " frame " << a.frame_index;
+    }
+  }
+}
+
+TEST(GpuPipeline, ConcurrentInputsAndSegmentsMatchOneAtATime) {
+  const std::vector<std::string> inputs = mixed_inputs();
   REQUIRE_GPU();
   RunOptions o = colour_namer();
   o.topk = 3;
@@ -888,18 +909,7 @@ TEST(GpuPipeline, ConcurrentInputsAndSegmentsMatchOneAtATime) {
     o.segments = segments;
     const auto many = run(o, "cuda", inputs);
     SCOPED_TRACE("streams " + std::to_string(streams) + ", segments " + std::to_string(segments));
-    ASSERT_EQ(many.frames.size(), one.frames.size());
-    for (size_t i = 0; i < one.frames.size(); ++i) {
-      const auto &a = many.frames[i], &b = one.frames[i];
-      ASSERT_EQ(a.input, b.input) << i;
-      ASSERT_EQ(a.frame_index, b.frame_index) << a.input;
-      EXPECT_NEAR(a.pts, b.pts, 1e-9) << a.input << " frame " << a.frame_index;
-      ASSERT_EQ(a.classes.size(), b.classes.size());
-      for (size_t k = 0; k < a.classes.size(); ++k) {
-        EXPECT_EQ(a.classes[k].class_id, b.classes[k].class_id) << a.input << " frame " << a.frame_index;
-        EXPECT_NEAR(a.classes[k].score, b.classes[k].score, 1e-5) << a.input << " frame " << a.frame_index;
-      }
-    }
+    expect_same_classes(many, one);
     for (size_t i = 0; i < inputs.size(); ++i) {
       EXPECT_EQ(many.summary.inputs[i].status, InputStatus::Ok) << many.summary.inputs[i].error;
       EXPECT_EQ(many.summary.inputs[i].frames_decoded, one.summary.inputs[i].frames_decoded) << inputs[i];
@@ -916,9 +926,7 @@ TEST(GpuPipeline, ConcurrentInputsAndSegmentsMatchOneAtATime) {
 // on one GPU, fed by one job source, give what one engine gives, frame for frame, inputs and
 // segments of one input spread over both.
 TEST(GpuPipeline, TwoEnginesOnOneGpuMatchOne) {
-  const std::string looped = test::clip("sample-looped-gop30", "mp4", "-stream_loop 2 -i " + test::q(sample()) +
-                                        " -vf scale=320:-2 -c:v libx264 -preset ultrafast -g 30 -bf 2 -pix_fmt yuv420p");
-  const std::vector<std::string> inputs = {sample(), hevc_320(), test::media::h264_mp4(), looped, vp9_320()};
+  const std::vector<std::string> inputs = mixed_inputs();
   REQUIRE_GPU();
   RunOptions o = colour_namer();
   o.topk = 3;
@@ -930,18 +938,7 @@ TEST(GpuPipeline, TwoEnginesOnOneGpuMatchOne) {
     o.devices = {Device::cuda(0), Device::cuda(0)};
     const auto two = run(o, "cuda", inputs);
     o.devices.clear();
-    ASSERT_EQ(two.frames.size(), one.frames.size());
-    for (size_t i = 0; i < one.frames.size(); ++i) {
-      const auto &a = two.frames[i], &b = one.frames[i];
-      ASSERT_EQ(a.input, b.input) << i;
-      ASSERT_EQ(a.frame_index, b.frame_index) << a.input;
-      EXPECT_NEAR(a.pts, b.pts, 1e-9) << a.input << " frame " << a.frame_index;
-      ASSERT_EQ(a.classes.size(), b.classes.size());
-      for (size_t k = 0; k < a.classes.size(); ++k) {
-        EXPECT_EQ(a.classes[k].class_id, b.classes[k].class_id) << a.input << " frame " << a.frame_index;
-        EXPECT_NEAR(a.classes[k].score, b.classes[k].score, 1e-5) << a.input << " frame " << a.frame_index;
-      }
-    }
+    expect_same_classes(two, one);
     int64_t frames = 0;
     ASSERT_EQ(two.summary.devices.size(), 2u);
     for (const auto& d : two.summary.devices) {
