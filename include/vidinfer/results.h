@@ -52,13 +52,13 @@ struct InputSummary {
   bool nvdec = false;  // NVDEC decoded it (from its start; it may have handed over to the CPU part-way)
   // Runs on several devices (RunOptions::devices): the device that ran it ("cuda:1"; segments that
   // ran on several: "cuda:0,cuda:1"). Empty in a one-device run.
-  std::string device;
+  std::string device{};
 };
 
 // Runs on several devices: what each device's engine did (frames through its model, seconds from the
 // run's start to its last result, and their ratio).
 struct DeviceSummary {
-  std::string device;
+  std::string device{};
   int64_t frames = 0;
   double seconds = 0;
   double fps = 0;

@@ -113,8 +113,8 @@ TEST_F(CliDevices, ABadInputFailsAloneOnTwoEngines) {
 TEST_F(CliDevices, BadListsAreUsageErrors) {
   const std::string clip = test::q(test::media::h264_mp4());
   const std::string m = model() + " --task classify -q ";
-  for (const std::string& list : {"cpu,", ",cpu", "cpu,,cpu", "gpu", "auto,cpu", "cuda:x"}) {
-    auto r = vidinfer("run --devices '" + list + "' " + m + clip);
+  for (const char* list : {"cpu,", ",cpu", "cpu,,cpu", "gpu", "auto,cpu", "cuda:x"}) {
+    auto r = vidinfer(std::string("run --devices '") + list + "' " + m + clip);
     EXPECT_EQ(r.rc, 2) << list << ": " << r.err;
     EXPECT_NE(r.err.find("invalid device"), std::string::npos) << list << ": " << r.err;
     EXPECT_TRUE(r.out.empty());
