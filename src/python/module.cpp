@@ -3,7 +3,6 @@
 // as a file or as any Python callable. pybind11, with LibTorch's tensor casters (torch/extension.h):
 // the module links the LibTorch of the torch it is imported with (see __init__.py's version check).
 #include <torch/extension.h>
-#include <torch/csrc/jit/python/pybind_utils.h>
 #include <torch/version.h>
 
 #include <chrono>
@@ -14,6 +13,7 @@
 #include "infer/callable_model.h"
 #include "python/options_from_python.h"
 #include "python/run_stream.h"
+#include "python/to_ivalue.h"
 #include "vidinfer/error.h"
 #include "vidinfer/json_lines.h"
 #include "vidinfer/probe.h"
@@ -50,7 +50,7 @@ Extensions::ModelFactory callable_model(py::object fn, DType dtype) {
       std::string why;
       try {
         py::object out = h->fn(x);
-        return torch::jit::toTypeInferredIValue(out);
+        return python::to_ivalue(out);
       } catch (py::error_already_set& e) {
         why = e.what();
       } catch (const c10::Error& e) {
@@ -153,7 +153,11 @@ PYBIND11_MODULE(_vidinfer, m) {
     try {
       if (p) std::rethrow_exception(p);
     } catch (const Error& e) {
-      error(e.what());
+#if PYBIND11_VERSION_HEX >= 0x020C0000
+      py::set_error(error, e.what());
+#else
+      error(e.what());  // pybind11 before 2.12 (Debian 12's 2.10)
+#endif
     }
   });
   m.attr("TORCH_VERSION") = TORCH_VERSION;

@@ -221,17 +221,20 @@ TEST_F(CliShard, ResumeOnAShardRedoesOnlyWhatIsMissing) {
   const std::string args = input_args(inputs);
   const std::string ref = dir.file("ref.jsonl"), out = dir.file("out.jsonl"), sum = dir.file("s.json");
   ASSERT_EQ(vidinfer(run + "-q --shard 0/2 -o " + test::q(ref) + " " + args).rc, 0);  // inputs 0, 2 and 4
-  // The task stopped after input 0's record and one frame line of input 2.
+  // The task stopped after input 0's record and one frame line of input 2. Taken input by input: with
+  // several decoders (the GPU default) the inputs' lines interleave in the file.
   const std::string whole = slurp(ref);
   std::istringstream in(whole);
-  std::string kept, line;
+  std::string kept, line, first_of_2;
   while (std::getline(in, line)) {
-    kept += line + "\n";
-    if (line.find("\"end_of_input\"") != std::string::npos) break;
+    const auto input = nlohmann::json::parse(line).value("input", "");
+    if (input == inputs[0]) kept += line + "\n";
+    else if (input == inputs[2] && first_of_2.empty() && line.find("\"end_of_input\"") == std::string::npos)
+      first_of_2 = line;
   }
-  ASSERT_NE(kept.find("\"input\":" + nlohmann::json(inputs[0]).dump()), std::string::npos) << kept;
-  std::getline(in, line);
-  ASSERT_NE(line.find("\"input\":" + nlohmann::json(inputs[2]).dump()), std::string::npos) << line;
+  ASSERT_NE(kept.find("\"end_of_input\""), std::string::npos) << kept;
+  ASSERT_FALSE(first_of_2.empty()) << whole;
+  line = first_of_2;
   const std::string cut = kept + line + "\n";
   test::write_bytes(out, std::vector<uint8_t>(cut.begin(), cut.end()));
 

@@ -8,6 +8,8 @@
 #include <gtest/gtest.h>
 #include <torch/cuda.h>
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -44,15 +46,29 @@ class AotiModelTest : public ::testing::Test {
     char key[32];
     std::snprintf(key, sizeof key, "%016zx", std::hash<std::string>()(std::string(bytes.begin(), bytes.end())));
     dir_ = std::string(VIDINFER_TEST_DATA_DIR) + "/aoti/tiny-" + key;
+    // One process compiles, the others (CTest runs each test as its own process, in parallel) wait
+    // for it under a file lock and use its packages: four Inductor compiles at once took four times as
+    // long on the GPU machine's 16 cores, and the losers of the race crashed (SIGSEGV, torch 2.11).
+    fs::create_directories(fs::path(dir_).parent_path());
+    const int lock = ::open((dir_ + ".lock").c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644);
+    if (lock >= 0) ::flock(lock, LOCK_EX);
+    struct Unlock {
+      int fd;
+      ~Unlock() {
+        if (fd >= 0) ::close(fd);  // closing releases the lock
+      }
+    } unlock{lock};
     if (fs::exists(dir_ + "/static.pt2.json")) return;
+    std::fprintf(stderr, "[ aoti     ] compiling the test packages into %s\n", dir_.c_str());
     const std::string tmp = dir_ + ".tmp-" + std::to_string(getpid());
     fs::create_directories(tmp);
     const std::string python = std::string(VIDINFER_TORCH_PYTHON).empty() ? "python3" : VIDINFER_TORCH_PYTHON;
     int rc = 0;
     const std::string out = test::sh(test::q(python) + " " + test::q(script) + " " + test::q(tmp) + " --device cuda", &rc);
     std::error_code ec;
-    if (rc == 0) fs::rename(tmp, dir_, ec);  // fails where another process was first: its files serve
+    if (rc == 0) fs::rename(tmp, dir_, ec);
     fs::remove_all(tmp, ec);
+    std::fprintf(stderr, "[ aoti     ] make_tiny_aoti.py exited %d\n", rc);
     if (rc == 3) skip_ = "no Python with torch 2.6 or newer (" + python + "): " + out;
     else if (rc != 0) failed_ = "make_tiny_aoti.py failed (" + std::to_string(rc) + "): " + out;
   }

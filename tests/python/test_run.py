@@ -76,6 +76,26 @@ def test_detections_from_a_callable(red):
     assert d[0]["box"] == pytest.approx([24, 16, 72, 32], abs=0.01)
 
 
+def test_detections_as_a_list_of_per_image_dicts(red):
+    """torchvision's layout, [{"boxes", "scores", "labels"}] per image: the same boxes as the tuple."""
+    def detector(x):
+        return [{"boxes": torch.tensor([[8.0, 8.0, 24.0, 16.0]]), "scores": torch.tensor([0.9]),
+                 "labels": torch.tensor([5])} for _ in range(x.shape[0])]
+    out = [r for r in vidinfer.run(red, model=detector, task="detect", device="cpu", input_size=32,
+                                   score_threshold=0.5) if "frame" in r]
+    assert len(out) == 12
+    d = out[0]["detections"]
+    assert len(d) == 1 and d[0]["class_id"] == 5
+    assert d[0]["box"] == pytest.approx([24, 16, 72, 32], abs=0.01)
+
+
+def test_an_output_that_is_not_tensors_is_named(red):
+    recs = list(vidinfer.run(red, model=lambda x: (x.float().mean(), {x.shape[0]}), device="cpu"))
+    ends = [r for r in recs if "end_of_input" in r]
+    assert len(ends) == 1 and ends[0]["status"] == "failed"
+    assert "item 1 of a tuple is a set" in ends[0]["error"], ends
+
+
 def test_a_failing_callable_fails_each_input_with_its_message(moving, red):
     def broken(x):
         raise ValueError("no weights loaded")
