@@ -114,10 +114,35 @@ void add_model_options(CLI::App* run, RunArgs& r) {
       ->check(CLI::Range(0, 1024));
 }
 
+// Options for live inputs (URLs, pipes, --live-pace files).
+void add_live_options(CLI::App* run, RunArgs& r) {
+  const char* group = "Live inputs";
+  run->add_option("--duration", r.duration, "Seconds each live input runs (wall clock, from its opening; 0: until "
+                                            "it ends or the run is interrupted)")
+      ->check(CLI::NonNegativeNumber)->group(group);
+  run->add_option("--live-drop", r.live_drop, "when-full: drop (and count) a live frame when the model is behind and "
+                                              "no batch slot is free, so latency stays bounded; none: wait (no drops, "
+                                              "latency grows)")
+      ->capture_default_str()->group(group);
+  run->add_option("--max-batch-wait", r.max_batch_wait_ms, "Milliseconds a batch holding live frames waits to fill "
+                                                           "before it goes to the model")
+      ->check(CLI::NonNegativeNumber)->capture_default_str()->group(group);
+  run->add_option("--reconnect", r.reconnect, "Attempts in a row to reconnect a lost live stream (back-off 0.5 s "
+                                              "doubling to 8 s) before it is given up; 0: never; -1: for ever")
+      ->check(CLI::Range(-1, 1000000))->capture_default_str()->group(group);
+  run->add_option("--stall-timeout", r.stall_timeout, "Seconds without data before a live stream counts as lost")
+      ->check(CLI::NonNegativeNumber)->capture_default_str()->group(group);
+  run->add_option("--rtsp-transport", r.rtsp_transport, "tcp | udp")->capture_default_str()->group(group);
+  run->add_flag("--live-pace", r.live_pace, "Read the files as live cameras: each frame no sooner than its own time "
+                                            "(to simulate cameras without a network)")
+      ->group(group);
+}
+
 // vidinfer run's arguments and options.
 CLI::App* add_run_command(CLI::App& app, RunArgs& r) {
   auto* run = app.add_subcommand("run", "Run a model over every (or every N-th) frame of each input; JSON Lines out");
-  run->add_option("inputs", r.inputs, "Video files (none: the bundled sample video)");
+  run->add_option("inputs", r.inputs, "Video files, or live streams: rtsp://, udp://, srt://, http(s):// (HLS too), "
+                                      "'-' for standard input (none: the bundled sample video)");
   run->add_option("--inputs-from", r.inputs_from, "Read input paths from a file, one per line (# comments)");
   run->add_option("--shard", r.shard, "I/N: run shard I of N of the inputs (I from 0; round-robin: inputs I, I+N, "
                                       "I+2N, ... of the list), for job arrays. auto: from a Slurm job array "
@@ -151,6 +176,7 @@ CLI::App* add_run_command(CLI::App& app, RunArgs& r) {
                                       "(from an earlier run), keep their lines, and run the others");
   run->add_flag("-q,--quiet", r.quiet, "Print errors and warnings only");
   run->add_flag("--no-progress", r.no_progress, "No progress bar");
+  add_live_options(run, r);
   return run;
 }
 

@@ -5,6 +5,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstdio>
@@ -164,6 +165,12 @@ void print_summary(const RunSummary& s, bool quiet) {
                  static_cast<long long>(i.frames_decoded), static_cast<long long>(i.frames_processed),
                  static_cast<long long>(i.packets_corrupt), i.decoder.empty() ? "" : ", ", i.decoder.c_str(),
                  i.device.empty() ? "" : (" on " + i.device).c_str());
+    if (i.live)
+      std::fprintf(stderr, "         live: %lld received, %lld processed, %lld dropped, %d reconnects (%.1f s without data); "
+                   "latency p50 %.1f ms, p95 %.1f ms, p99 %.1f ms\n",
+                   static_cast<long long>(i.live->frames_received), static_cast<long long>(i.live->frames_processed),
+                   static_cast<long long>(i.live->frames_dropped), i.live->reconnects, i.live->gap_seconds,
+                   i.live->latency_p50 * 1e3, i.live->latency_p95 * 1e3, i.live->latency_p99 * 1e3);
   }
 }
 
@@ -248,6 +255,13 @@ RunOptions make_run_options(const RunArgs& a) {
     throw Error("invalid --on-error '" + a.on_error + "'", "", "expected skip or fail");
   opt.stop_on_error = a.on_error == "fail";
   opt.apply_rotation = a.apply_rotation;
+  opt.live.duration = a.duration;
+  opt.live.drop = parse_live_drop(a.live_drop);
+  opt.live.max_batch_wait = a.max_batch_wait_ms / 1e3;
+  opt.live.reconnect = a.reconnect;
+  opt.live.stall_timeout = a.stall_timeout;
+  opt.live.rtsp_transport = a.rtsp_transport;
+  opt.live.pace_files = a.live_pace;
   return opt;
 }
 
@@ -331,6 +345,10 @@ int do_run(RunArgs& a) {
 
   try {
     JsonlWriter out(a.out);
+    const bool live = opt.live.pace_files || std::any_of(to_run.begin(), to_run.end(), [](const std::string& in) {
+                        return in == "-" || in.rfind("pipe:", 0) == 0 || in.find("://") != std::string::npos;
+                      });
+    out.flush_each_line(live);
     ProgressBar bar;
     const bool show_progress = !a.quiet && !a.no_progress && bar.enabled();
     g_running = pipeline.get();

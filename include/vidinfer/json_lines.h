@@ -20,7 +20,7 @@ namespace vidinfer {
 std::string frame_json(const FrameResult& r, Task task);
 // The end-of-input record written to the JSON Lines after an input's frame lines:
 // {"input":..., "end_of_input":true, "status":"ok"|"failed", "frames_decoded", "frames_processed",
-//  "packets_corrupt"[, "error"][, "warning"]}. `vidinfer run --resume` trusts an input's lines only
+//  "packets_corrupt"[, "live"][, "error"][, "warning"]}. `vidinfer run --resume` trusts an input's lines only
 // when this record says "ok".
 std::string end_of_input_json(const InputSummary& s);
 // The run summary; indent < 0: one line.
@@ -39,12 +39,16 @@ class JsonlWriter {
   JsonlWriter& operator=(const JsonlWriter&) = delete;
 
   void write_line(const std::string& line);  // one line of JSON, as is (without its newline)
+  // Each line reaches the file (its .tmp until close()) or stdout as it is written, not when a buffer
+  // fills: for live inputs, whose readers follow the output.
+  void flush_each_line(bool on) { flush_each_line_ = on; }
   void close();  // flushes and renames into place; throws vidinfer::Error on failure
 
  private:
   std::string path_, tmp_;
   std::FILE* f_ = nullptr;
   bool to_stdout_ = false;
+  bool flush_each_line_ = false;
 };
 
 // Writes `text` to `path` through a temporary file and rename. Throws vidinfer::Error.

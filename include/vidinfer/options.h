@@ -116,6 +116,39 @@ struct FrameSelection {
   int64_t max_frames = -1;  // per input; -1: no limit
 };
 
+// What a live frame is dropped for when the model falls behind (LiveOptions::drop).
+//  - WhenFull: a decoded frame of a live input is dropped, and counted, when no batch slot is free
+//    at once (every batch of the pool is queued for the model): the queues stay as short as the
+//    pool, and so does the latency; the other frames go on.
+//  - None: the decoder waits for a slot (back-pressure): no frame is lost, but a model slower than
+//    the streams makes the latency grow without bound (and a UDP source drops packets instead).
+enum class LiveDrop { WhenFull, None };
+LiveDrop parse_live_drop(const std::string& s);  // "when-full" | "none"; throws vidinfer::Error
+std::string to_string(LiveDrop d);
+
+// Inputs read as they come (URLs such as rtsp://, udp://, srt://, http(s):// and HLS; "-" or pipe:
+// for standard input; files with `pace`): each holds a decode worker for as long as it runs, is
+// never split, and has no expected length. A live input runs until it ends (pipes, HTTP), `duration`
+// passes, or the run is cancelled. Its frame results carry their receive time and latency, and its
+// summary the frames received, processed and dropped, the reconnects and the latency percentiles.
+struct LiveOptions {
+  double duration = 0;  // seconds of wall clock per live input, from its opening; 0: no limit
+  LiveDrop drop = LiveDrop::WhenFull;
+  // A batch holding a live frame goes to the model after at most this long, however full, so that
+  // few streams do not wait for a full batch.
+  double max_batch_wait = 0.02;  // seconds
+  // A stream that is lost (an error, a stall, or the end of an rtsp/rtmp/udp/srt/tcp stream) is
+  // opened again after a back-off of 0.5 s, doubling to 8 s; frame numbering goes on and the gap is
+  // reported. `reconnect` is how many attempts in a row may fail before the input is given up
+  // (failed, its frames kept): 0 never reconnects, -1 never gives up.
+  int reconnect = 10;
+  double stall_timeout = 5;  // seconds without data before a live read counts as stalled
+  std::string rtsp_transport = "tcp";  // "tcp" or "udp"
+  // Read local files as live cameras: each packet no sooner than its own time after the first
+  // (for measuring how many real-time streams a GPU holds, without a network).
+  bool pace_files = false;
+};
+
 struct RunOptions {
   std::string model_path;
   Task task = Task::Classify;
@@ -171,6 +204,7 @@ struct RunOptions {
   // 0: spec.batch (the library's default: a batch set in code holds everywhere). The CLI sets 1
   // unless --batch is given, which then sets both.
   int cpu_batch = 0;
+  LiveOptions live;
   Tuning tuning;
 };
 

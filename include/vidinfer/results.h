@@ -29,10 +29,24 @@ struct FrameResult {
   int width = 0, height = 0;  // of the decoded frame
   std::vector<ClassScore> classes;   // classification
   std::vector<Detection> detections; // detection
+  // Live inputs only (LiveOptions), else 0 and -1: when the frame's packet was read (wall clock,
+  // seconds since the Unix epoch), and the seconds from then to its result being delivered.
+  double received = 0;
+  double latency = -1;
 };
 
 struct StageTimes {
   double demux = 0, decode = 0, preprocess = 0, infer = 0, postprocess = 0;  // seconds
+};
+
+// A live input's counts (LiveOptions): frames received (decoded), processed (through the model) and
+// dropped (the model was behind: LiveOptions::drop); the connection made again, and the seconds
+// without data between losing it and having it back; receive-to-result latency percentiles.
+struct LiveSummary {
+  int64_t frames_received = 0, frames_processed = 0, frames_dropped = 0;
+  int reconnects = 0;
+  double gap_seconds = 0;
+  double latency_p50 = 0, latency_p95 = 0, latency_p99 = 0, latency_max = 0;  // seconds
 };
 
 // Skipped: not run, because `--resume` found its complete results in the output file already.
@@ -53,6 +67,7 @@ struct InputSummary {
   // Runs on several devices (RunOptions::devices): the device that ran it ("cuda:1"; segments that
   // ran on several: "cuda:0,cuda:1"). Empty in a one-device run.
   std::string device{};
+  std::optional<LiveSummary> live{};  // set for live inputs
 };
 
 // Runs on several devices: what each device's engine did (frames through its model, seconds from the

@@ -36,4 +36,12 @@ std::string to_string(DecoderChoice d) {
   return d == DecoderChoice::Cpu ? "cpu" : d == DecoderChoice::Gpu ? "gpu" : "auto";
 }
 
+LiveDrop parse_live_drop(const std::string& s) {
+  if (s == "when-full") return LiveDrop::WhenFull;
+  if (s == "none") return LiveDrop::None;
+  throw Error("invalid --live-drop '" + s + "'", "", "expected when-full or none");
+}
+
+std::string to_string(LiveDrop d) { return d == LiveDrop::None ? "none" : "when-full"; }
+
 }  // namespace vidinfer

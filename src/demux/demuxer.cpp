@@ -6,6 +6,9 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <thread>
+
+#include "demux/input_source.h"
 
 extern "C" {
 #include <libavutil/display.h>
@@ -104,7 +107,11 @@ void Demuxer::AVIOContextFreer::operator()(AVIOContext* c) const noexcept {
   avio_context_free(&c);
 }
 
-Demuxer::Demuxer(std::string path) : path_(std::move(path)) {
+Demuxer::Demuxer(std::string path, DemuxOptions options) : path_(std::move(path)), options_(std::move(options)) {
+  if (InputSource::of(path_).kind() != InputSource::Kind::File) {
+    open_stream();
+    return;
+  }
   check_input_file(path_);
   AVFormatContext* raw = nullptr;
   const int rc = avformat_open_input(&raw, path_.c_str(), nullptr, nullptr);
@@ -203,16 +210,102 @@ void Demuxer::open(AVFormatContext* ctx) {
   }
 }
 
+namespace {
+
+int64_t steady_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+int Demuxer::interrupted(void* self) {
+  auto* d = static_cast<Demuxer*>(self);
+  if (d->options_.stop && d->options_.stop->load()) return 1;
+  if (d->past_until()) return 1;
+  const int64_t deadline = d->deadline_ns_.load();
+  return deadline > 0 && steady_ns() > deadline ? 1 : 0;
+}
+
+// A URL or a pipe: libavformat's protocols, with an interrupt callback that ends a blocked open or
+// read when the run stops or the stream stalls past DemuxOptions::stall_timeout. (The protocols'
+// own timeouts differ by protocol, in meaning and unit; the callback holds for all of them.)
+void Demuxer::open_stream() {
+  AVFormatContext* raw = avformat_alloc_context();
+  if (!raw) throw Error("out of memory opening an input", path_);
+  raw->interrupt_callback = {&Demuxer::interrupted, this};
+  AVDictionary* opts = nullptr;
+  const std::string url = path_ == "-" ? "pipe:0" : path_;
+  if (url.rfind("rtsp://", 0) == 0 || url.rfind("rtsps://", 0) == 0)
+    av_dict_set(&opts, "rtsp_transport", options_.rtsp_transport.c_str(), 0);
+  if (url.rfind("udp://", 0) == 0) {
+    // libavformat's UDP reader has a thread and a ring of its own: large, and a full ring drops
+    // packets (counted by the decoder as corrupt) instead of failing the input.
+    av_dict_set(&opts, "fifo_size", "1000000", 0);  // in 188-byte units: ~180 MiB at most
+    av_dict_set(&opts, "overrun_nonfatal", "1", 0);
+  }
+  // Opening and probing a live stream takes up to a few seconds (to its first keyframe): it may take
+  // twice the stall timeout, and at least 4 s.
+  if (options_.stall_timeout > 0)
+    deadline_ns_ = steady_ns() + static_cast<int64_t>(std::max(4.0, 2 * options_.stall_timeout) * 1e9);
+  const int rc = avformat_open_input(&raw, url.c_str(), nullptr, &opts);
+  av_dict_free(&opts);
+  if (rc < 0) {
+    deadline_ns_ = 0;
+    const bool stop = options_.stop && options_.stop->load();
+    const std::string cause = stop                      ? "interrupted"
+                              : rc == AVERROR_EXIT      ? "no answer within the stall timeout"
+                              : rc == AVERROR_INVALIDDATA ? "not a recognised media stream"
+                                                        : av_error_text(rc);
+    throw Error("cannot open input", path_, cause);
+  }
+  try {
+    open(raw);
+  } catch (const Error&) {
+    deadline_ns_ = 0;
+    if (options_.stop && options_.stop->load()) throw Error("cannot open input", path_, "interrupted");
+    throw;
+  }
+  deadline_ns_ = 0;
+}
+
+void Demuxer::pace(const AVPacket* pkt) {
+  const int64_t ts = pkt->dts != AV_NOPTS_VALUE ? pkt->dts : pkt->pts;
+  if (ts == AV_NOPTS_VALUE) return;
+  const double t = to_seconds(ts);
+  if (!pace_started_) {
+    pace_started_ = true;
+    pace_ts0_ = t;
+    pace_t0_ = std::chrono::steady_clock::now();
+    return;
+  }
+  const auto due = pace_t0_ + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                  std::chrono::duration<double>(std::max(0.0, t - pace_ts0_)));
+  // In steps, so that a stopping run is not held.
+  while (std::chrono::steady_clock::now() < due && !(options_.stop && options_.stop->load()) && !past_until())
+    std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(due - std::chrono::steady_clock::now(),
+                                                                             std::chrono::milliseconds(50)));
+}
+
 bool Demuxer::read(AVPacket* pkt) {
+  stalled_ = false;
   while (true) {
     av_packet_unref(pkt);
+    if (options_.stall_timeout > 0) deadline_ns_ = steady_ns() + static_cast<int64_t>(options_.stall_timeout * 1e9);
     const int rc = av_read_frame(fmt_.get(), pkt);
+    deadline_ns_ = 0;
     if (rc == AVERROR_EOF) return false;
     if (rc < 0) {
-      read_error_ = av_error_text(rc);
+      const bool stop = (options_.stop && options_.stop->load()) || past_until();
+      stalled_ = rc == AVERROR_EXIT && !stop;
+      read_error_ = stop ? "interrupted"
+                    : stalled_ ? "no data for " + std::to_string(static_cast<int>(std::lround(options_.stall_timeout))) + " s (stalled)"
+                               : av_error_text(rc);
       return false;
     }
-    if (pkt->stream_index == info_.index) return true;
+    if (pkt->stream_index == info_.index) {
+      if (options_.pace) pace(pkt);
+      return true;
+    }
   }
 }
 

@@ -2,6 +2,8 @@
 // packets in decode order. Owns the format context. Not thread-safe; one reader at a time.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -24,11 +26,28 @@ struct StreamInfo {
   const AVCodecParameters* codecpar = nullptr;  // owned by the demuxer
 };
 
+// How to read an input that is not a local file (a URL, a pipe), or a file read as a live camera
+// would send it. Defaults read a local file as fast as it goes.
+struct DemuxOptions {
+  // URLs and pipes: the longest a read (or the opening) may wait for data before it fails as stalled
+  // (libavformat's interrupt callback, so it holds for every protocol); 0: wait for ever.
+  double stall_timeout = 0;
+  std::string rtsp_transport = "tcp";  // rtsp://: "tcp" or "udp"
+  // Set while the run is stopping: a blocked open or read returns at once.
+  const std::atomic<bool>* stop = nullptr;
+  // A blocked open or read also returns at this time (a live input's --duration); none: no limit.
+  std::chrono::steady_clock::time_point until{};
+  // Hand out each packet no sooner than its decode time after the first packet's (the pacing of a
+  // live camera), so that a file simulates one.
+  bool pace = false;
+};
+
 class Demuxer {
  public:
   // Throws vidinfer::Error naming `path`: missing, a directory, unreadable, empty, not a media file,
-  // or no video stream.
-  explicit Demuxer(std::string path);
+  // or no video stream. URLs ("scheme://...") and pipes ("-", "pipe:N") are opened through
+  // libavformat's protocols; their errors name the cause libavformat gives (connection refused, ...).
+  explicit Demuxer(std::string path, DemuxOptions options = {});
 
   // Reads an input held in memory (an upload, a fuzzer's bytes): libavformat reads `data` through a
   // custom AVIOContext, which can seek, so every container works as it does from a file. `data` is
@@ -43,6 +62,8 @@ class Demuxer {
   // kept in read_error(); the frames before it are still good.
   bool read(AVPacket* pkt);
   const std::string& read_error() const { return read_error_; }
+  // Whether the last read ended because the stream stalled (no data within the stall timeout).
+  bool stalled() const { return stalled_; }
 
   // Seconds of a timestamp in this stream's time base (relative to nothing: the container's time).
   double to_seconds(int64_t ts) const;
@@ -70,6 +91,12 @@ class Demuxer {
     void operator()(AVIOContext* c) const noexcept;
   };
   void open(AVFormatContext* ctx);  // takes ownership of ctx; opens and picks the video stream
+  void open_stream();               // a URL or pipe, with the options' interrupt callback
+  void pace(const AVPacket* pkt);   // waits until the packet's time has come (DemuxOptions::pace)
+  static int interrupted(void* self);  // libavformat's interrupt callback
+  bool past_until() const {
+    return options_.until != std::chrono::steady_clock::time_point{} && std::chrono::steady_clock::now() >= options_.until;
+  }
 
   std::string path_;
   // Destroyed in reverse order: the format context first (it reads through avio_), then the
@@ -80,6 +107,14 @@ class Demuxer {
   StreamInfo info_;
   std::string read_error_;
   bool index_is_dts_ = true;
+  DemuxOptions options_;
+  // The interrupt callback's deadline (steady clock, ns since its epoch); 0: none.
+  std::atomic<int64_t> deadline_ns_{0};
+  bool stalled_ = false;
+  // Pacing: the first packet's decode time and when it was handed out.
+  double pace_ts0_ = 0;
+  std::chrono::steady_clock::time_point pace_t0_{};
+  bool pace_started_ = false;
 };
 
 // Throws if `path` is not a regular, readable, non-empty file (clear messages before FFmpeg's).

@@ -2,7 +2,7 @@
 
 namespace vidinfer {
 
-InputSource InputSource::of(const std::string& locator) {
+InputSource InputSource::of(const std::string& locator, bool paced) {
   if (locator == "-" || locator.rfind("pipe:", 0) == 0) return {locator, Kind::Pipe};
   const auto scheme_end = locator.find("://");
   if (scheme_end != std::string::npos && scheme_end > 0 && locator.rfind("file://", 0) != 0) {
@@ -14,7 +14,14 @@ InputSource InputSource::of(const std::string& locator) {
     }
     if (scheme) return {locator, Kind::Url};
   }
-  return {locator, Kind::File};
+  return {locator, Kind::File, paced};
+}
+
+bool InputSource::ends_at_eof() const {
+  if (kind_ != Kind::Url) return true;
+  for (const char* s : {"rtsp://", "rtsps://", "rtmp://", "rtmps://", "udp://", "rtp://", "srt://", "tcp://"})
+    if (locator_.rfind(s, 0) == 0) return false;
+  return true;
 }
 
 }  // namespace vidinfer

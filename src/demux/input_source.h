@@ -15,23 +15,36 @@ class InputSource {
 
   // "-" and "pipe:..." are standard input / a pipe; "scheme://..." a URL (libavformat's protocols,
   // "file://" excepted); anything else a file path.
-  static InputSource of(const std::string& locator);
+  // paced: a local file read as a live camera sends it (DemuxOptions::pace), for simulating cameras.
+  static InputSource of(const std::string& locator, bool paced = false);
 
   const std::string& locator() const { return locator_; }
   Kind kind() const { return kind_; }
   // Whether it can be split into segments decoded at once (needs seeking and a keyframe index).
-  bool splittable() const { return kind_ == Kind::File; }
+  bool splittable() const { return kind_ == Kind::File && !paced_; }
   // Whether its length is known before it is read (progress, segment planning).
-  bool known_length() const { return kind_ == Kind::File; }
+  bool known_length() const { return kind_ == Kind::File && !paced_; }
   // Whether opening it is quick and side-effect free, so that it may be opened ahead of its turn
   // (to make its NVDEC sessions while the model loads): local files only; a network source may take
   // long to answer, and a pipe can be read only once.
   bool open_ahead() const { return kind_ == Kind::File; }
+  // Live: read as it comes, in real time. A live input holds a decode worker for as long as it runs,
+  // its frames may be dropped when the model falls behind (LiveOptions::drop), and its results carry
+  // their receive time and latency.
+  bool live() const { return kind_ != Kind::File || paced_; }
+  // Whether a lost connection can be made again (URLs; a pipe or a file cannot be re-read).
+  bool reconnectable() const { return kind_ == Kind::Url; }
+  // Whether the end of its data is the input's end. Streams of a camera or an encoder (rtsp, rtmp,
+  // udp, srt, tcp) do not end: their end of data is a lost connection, reconnected when allowed.
+  // HTTP(S) (a file, or an HLS playlist that says it has ended), pipes and files end there.
+  bool ends_at_eof() const;
 
  private:
-  InputSource(std::string locator, Kind kind) : locator_(std::move(locator)), kind_(kind) {}
+  InputSource(std::string locator, Kind kind, bool paced = false)
+      : locator_(std::move(locator)), kind_(kind), paced_(paced) {}
   std::string locator_;
   Kind kind_;
+  bool paced_ = false;
 };
 
 }  // namespace vidinfer

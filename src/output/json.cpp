@@ -20,6 +20,19 @@ double round_to(double v, double q) {
 
 nlohmann::ordered_json label_or_null(const std::string& s) { return s.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(s); }
 
+nlohmann::ordered_json live_json(const LiveSummary& l) {
+  return {{"frames_received", l.frames_received},
+          {"frames_processed", l.frames_processed},
+          {"frames_dropped", l.frames_dropped},
+          {"reconnects", l.reconnects},
+          {"gap_seconds", round_to(l.gap_seconds, 1e-3)},
+          {"latency_ms",
+           {{"p50", round_to(l.latency_p50 * 1e3, 0.01)},
+            {"p95", round_to(l.latency_p95 * 1e3, 0.01)},
+            {"p99", round_to(l.latency_p99 * 1e3, 0.01)},
+            {"max", round_to(l.latency_max * 1e3, 0.01)}}}};
+}
+
 }  // namespace
 
 std::string to_string(InputStatus s) {
@@ -38,6 +51,7 @@ nlohmann::ordered_json end_of_input_record(const InputSummary& s) {
                            {"frames_processed", s.frames_processed},
                            {"packets_corrupt", s.packets_corrupt}};
   if (!s.device.empty()) j["device"] = s.device;
+  if (s.live) j["live"] = live_json(*s.live);
   if (!s.error.empty()) j["error"] = s.error;
   if (!s.warning.empty()) j["warning"] = s.warning;
   return j;
@@ -50,6 +64,10 @@ nlohmann::ordered_json to_json(const FrameResult& r, Task task) {
   j["pts"] = round_to(r.pts, 1e-6);
   j["width"] = r.width;
   j["height"] = r.height;
+  if (r.received > 0) {  // live inputs
+    j["received"] = round_to(r.received, 1e-6);
+    j["latency_ms"] = round_to(r.latency * 1e3, 0.01);
+  }
   auto arr = nlohmann::ordered_json::array();
   if (task == Task::Classify) {
     for (const auto& c : r.classes)
@@ -100,6 +118,7 @@ nlohmann::ordered_json to_json(const RunSummary& s) {
                      {"packets_corrupt", i.packets_corrupt},
                      {"seconds", round_to(i.seconds, 1e-4)}};
     if (!i.device.empty()) o["device"] = i.device;
+    if (i.live) o["live"] = live_json(*i.live);
     if (!i.error.empty()) o["error"] = i.error;
     if (!i.warning.empty()) o["warning"] = i.warning;
     inputs.push_back(std::move(o));
@@ -160,6 +179,7 @@ std::string probe_json(const ProbeInfo& p) { return to_json(p).dump(); }
 void JsonlWriter::write_line(const std::string& line) {
   const std::string s = line + "\n";
   if (std::fwrite(s.data(), 1, s.size(), f_) != s.size()) throw Error("cannot write output", path_, std::strerror(errno));
+  if (flush_each_line_ && std::fflush(f_) != 0) throw Error("cannot write output", path_, std::strerror(errno));
 }
 
 void JsonlWriter::close() {

@@ -5,8 +5,56 @@
 namespace vidinfer {
 
 Batcher::Batcher(BoundedQueue<Item>& queue, DevicePool* pool, int capacity, int workers,
-                 std::function<torch::Tensor()> host_tensor)
-    : queue_(queue), pool_(pool), capacity_(capacity), workers_(workers), active_(workers), host_tensor_(std::move(host_tensor)) {}
+                 std::function<torch::Tensor()> host_tensor, double max_wait)
+    : queue_(queue),
+      pool_(pool),
+      capacity_(capacity),
+      workers_(workers),
+      active_(workers),
+      host_tensor_(std::move(host_tensor)),
+      max_wait_(max_wait) {
+  if (max_wait > 0) late_ = std::thread([this] { send_late_batches(); });
+}
+
+Batcher::~Batcher() {
+  {
+    std::lock_guard lock(mu_);
+    ending_ = true;
+  }
+  ending_cv_.notify_all();
+  if (late_.joinable()) late_.join();
+}
+
+bool Batcher::has_room(Lane lane) {
+  std::lock_guard lock(mu_);
+  const auto& open = open_[lane];
+  if (!open.empty() && !open.back()->sealed) return true;
+  return lane == kDevice ? pool_->free.size() > 0 : queue_.size() < queue_.capacity();
+}
+
+// Seals the batches whose first frame has waited max_wait, checking four times as often.
+void Batcher::send_late_batches() {
+  const auto step = std::max<std::chrono::steady_clock::duration>(
+      std::chrono::duration_cast<std::chrono::steady_clock::duration>(max_wait_ / 4), std::chrono::milliseconds(1));
+  std::unique_lock lock(mu_);
+  while (!ending_) {
+    ending_cv_.wait_for(lock, step, [&] { return ending_; });
+    if (ending_) break;
+    const auto now = std::chrono::steady_clock::now();
+    bool sent = false;
+    for (int l : {kDevice, kHost})
+      for (auto& o : open_[l])
+        if (!o->sealed && o->claimed > 0 && now - o->first_claim >= max_wait_) {
+          o->sealed = true;
+          release_ready(static_cast<Lane>(l));
+          sent = true;
+        }
+    if (!sent) continue;
+    lock.unlock();
+    drain();
+    lock.lock();
+  }
+}
 
 Batcher::Claim Batcher::claim(Lane lane) {
   std::unique_lock lock(mu_);
@@ -14,6 +62,7 @@ Batcher::Claim Batcher::claim(Lane lane) {
   while (true) {
     if (!open.empty() && !open.back()->sealed) {
       Open* o = open.back().get();
+      if (o->claimed == 0) o->first_claim = std::chrono::steady_clock::now();
       const int k = o->claimed++;
       if (o->claimed == capacity_) o->sealed = true;
       return {o, k};
@@ -56,7 +105,7 @@ void Batcher::commit(Lane lane, const Claim& c, const Slot& slot, int worker) {
   {
     std::lock_guard lock(mu_);
     c.open->batch.slots[c.k] = slot;
-    if (lane == kDevice) c.open->batch.writers |= uint64_t{1} << worker;
+    if (lane == kDevice) c.open->batch.writers.set(static_cast<size_t>(worker));
     ++c.open->committed;
     release_ready(lane);
   }

@@ -6,12 +6,14 @@
 // Thread-safe: every worker claims and commits slots concurrently.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <thread>
 
 #include "pipeline/bounded_queue.h"
 #include "pipeline/device_pool.h"
@@ -27,6 +29,7 @@ class Batcher {
     int claimed = 0, committed = 0;
     bool sealed = false;      // no more claims: full, or flushed at the end
     uint64_t seq = 0;         // order of creation within its lane
+    std::chrono::steady_clock::time_point first_claim{};
     std::vector<Item> after;  // job completions to deliver right after this batch
   };
   struct Claim {
@@ -35,9 +38,19 @@ class Batcher {
   };
 
   // capacity: frames per batch; workers: how many call worker_exit() in the end; host_tensor makes
-  // a host batch's tensor.
+  // a host batch's tensor. max_wait > 0 (runs with live inputs): a batch is sent that long after
+  // its first claim, however full (a thread of the batcher's own watches the clock).
   Batcher(BoundedQueue<Item>& queue, DevicePool* pool, int capacity, int workers,
-          std::function<torch::Tensor()> host_tensor);
+          std::function<torch::Tensor()> host_tensor, double max_wait = 0);
+  ~Batcher();
+  Batcher(const Batcher&) = delete;
+  Batcher& operator=(const Batcher&) = delete;
+
+  // Whether claim(lane) would return at once: a batch is being filled, or a new one can start now
+  // (device: a tensor of the pool is free; host: the model's queue has room). A live input drops a
+  // frame instead of waiting when this is false (LiveDrop::WhenFull). Advisory: another worker may
+  // take the room first, and claim() then waits for the next.
+  bool has_room(Lane lane);
 
   // A slot of the lane's batch being filled; blocks while every device tensor is in use.
   Claim claim(Lane lane);
@@ -57,6 +70,7 @@ class Batcher {
  private:
   void release_ready(Lane lane);
   void drain();
+  void send_late_batches();  // the max_wait thread's loop
 
   BoundedQueue<Item>& queue_;
   DevicePool* pool_;
@@ -69,6 +83,10 @@ class Batcher {
   std::mutex mu_, push_mu_;
   std::deque<std::unique_ptr<Open>> open_[2];
   std::deque<Item> outbox_;
+  const std::chrono::duration<double> max_wait_;
+  bool ending_ = false;  // under mu_: the max_wait thread stops
+  std::condition_variable ending_cv_;
+  std::thread late_;
 };
 
 }  // namespace vidinfer

@@ -53,6 +53,12 @@ class BoundedQueue {
     return item;
   }
 
+  size_t size() {
+    std::lock_guard lock(mu_);
+    return items_.size();
+  }
+  size_t capacity() const { return capacity_; }
+
   void close() {
     std::lock_guard lock(mu_);
     closed_ = true;

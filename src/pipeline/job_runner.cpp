@@ -4,7 +4,9 @@
 #include <malloc.h>
 #endif
 
+#include <algorithm>
 #include <cstdio>
+#include <map>
 #include <memory>
 
 #include "common/cuda.h"
@@ -30,11 +32,15 @@ namespace {
 // state they share is the job's.
 class JobRun {
  public:
-  JobRun(const Job& job, const std::string& path, WorkerState& w, const JobContext& ctx)
-      : job_(job), path_(path), w_(w), ctx_(ctx), opt_(ctx.opt), segmented_(job.segments > 1) {
+  JobRun(const Job& job, const InputSource& input, WorkerState& w, const JobContext& ctx)
+      : job_(job), path_(input.locator()), src_(input), w_(w), ctx_(ctx), opt_(ctx.opt), segmented_(job.segments > 1),
+        live_(input.live()) {
     done_.job = job;
-    done_.summary.input = path;
+    done_.summary.input = path_;
+    if (live_) done_.summary.live = LiveSummary{};
     t0_ = std::chrono::steady_clock::now();
+    if (live_ && opt_.live.duration > 0)
+      until_ = t0_ + std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(opt_.live.duration));
     done_.t_start = std::chrono::duration<double>(t0_ - ctx.run_t0).count();
     slot_bytes_ = 3 * static_cast<int64_t>(opt_.spec.height) * opt_.spec.width *
                   torch::elementSize(to_scalar_type(opt_.spec.dtype));
@@ -57,7 +63,15 @@ class JobRun {
 
  private:
   void open() {
-    demuxer_ = std::make_unique<Demuxer>(path_);
+    DemuxOptions how;
+    if (live_) {
+      how.stall_timeout = opt_.live.stall_timeout;
+      how.rtsp_transport = opt_.live.rtsp_transport;
+      how.stop = stop_;
+      how.until = until_;
+      how.pace = src_.kind() == InputSource::Kind::File;
+    }
+    demuxer_ = std::make_unique<Demuxer>(path_, how);
     decoder_ = ctx_.decoders.open(demuxer_->stream(), path_, note_);
     done_.summary.decoder = decoder_->name() + note_;
     stream_ = decoder_->cuda_stream();
@@ -75,8 +89,70 @@ class JobRun {
     if (job_.start_key != AV_NOPTS_VALUE) demuxer_->seek_keyframe(job_.start_key);
   }
 
-  // Packets to the decoder, frames out of it, until the job's frames are done or the run stops.
+  // Packets to the decoder, frames out of it, until the job's frames are done or the run stops; a
+  // live input's lost connection is made again (LiveOptions::reconnect) and decoding goes on.
   void decode() {
+    while (true) {
+      decode_connection();
+      if (!live_ || finished_ || *stop_) return;
+      if (duration_passed()) {
+        finished_ = true;  // --duration: the input's normal end
+        return;
+      }
+      const bool lost = !demuxer_->read_error().empty() || !src_.ends_at_eof();
+      if (!lost || !src_.reconnectable() || opt_.live.reconnect == 0) return;
+      if (!reconnect()) return;
+    }
+  }
+
+  bool duration_passed() const {
+    return until_ != std::chrono::steady_clock::time_point{} && std::chrono::steady_clock::now() >= until_;
+  }
+
+  // Opens the lost stream again, after a back-off that doubles from 0.5 s to 8 s. False when the run
+  // stopped or the duration passed meanwhile; throws once `reconnect` attempts in a row have failed.
+  bool reconnect() {
+    const std::string cause = demuxer_->read_error().empty() ? "the stream ended" : demuxer_->read_error();
+    av_frame_unref(frame_.get());  // (a device frame holds its decoder's surface)
+    corrupt_before_ += decoder_->packets_corrupt();
+    decoder_.reset();
+    demuxer_.reset();
+    recv_.clear();
+    std::fprintf(stderr, "vidinfer: %s: stream lost after frame %lld (%s): reconnecting\n", path_.c_str(),
+                 static_cast<long long>(index_), cause.c_str());
+    double backoff = 0.5;
+    for (int failed = 0;;) {
+      const auto wake = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                                               std::chrono::duration<double>(backoff));
+      while (std::chrono::steady_clock::now() < wake && !*stop_ && !duration_passed())
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      if (*stop_) return false;
+      if (duration_passed()) {
+        finished_ = true;
+        return false;
+      }
+      try {
+        open();
+        break;
+      } catch (const Error& e) {
+        ++failed;
+        if (*stop_) return false;
+        if (opt_.live.reconnect > 0 && failed >= opt_.live.reconnect)
+          throw Error("stream lost", path_,
+                      cause + " after frame " + std::to_string(index_) + "; " + std::to_string(failed) +
+                          " attempts to reconnect failed, the last: " + (e.cause().empty() ? e.what() : e.cause()));
+        backoff = std::min(8.0, backoff * 2);
+      }
+    }
+    ++done_.summary.live->reconnects;
+    decoder_open_gap_ = true;
+    std::fprintf(stderr, "vidinfer: %s: reconnected; frame numbering goes on from %lld\n", path_.c_str(),
+                 static_cast<long long>(index_));
+    return true;
+  }
+
+  // One connection's packets (a file's, or a live input's until it is lost).
+  void decode_connection() {
     Demuxer& demux = *demuxer_;
     auto pkt = make_av_packet();
     while (!finished_ && !*stop_) {
@@ -89,6 +165,7 @@ class JobRun {
         eof_ = true;
         break;
       }
+      if (live_) received(pkt.get());
       if (job_.start_key != AV_NOPTS_VALUE && start_pts_ == AV_NOPTS_VALUE) {
         // The seek may land on an earlier keyframe: the segment starts at its own.
         if (!(pkt->flags & AV_PKT_FLAG_KEY) || demux.key_timestamp(pkt.get()) < job_.start_key) continue;
@@ -125,6 +202,30 @@ class JobRun {
     }
   }
 
+  // A live packet's arrival: its wall-clock time, kept by timestamp until its frame comes out; the
+  // time without data before it when it is the first after a reconnect.
+  void received(const AVPacket* pkt) {
+    const auto now = std::chrono::steady_clock::now();
+    if (last_packet_ != std::chrono::steady_clock::time_point{} && decoder_open_gap_)
+      done_.summary.live->gap_seconds += std::chrono::duration<double>(now - last_packet_).count();
+    decoder_open_gap_ = false;
+    last_packet_ = now;
+    if (pkt->pts == AV_NOPTS_VALUE) return;
+    recv_[pkt->pts] = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    if (recv_.size() > 512) recv_.erase(recv_.begin());
+    if (duration_passed()) finished_ = true;
+  }
+
+  // When the frame with timestamp ts arrived (now, when its packet had none).
+  double receive_time(int64_t ts) {
+    auto it = recv_.find(ts);
+    if (it == recv_.end())
+      return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    const double t = it->second;
+    recv_.erase(recv_.begin(), std::next(it));
+    return t;
+  }
+
   // The frames the decoder has ready.
   void drain() {
     while (!finished_ && !*stop_) {
@@ -157,9 +258,15 @@ class JobRun {
     if (t >= sel.end - 1e-9) return false;
     if (in_range_++ % sel.every != 0) return true;
     ++done_.selected;
+    if (live_ && !opt_.skip_preprocess && opt_.live.drop == LiveDrop::WhenFull &&
+        !ctx_.batcher.has_room(is_device_frame(frame) ? Batcher::kDevice : Batcher::kHost)) {
+      ++done_.summary.live->frames_dropped;  // the model is behind: no slot free now
+      return true;
+    }
     if (!opt_.skip_preprocess) {
       ScopedTimer timer(w_.times.preprocess);
       Slot s;
+      if (live_) s.received = receive_time(ts);
       s.input = job_.input;
       s.segment = job_.segment;
       s.frame_index = this_index;
@@ -199,25 +306,28 @@ class JobRun {
     ctx_.batcher.commit(lane_, c, s, w_.id);
   }
 
-  // The job's end: halted, warnings, or nothing decoded.
+  // The job's end: halted, warnings, or nothing decoded. (A live input whose reconnect was cut short
+  // by the run's end or its duration has no demuxer or decoder left.)
   void finish_decoding() {
-    const Demuxer& demux = *demuxer_;
     const bool halted = !finished_ && (!eof_ || *stop_);  // cut short by cancel() or --on-error fail
-    done_.summary.packets_corrupt = decoder_->packets_corrupt();
-    done_.summary.decoder = decoder_->name() + note_;  // again: the GPU decoder may have handed over
+    done_.summary.packets_corrupt = corrupt_before_ + (decoder_ ? decoder_->packets_corrupt() : 0);
+    if (decoder_) done_.summary.decoder = decoder_->name() + note_;  // again: the GPU decoder may have handed over
     t_last_ = seconds_since(t0_);
     if (halted) {
       done_.halted = true;
       throw Error(ctx_.cancelled ? "interrupted" : "stopped after an earlier failure (--on-error fail)", path_,
                   std::to_string(index_) + " frames decoded");
     }
-    if (!demux.read_error().empty())
-      done_.summary.warning = "read error after frame " + std::to_string(index_) + ": " + demux.read_error() +
-                              " (file truncated or damaged; frames before it were kept)";
+    const std::string read_error = demuxer_ ? demuxer_->read_error() : std::string();
+    if (!read_error.empty() && !finished_)
+      done_.summary.warning = live_ ? "stream lost after frame " + std::to_string(index_) + ": " + read_error +
+                                          " (frames before it were kept)"
+                                    : "read error after frame " + std::to_string(index_) + ": " + read_error +
+                                          " (file truncated or damaged; frames before it were kept)";
     if (done_.summary.frames_decoded == 0) {
       std::string cause = "no frame could be decoded";
       if (done_.summary.packets_corrupt) cause += " (" + std::to_string(done_.summary.packets_corrupt) + " corrupt packets)";
-      if (!demux.read_error().empty()) cause += " (read error: " + demux.read_error() + ")";
+      if (!read_error.empty()) cause += " (read error: " + read_error + ")";
       throw Error("decoding failed", path_, cause);
     }
   }
@@ -249,6 +359,7 @@ class JobRun {
 
   const Job& job_;
   const std::string& path_;
+  const InputSource& src_;
   WorkerState& w_;
   const JobContext& ctx_;
   const RunOptions& opt_;
@@ -272,12 +383,19 @@ class JobRun {
   // end_pts is known once the next segment's keyframe has been read.
   int64_t start_pts_ = AV_NOPTS_VALUE, end_pts_ = AV_NOPTS_VALUE;
   bool past_end_key_ = false;
+  // Live inputs.
+  const bool live_;
+  std::chrono::steady_clock::time_point until_{};        // LiveOptions::duration's end; none: no limit
+  std::chrono::steady_clock::time_point last_packet_{};  // when the last packet came
+  bool decoder_open_gap_ = false;                         // reconnected: the next packet ends the gap
+  std::map<int64_t, double> recv_;                       // packet pts -> arrival (Unix seconds)
+  int64_t corrupt_before_ = 0;                            // corrupt packets of the connections before
 };
 
 }  // namespace
 
-void run_job(const Job& job, const std::string& path, WorkerState& w, const JobContext& ctx) {
-  JobRun(job, path, w, ctx).run();
+void run_job(const Job& job, const InputSource& input, WorkerState& w, const JobContext& ctx) {
+  JobRun(job, input, w, ctx).run();
 }
 
 }  // namespace vidinfer

@@ -11,6 +11,7 @@
 #include <string>
 #include <thread>
 
+#include "demux/input_source.h"
 #include "pipeline/batcher.h"
 #include "pipeline/decoder_choice.h"
 #include "pipeline/device_pool.h"
@@ -43,7 +44,10 @@ struct JobContext {
   std::chrono::steady_clock::time_point run_t0;
 };
 
-// Runs `job` of input `path` on worker `w`; its completion goes to ctx.batcher.
-void run_job(const Job& job, const std::string& path, WorkerState& w, const JobContext& ctx);
+// Runs `job` of `input` on worker `w`; its completion goes to ctx.batcher. A live input
+// (InputSource::live) runs until it ends, LiveOptions::duration passes or the run stops; it is
+// reconnected when lost (LiveOptions::reconnect), and its frames are dropped when the model is behind
+// (LiveOptions::drop).
+void run_job(const Job& job, const InputSource& input, WorkerState& w, const JobContext& ctx);
 
 }  // namespace vidinfer

@@ -1,5 +1,6 @@
 #include "pipeline/lane.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <deque>
 #include <exception>
@@ -28,7 +29,10 @@ LaneResult run_lane(Engine& engine, int streams, const LaneShared& sh) {
     return device.is_cuda() ? t.pin_memory() : t;
   };
   BoundedQueue<Item> queue(kBatchQueueDepth);
-  Batcher batcher(queue, &pool, opt.spec.batch, streams, host_tensor);
+  // Live inputs: batches go after LiveOptions::max_batch_wait however full, and a finished batch's
+  // results are handed out as soon as the model has nothing newer to run (not when the next comes).
+  const bool live = std::any_of(sh.sources.begin(), sh.sources.end(), [](const InputSource& s) { return s.live(); });
+  Batcher batcher(queue, &pool, opt.spec.batch, streams, host_tensor, live ? opt.live.max_batch_wait : 0);
   const JobContext ctx{opt, engine.decoders(), batcher, pool, sh.stop, sh.cancelled, sh.t0};
   Scheduler scheduler(streams, sh.jobs, sh.sources, ctx);
 
@@ -74,7 +78,18 @@ LaneResult run_lane(Engine& engine, int streams, const LaneShared& sh) {
     while (settle_front()) {
     }
     const auto t_wait = std::chrono::steady_clock::now();
-    auto item = queue.pop();
+    std::optional<Item> item;
+    if (live) {
+      bool closed = false;
+      item = queue.pop_for(std::chrono::milliseconds(2), &closed);
+      if (!item && !closed) {
+        waited += seconds_since(t_wait);
+        runner.flush();
+        continue;
+      }
+    } else {
+      item = queue.pop();
+    }
     waited += seconds_since(t_wait);
     if (!item) break;
     if (auto* d = std::get_if<JobDone>(&*item)) {

@@ -69,7 +69,7 @@ void ModelRunner::order_after_writers(const Batch& b) {
   const int p = b.pool_index;
   if (p < 0) return;
   for (int w = 0; w < workers_; ++w)
-    if (b.writers >> w & 1) {
+    if (b.writers.test(static_cast<size_t>(w))) {
       if (opt_.skip_model) pool_.written[w][p].synchronize();
       else cuda::wait(ms_, pool_.written[w][p]);
     }

@@ -14,6 +14,7 @@
 // stream waits for that before writing into it again (DevicePool).
 #include "vidinfer/pipeline.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -45,7 +46,7 @@
 namespace vidinfer {
 namespace {
 
-constexpr int kMaxStreams = 64;  // workers; a batch records its writers in a 64-bit mask
+constexpr int kMaxStreams = 64;  // --streams; live inputs add a worker each, up to kMaxWorkers a lane
 
 RunOptions checked(RunOptions o, const Extensions* ext) {
   if (o.streams < 0 || o.streams > kMaxStreams)
@@ -61,16 +62,22 @@ RunOptions checked(RunOptions o, const Extensions* ext) {
     o.segments = 1;
   }
   if (o.cpu_batch < 0) throw Error("invalid CPU batch size", "", "expected 0 (spec.batch) or more");
+  if (o.live.duration < 0) throw Error("invalid --duration", "", "expected seconds, 0 (no limit) or more");
+  if (o.live.stall_timeout < 0) throw Error("invalid --stall-timeout", "", "expected seconds, 0 (wait for ever) or more");
+  if (o.live.max_batch_wait < 0) throw Error("invalid --max-batch-wait", "", "expected seconds, 0 or more");
+  if (o.live.reconnect < -1) throw Error("invalid --reconnect", "", "expected attempts, 0 (never) or -1 (for ever)");
+  if (o.live.rtsp_transport != "tcp" && o.live.rtsp_transport != "udp")
+    throw Error("invalid --rtsp-transport '" + o.live.rtsp_transport + "'", "", "expected tcp or udp");
   if (o.cpu_batch > 0 && !run_devices(o).front().is_cuda()) o.spec.batch = o.cpu_batch;
   // Before the model loads and any frame is decoded: a batch or dtype the model says it cannot take.
   if (!o.skip_model && !o.model_path.empty()) check_model_spec(o.spec, o.model_path);
   return o;
 }
 
-std::vector<InputSource> sources_of(const std::vector<std::string>& inputs) {
+std::vector<InputSource> sources_of(const std::vector<std::string>& inputs, bool pace_files) {
   std::vector<InputSource> v;
   v.reserve(inputs.size());
-  for (const auto& i : inputs) v.push_back(InputSource::of(i));
+  for (const auto& i : inputs) v.push_back(InputSource::of(i, pace_files));
   return v;
 }
 
@@ -137,7 +144,7 @@ struct Pipeline::Impl {
   // opened ahead, each with as many sessions as decoders of it will start at once.
   std::vector<NvdecSessionPreparer::Input> to_prepare(const std::vector<std::string>& first_inputs) const {
     if (!gpu_path) return {};
-    const std::vector<InputSource> sources = sources_of(first_inputs);
+    const std::vector<InputSource> sources = sources_of(first_inputs, opt.live.pace_files);
     const std::vector<int> per = segments.sessions_per_input(sources);
     std::vector<NvdecSessionPreparer::Input> v;
     for (size_t i = 0; i < per.size(); ++i)
@@ -231,7 +238,19 @@ RunSummary Pipeline::run_frames(const std::vector<std::string>& inputs, const Fr
   m.stop = m.cancelled.load();
   for (auto& e : m.engines) e->wait_prepared();
 
-  const std::vector<InputSource> sources = sources_of(inputs);
+  const std::vector<InputSource> sources = sources_of(inputs, opt.live.pace_files);
+  // A live input holds a decode worker for as long as it runs: each lane gets one more worker per
+  // live input it may take, beside its streams for the rest.
+  const size_t n_live = static_cast<size_t>(std::count_if(sources.begin(), sources.end(), [](const InputSource& s) { return s.live(); }));
+  std::vector<int> workers = m.streams;
+  for (int& w : workers) {
+    const size_t want = static_cast<size_t>(w) + (n_live + m.engines.size() - 1) / m.engines.size();
+    if (want > static_cast<size_t>(kMaxWorkers))
+      throw Error("too many live inputs", "",
+                  std::to_string(n_live) + " for " + std::to_string(m.engines.size()) + " device(s); at most " +
+                      std::to_string(kMaxWorkers - w) + " per device");
+    w = static_cast<int>(want);
+  }
   JobSource jobs(m.segments, sources, m.stop);
   Reorderer reorder(opt, inputs, summary, on_frame, on_progress, on_input, m.stop, m.cancelled);
   std::mutex reorder_mu;
@@ -243,7 +262,7 @@ RunSummary Pipeline::run_frames(const std::vector<std::string>& inputs, const Fr
   std::vector<std::exception_ptr> errors(n);
   const auto lane = [&](size_t e) {
     try {
-      results[e] = run_lane(*m.engines[e], m.streams[e], shared);
+      results[e] = run_lane(*m.engines[e], workers[e], shared);
     } catch (...) {
       errors[e] = std::current_exception();
       m.stop = true;  // the other lanes end soon; the error is thrown below

@@ -1,6 +1,7 @@
 #include "pipeline/reorderer.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 
 #include "vidinfer/error.h"
@@ -33,6 +34,11 @@ void Reorderer::progress() {
 
 void Reorderer::deliver(FrameResult& r, InputState& st) {
   r.frame_index += st.offset;
+  if (r.received > 0) {  // a live input's frame: its latency ends here, as it is handed out
+    const double now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    r.latency = std::max(0.0, now - r.received);
+    st.latency.add(r.latency);
+  }
   ++st.processed;
   ++summary_.frames;
   on_frame_(r);
@@ -78,6 +84,7 @@ void Reorderer::commit(BatchOutcome& c) {
       st.error = Error(std::string("model output has ") + c.bad[k], opt_.model_path, where + " of " + inputs_[s.input]).what();
       continue;
     }
+    c.results[k].received = s.received;
     route(c.results[k], s);
   }
   progress();
@@ -92,6 +99,7 @@ void Reorderer::merge_segment(InputState& st, JobDone& x) {
     mg.decoder = x.summary.decoder;
     mg.nvdec = x.summary.nvdec;
     mg.device = x.summary.device;
+    mg.live = x.summary.live;
     st.first_decoder = x.summary.decoder;
     st.any_done = true;
   } else if (!x.summary.decoder.empty() && x.summary.decoder != st.first_decoder) {
@@ -146,6 +154,14 @@ void Reorderer::finish_input(size_t i, bool complete) {
   if (!st.any_done) s.input = inputs_[i];
   if (st.segments > 1) s.decoder += "; " + std::to_string(st.segments) + " segments decoded at once";
   s.frames_processed = st.processed;
+  if (s.live) {
+    s.live->frames_received = s.frames_decoded;
+    s.live->frames_processed = st.processed;
+    s.live->latency_p50 = st.latency.quantile(0.50);
+    s.live->latency_p95 = st.latency.quantile(0.95);
+    s.live->latency_p99 = st.latency.quantile(0.99);
+    s.live->latency_max = st.latency.max();
+  }
   if (!st.warning.empty()) s.warning = s.warning.empty() ? st.warning : s.warning + "; " + st.warning;
   if (!st.error.empty() && s.status == InputStatus::Ok) {
     s.status = InputStatus::Failed;

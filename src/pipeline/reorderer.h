@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "pipeline/latency_histogram.h"
 #include "pipeline/work.h"
 #include "vidinfer/pipeline.h"
 
@@ -51,6 +52,7 @@ class Reorderer {
     int64_t processed = 0;
     std::string error;    // the model failed on this input only (NaN/Inf)
     std::string warning;  // the out-of-memory back-off, where it happened
+    LatencyHistogram latency;  // live inputs: receive to delivery
     // The earliest frame (segment, index within it) the model gave NaN/Inf for: it and every later
     // frame of the input are dropped, the frames before it kept (error says which it was).
     std::pair<int, int64_t> cut{std::numeric_limits<int>::max(), std::numeric_limits<int64_t>::max()};

@@ -6,7 +6,7 @@ Scheduler::Scheduler(int streams, JobSource& jobs, const std::vector<InputSource
   for (int w = 0; w < streams; ++w) workers_.push_back(std::make_unique<WorkerState>(w, ctx.opt));
   for (int w = 0; w < streams; ++w)
     threads_.emplace_back([&jobs, &inputs, &ctx, state = workers_[w].get()] {
-      while (auto job = jobs.next()) run_job(*job, inputs[job->input].locator(), *state, ctx);
+      while (auto job = jobs.next()) run_job(*job, inputs[job->input], *state, ctx);
       ctx.batcher.worker_exit();
     });
 }

@@ -4,6 +4,7 @@
 // value types, moved between threads through the batcher's queue.
 #pragma once
 
+#include <bitset>
 #include <cstdint>
 #include <string>
 #include <variant>
@@ -27,6 +28,9 @@ struct Job {
   int64_t end_key = AV_NOPTS_VALUE;    // none: to its end
 };
 
+// Decode workers of one lane at most: --streams for files, and one per live input.
+constexpr int kMaxWorkers = 512;
+
 struct Slot {
   size_t input = 0;
   int segment = 0;
@@ -34,6 +38,7 @@ struct Slot {
   double pts = 0;
   Geometry geometry;
   double expected_frames = 0;  // of the input (for progress); 0 if unknown
+  double received = 0;         // live inputs: when the frame's packet was read (Unix seconds); else 0
   bool valid = true;           // false: the slot's write failed; its row is ignored
 };
 
@@ -43,7 +48,7 @@ struct Batch {
   torch::Tensor data;
   int pool_index = -1;  // >= 0: device batch, ready once every writer's event has passed
   std::vector<Slot> slots;
-  uint64_t writers = 0;  // device batch: the workers whose events to wait for
+  std::bitset<kMaxWorkers> writers;  // device batch: the workers whose events to wait for
 };
 
 // Sent once per job, after every batch holding its frames.

@@ -1,0 +1,218 @@
+// Live inputs, on loopback only and bounded in time: a clip served over HTTP (Python's http.server),
+// sent as MPEG-TS over UDP in real time (Debian's `ffmpeg -re`), piped to standard input, and read as
+// a paced "camera" (--live-pace) gives the same frames, timestamps and values as the clip read as a
+// file (with --live-drop none, so that no frame is dropped), plus each frame's receive time and
+// latency; a UDP stream whose sender stops and starts again is reconnected with its numbering going
+// on; a stream that cannot be opened (nothing sending, a refused connection) fails alone with a
+// one-line error while the other inputs' results are all written.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <thread>
+
+#include "cli_fixture.h"
+#include "support.h"
+
+namespace vidinfer {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A port nobody listens on now (the kernel's pick for a socket bound to port 0, then closed).
+int free_port(int type) {
+  const int fd = ::socket(AF_INET, type, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    if (fd >= 0) ::close(fd);
+    return 0;
+  }
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+// Frame lines without what differs between a live and a file run (the input's name, the receive
+// time and the latency), by frame index.
+std::map<int64_t, nlohmann::json> comparable(const test::Result& r) {
+  std::map<int64_t, nlohmann::json> out;
+  for (auto j : r.lines()) {
+    const int64_t frame = j["frame"].get<int64_t>();
+    j.erase("input");
+    j.erase("received");
+    j.erase("latency_ms");
+    out.emplace(frame, std::move(j));
+  }
+  return out;
+}
+
+class CliLive : public test::Cli {
+ protected:
+  void SetUp() override {
+    args_ = "run -q --no-progress --task classify " + model() + " --topk 3 --live-drop none ";
+    clip_ = test::media::h264_ts();  // 60 frames, 2 s, H.264 in MPEG-TS
+    file_ = vidinfer(args_ + test::q(clip_));
+    ASSERT_EQ(file_.rc, 0) << file_.err;
+    ASSERT_EQ(file_.lines().size(), 60u);
+  }
+  void TearDown() override {
+    for (const auto& pid : background_) test::sh("kill " + pid + " 2>/dev/null; wait " + pid + " 2>/dev/null");
+  }
+  // Starts `cmd` in the background (killed at the end of the test).
+  void background(const std::string& cmd) {
+    background_.push_back(test::sh("(" + cmd + ") >/dev/null 2>&1 </dev/null & echo $!"));
+    while (!background_.back().empty() && background_.back().back() == '\n') background_.back().pop_back();
+  }
+  // The live run's frames equal the file's, one for one; each carries a receive time and latency.
+  void expect_file_results(const test::Result& live) {
+    const auto want = comparable(file_), got = comparable(live);
+    EXPECT_EQ(got.size(), want.size());
+    for (const auto& [frame, j] : got) {
+      ASSERT_TRUE(want.count(frame)) << "frame " << frame;
+      EXPECT_EQ(j, want.at(frame)) << "frame " << frame;
+    }
+    double last = 0;
+    for (const auto& j : live.lines()) {
+      ASSERT_TRUE(j.contains("received") && j.contains("latency_ms")) << j.dump();
+      EXPECT_GE(j["latency_ms"].get<double>(), 0.0);
+      EXPECT_GE(j["received"].get<double>(), last - 1.0);  // in arrival order, within B-frame reordering
+      last = std::max(last, j["received"].get<double>());
+    }
+    const auto rec = live.records();
+    ASSERT_EQ(rec.size(), 1u);
+    ASSERT_TRUE(rec[0].contains("live")) << rec[0].dump();
+    EXPECT_EQ(rec[0]["live"]["frames_dropped"], 0);
+    EXPECT_EQ(rec[0]["live"]["frames_processed"], static_cast<int64_t>(got.size()));
+  }
+  std::string args_, clip_;
+  test::Result file_;
+  std::vector<std::string> background_;
+};
+
+TEST_F(CliLive, HttpGivesTheFileResults) {
+  const int port = free_port(SOCK_STREAM);
+  ASSERT_GT(port, 0);
+  background("exec python3 -m http.server --bind 127.0.0.1 " + std::to_string(port) + " --directory " +
+             test::q(fs::path(clip_).parent_path().string()));
+  const std::string url = "http://127.0.0.1:" + std::to_string(port) + "/" + fs::path(clip_).filename().string();
+  // (The server takes a moment to listen: the first attempts may be refused.)
+  test::Result r;
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    r = vidinfer(args_ + url);
+    if (r.err.find("Connection refused") == std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.lines().front()["input"], url);
+  expect_file_results(r);
+}
+
+TEST_F(CliLive, StandardInputGivesTheFileResults) {
+  const std::string o = dir.file("out"), e = dir.file("err");
+  int rc = -1;
+  test::sh("cat " + test::q(clip_) + " | " + VIDINFER_BIN + " " + args_ + "- >" + test::q(o) + " 2>" + test::q(e), &rc);
+  test::Result r;
+  r.rc = rc;
+  r.out = slurp(o);
+  r.err = slurp(e);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.lines().front()["input"], "-");
+  expect_file_results(r);
+}
+
+TEST_F(CliLive, UdpStreamInRealTimeGivesTheFileResults) {
+  const int port = free_port(SOCK_DGRAM);
+  ASSERT_GT(port, 0);
+  // The sender starts once vidinfer listens (its model loads first), paced at the clip's frame rate;
+  // when it is done, the stream stalls and, with --reconnect 0, the input ends there.
+  const std::string send = "sleep 3; exec ffmpeg -loglevel error -re -i " + test::q(clip_) +
+                           " -c copy -f mpegts udp://127.0.0.1:" + std::to_string(port) + "?pkt_size=1316";
+  background(send);
+  const auto t0 = std::chrono::steady_clock::now();
+  const test::Result r = vidinfer(args_ + "--stall-timeout 2 --reconnect 0 udp://127.0.0.1:" + std::to_string(port));
+  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_GE(took, 2.0);  // real time: the 2 s clip cannot arrive faster
+  expect_file_results(r);
+  EXPECT_NE(r.err.find("stream lost after frame 60: no data for 2 s (stalled)"), std::string::npos) << r.err;
+}
+
+TEST_F(CliLive, PacedFileRunsInRealTimeWithItsLatency) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const test::Result r = vidinfer(args_ + "--live-pace --summary " + test::q(dir.file("summary.json")) + " " + test::q(clip_));
+  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_GE(took, 1.9);
+  expect_file_results(r);
+  const auto s = nlohmann::json::parse(slurp(dir.file("summary.json")));
+  const auto& live = s["inputs"][0]["live"];
+  EXPECT_EQ(live["frames_received"], 60);
+  EXPECT_EQ(live["reconnects"], 0);
+  EXPECT_GE(live["latency_ms"]["p99"].get<double>(), live["latency_ms"]["p50"].get<double>());
+  EXPECT_GT(live["latency_ms"]["p50"].get<double>(), 0.0);
+}
+
+TEST_F(CliLive, ALostStreamIsReconnectedAndItsNumberingGoesOn) {
+  const int port = free_port(SOCK_DGRAM);
+  ASSERT_GT(port, 0);
+  const std::string send = "ffmpeg -loglevel error -re -i " + test::q(clip_) + " -c copy -f mpegts udp://127.0.0.1:" +
+                           std::to_string(port) + "?pkt_size=1316";
+  // The clip, 3 s of nothing (the sender gone), then the clip again.
+  background("sleep 3; " + send + "; sleep 3; " + send);
+  const test::Result r = vidinfer(args_ + "--stall-timeout 1 --reconnect -1 --duration 12 udp://127.0.0.1:" +
+                                  std::to_string(port));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const auto lines = r.lines();
+  ASSERT_GE(lines.size(), 90u) << r.err;  // both sends, less what the reconnect missed of the second
+  for (size_t i = 0; i < lines.size(); ++i) EXPECT_EQ(lines[i]["frame"], static_cast<int64_t>(i));
+  const auto rec = r.records();
+  ASSERT_EQ(rec.size(), 1u);
+  EXPECT_EQ(rec[0]["status"], "ok");
+  EXPECT_GE(rec[0]["live"]["reconnects"].get<int>(), 1);
+  EXPECT_GE(rec[0]["live"]["gap_seconds"].get<double>(), 1.0);
+  EXPECT_NE(r.err.find("reconnected; frame numbering goes on from 60"), std::string::npos) << r.err;
+}
+
+TEST_F(CliLive, AStreamThatCannotBeOpenedFailsAloneAndTheOthersAreWritten) {
+  const int quiet = free_port(SOCK_DGRAM), refused = free_port(SOCK_STREAM);
+  ASSERT_GT(quiet, 0);
+  ASSERT_GT(refused, 0);
+  const std::string udp = "udp://127.0.0.1:" + std::to_string(quiet);
+  const std::string rtsp = "rtsp://127.0.0.1:" + std::to_string(refused) + "/camera";
+  const auto t0 = std::chrono::steady_clock::now();
+  const test::Result r = vidinfer(args_ + "--stall-timeout 1 " + udp + " " + test::q(clip_) + " " + rtsp);
+  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_EQ(r.rc, 1) << r.err;
+  EXPECT_LT(took, 30.0);
+  // The file's results, all of them.
+  const auto want = comparable(file_);
+  std::map<int64_t, nlohmann::json> got;
+  for (auto j : r.lines()) {
+    EXPECT_EQ(j["input"], clip_);
+    const int64_t f = j["frame"].get<int64_t>();
+    j.erase("input");
+    got.emplace(f, std::move(j));
+  }
+  EXPECT_EQ(got, want);
+  EXPECT_NE(r.err.find("error: " + udp + ": cannot open input: no answer within the stall timeout\n"), std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("error: " + rtsp + ": cannot open input: Connection refused\n"), std::string::npos) << r.err;
+}
+
+TEST_F(CliLive, BadLiveOptionsAreUsageErrors) {
+  EXPECT_EQ(vidinfer(args_ + "--live-drop sometimes " + test::q(clip_)).rc, 2);
+  const test::Result r = vidinfer(args_ + "--rtsp-transport http " + test::q(clip_));
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("invalid --rtsp-transport 'http': expected tcp or udp"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace vidinfer
