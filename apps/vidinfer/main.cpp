@@ -188,7 +188,9 @@ CLI::App* add_bench_command(CLI::App& app, RunArgs& br, BenchArgs& ba) {
   add_model_options(bench_cmd, br);
   bench_cmd->add_option("--modes", ba.modes, "Comma-separated, run in this order: baseline, vidinfer, preprocess "
                                              "(vidinfer without the model), decode (vidinfer decode only), model "
-                                             "(the model alone on a constant batch)")
+                                             "(the model alone on a constant batch), live (vidinfer with every input "
+                                             "a camera sending in real time: with --copies N, how many streams hold "
+                                             "real time without drops, and their latency)")
       ->capture_default_str();
   bench_cmd->add_option("--frames", ba.frames, "Frames per input, comma-separated (e.g. 960,5520,9300): each input "
                                                "looped (packets copied, no re-encode) to each length; default: as given");

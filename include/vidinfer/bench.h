@@ -51,6 +51,12 @@ struct BenchRow {
   double rss_mib = 0;          // peak resident memory of this process during the mode
   double cpu_cores = 0;        // process CPU time / wall time
   double top1_agreement = -1;  // vidinfer mode, task classify: share of frames whose top-1 equals the baseline's
+  // live mode: every input read as a live camera (LiveOptions::pace_files; frames dropped when the
+  // model is behind). Streams held in real time: those that dropped no frame; latency percentiles
+  // of the worst stream (the largest p50 and p99 among them).
+  int live_streams = 0, live_realtime = 0;
+  int64_t live_dropped = 0;
+  double live_p50_ms = 0, live_p99_ms = 0;
   std::string note;            // the decoder used, failed inputs
   bool failed = false;
 };

@@ -117,9 +117,9 @@ struct FrameSelection {
 };
 
 // What a live frame is dropped for when the model falls behind (LiveOptions::drop).
-//  - WhenFull: a decoded frame of a live input is dropped, and counted, when no batch slot is free
-//    at once (every batch of the pool is queued for the model): the queues stay as short as the
-//    pool, and so does the latency; the other frames go on.
+//  - WhenFull: a decoded frame of a live input is dropped, and counted, when no batch slot comes free
+//    within LiveOptions::max_batch_wait (every batch of the pool is queued for the model): the
+//    queues stay as short as the pool, and so does the latency; the other frames go on.
 //  - None: the decoder waits for a slot (back-pressure): no frame is lost, but a model slower than
 //    the streams makes the latency grow without bound (and a UDP source drops packets instead).
 enum class LiveDrop { WhenFull, None };
@@ -135,7 +135,8 @@ struct LiveOptions {
   double duration = 0;  // seconds of wall clock per live input, from its opening; 0: no limit
   LiveDrop drop = LiveDrop::WhenFull;
   // A batch holding a live frame goes to the model after at most this long, however full, so that
-  // few streams do not wait for a full batch.
+  // few streams do not wait for a full batch; and a live frame waits at most this long for a slot
+  // before it is dropped (LiveDrop::WhenFull).
   double max_batch_wait = 0.02;  // seconds
   // A stream that is lost (an error, a stall, or the end of an rtsp/rtmp/udp/srt/tcp stream) is
   // opened again after a back-off of 0.5 s, doubling to 8 s; frame numbering goes on and the gap is

@@ -98,7 +98,7 @@ struct WorkDir {
   WorkDir& operator=(const WorkDir&) = delete;
 };
 
-const std::set<std::string> kModes = {"baseline", "vidinfer", "preprocess", "decode", "model"};
+const std::set<std::string> kModes = {"baseline", "vidinfer", "preprocess", "decode", "model", "live"};
 
 }  // namespace
 
@@ -166,7 +166,7 @@ void check_bench_options(const BenchOptions& b) {
   if (b.modes.empty()) throw Error("nothing to benchmark", "", "no modes");
   for (const auto& m : b.modes)
     if (!kModes.count(m))
-      throw Error("unknown bench mode '" + m + "'", "", "expected baseline, vidinfer, preprocess, decode or model");
+      throw Error("unknown bench mode '" + m + "'", "", "expected baseline, vidinfer, preprocess, decode, model or live");
   for (int64_t len : b.lengths)
     if (len < 1) throw Error("invalid bench length " + std::to_string(len), "", "must be at least 1 frame");
 
@@ -242,8 +242,10 @@ BenchRow run_mode(const BenchOptions& b, const std::string& mode, torch::Device 
   row.setup_seconds = model_setup;
   if (mode != "baseline" && mode != "model") {
     RunOptions o = b.run;
-    o.skip_model = mode != "vidinfer";
+    o.skip_model = mode != "vidinfer" && mode != "live";
     o.skip_preprocess = mode == "decode";
+    // Live: every input a camera sending in real time (its packets at their own times).
+    if (mode == "live") o.live.pace_files = true;
     const auto t_setup = Clock::now();
     try {
       pipeline = std::make_unique<Pipeline>(o, l.ins);
@@ -276,7 +278,7 @@ BenchRow run_mode(const BenchOptions& b, const std::string& mode, torch::Device 
   if (model) model->release_graphs();
   sampler.finish();
   pipeline.reset();
-  if (mode != "model" && r.errors.empty()) l.frames_in_inputs = r.frames;
+  if (mode != "model" && mode != "live" && r.errors.empty()) l.frames_in_inputs = r.frames;
   row.frames = r.frames;
   row.seconds = r.seconds;
   row.fps = r.seconds > 0 ? static_cast<double>(r.frames) / r.seconds : 0;
@@ -285,6 +287,13 @@ BenchRow run_mode(const BenchOptions& b, const std::string& mode, torch::Device 
   row.rss_mib = sampler.rss_peak_mib();
   row.cpu_cores = sampler.cpu_cores();
   row.note = r.decoder;
+  for (const LiveSummary& s : r.live) {
+    ++row.live_streams;
+    row.live_realtime += s.frames_dropped == 0;
+    row.live_dropped += s.frames_dropped;
+    row.live_p50_ms = std::max(row.live_p50_ms, s.latency_p50 * 1e3);
+    row.live_p99_ms = std::max(row.live_p99_ms, s.latency_p99 * 1e3);
+  }
   if (!r.errors.empty()) {
     row.failed = true;
     row.note = std::to_string(r.errors.size()) + " failed: " + r.errors.front();

@@ -163,6 +163,7 @@ ModeResult run_vidinfer(Pipeline& p, const std::vector<std::string>& inputs, Top
   for (const auto& i : s.inputs) {
     if (i.status == InputStatus::Failed) r.errors.push_back(i.error);
     decoders.insert(i.decoder);
+    if (i.live) r.live.push_back(*i.live);
   }
   for (const auto& d : decoders) r.decoder += (r.decoder.empty() ? "" : " | ") + d;
   return r;

@@ -23,6 +23,7 @@ struct ModeResult {
   std::vector<std::pair<std::string, double>> stages;
   std::vector<std::string> errors;
   std::string decoder;
+  std::vector<LiveSummary> live;  // per input, for live inputs
 };
 
 // The usual pipeline (see bench/modes.cpp): each input decoded, converted, copied and batched in turn.

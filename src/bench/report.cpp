@@ -40,6 +40,13 @@ std::string bench_table(const BenchReport& r) {
       std::snprintf(buf, sizeof buf, "; top-1 = baseline's on %.1f%%", row.top1_agreement * 100);
       stages += buf;
     }
+    if (row.live_streams > 0) {
+      char buf[160];
+      std::snprintf(buf, sizeof buf, "; live: %d of %d streams in real time, %lld frames dropped, latency p50 %.1f ms, p99 %.1f ms (worst stream)",
+                    row.live_realtime, row.live_streams, static_cast<long long>(row.live_dropped), row.live_p50_ms,
+                    row.live_p99_ms);
+      stages += buf;
+    }
     if (row.failed) stages += "; " + row.note;
     const std::string len = row.length ? std::to_string(row.length) : "as given";
     char speed[32] = "-";
@@ -78,6 +85,9 @@ std::string bench_json(const BenchReport& r) {
     x["rss_mib"] = row.rss_mib;
     x["cpu_cores"] = row.cpu_cores;
     if (row.top1_agreement >= 0) x["top1_agreement"] = row.top1_agreement;
+    if (row.live_streams > 0)
+      x["live"] = {{"streams", row.live_streams}, {"realtime_streams", row.live_realtime}, {"frames_dropped", row.live_dropped},
+                   {"latency_p50_ms", row.live_p50_ms}, {"latency_p99_ms", row.live_p99_ms}};
     x["note"] = row.note;
     x["failed"] = row.failed;
     j["rows"].push_back(x);

@@ -17,7 +17,7 @@ constexpr const char* kNoAv1Decoder =
 
 class CpuDecoder final : public Decoder {
  public:
-  CpuDecoder(const StreamInfo& stream, std::string input, int threads, const AVCodec* codec)
+  CpuDecoder(const StreamInfo& stream, std::string input, int threads, const AVCodec* codec, bool low_delay = false)
       : input_(std::move(input)) {
     const AVCodecParameters* par = stream.codecpar;
     if (!codec) codec = avcodec_find_decoder(par->codec_id);
@@ -33,7 +33,7 @@ class CpuDecoder final : public Decoder {
     VI_AV_CHECK(avcodec_parameters_to_context(ctx_.get(), par), input_);
     ctx_->pkt_timebase = stream.time_base;
     ctx_->thread_count = threads;
-    ctx_->thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE;
+    ctx_->thread_type = low_delay ? FF_THREAD_SLICE : FF_THREAD_FRAME | FF_THREAD_SLICE;
     VI_AV_CHECK(avcodec_open2(ctx_.get(), codec, nullptr), input_);
     codec_name_ = codec->name;
     name_ = std::string("cpu (libavcodec ") + codec->name + ", " +
@@ -86,8 +86,9 @@ class CpuDecoder final : public Decoder {
 
 }  // namespace
 
-std::unique_ptr<Decoder> make_cpu_decoder(const StreamInfo& stream, const std::string& input, int threads) {
-  return std::make_unique<CpuDecoder>(stream, input, threads, nullptr);
+std::unique_ptr<Decoder> make_cpu_decoder(const StreamInfo& stream, const std::string& input, int threads,
+                                          bool low_delay) {
+  return std::make_unique<CpuDecoder>(stream, input, threads, nullptr, low_delay);
 }
 
 std::unique_ptr<Decoder> make_cpu_decoder(const StreamInfo& stream, const std::string& input, int threads,

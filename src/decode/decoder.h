@@ -65,9 +65,12 @@ std::pair<int, int> shown_size(const AVFrame* f);
 // does a size the driver refuses when the decoder is created.
 using NvdecTargetSize = std::function<std::pair<int, int>(int w, int h)>;
 
-// The libavcodec decoder for the stream; threads = 0 lets libavcodec use all cores.
+// The libavcodec decoder for the stream; threads = 0 lets libavcodec use all cores. low_delay (live
+// inputs): slice threads only, as frame threads hold back one frame per thread before the first
+// comes out (at 30 fps, ~33 ms of latency each).
 // Throws vidinfer::Error naming `input` when the codec has no decoder here.
-std::unique_ptr<Decoder> make_cpu_decoder(const StreamInfo& stream, const std::string& input, int threads);
+std::unique_ptr<Decoder> make_cpu_decoder(const StreamInfo& stream, const std::string& input, int threads,
+                                          bool low_delay = false);
 // The same with `codec` (a libavcodec decoder for the stream's codec) instead of the build's preferred
 // one: tests use it to see what a build that lacks the preferred decoder would do.
 std::unique_ptr<Decoder> make_cpu_decoder(const StreamInfo& stream, const std::string& input, int threads,

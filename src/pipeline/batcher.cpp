@@ -32,6 +32,16 @@ bool Batcher::has_room(Lane lane) {
   return lane == kDevice ? pool_->free.size() > 0 : queue_.size() < queue_.capacity();
 }
 
+bool Batcher::wait_for_room(Lane lane, double seconds, const std::atomic<bool>& stop) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                                            std::chrono::duration<double>(seconds));
+  while (!has_room(lane)) {
+    if (stop || std::chrono::steady_clock::now() >= until) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
 // Seals the batches whose first frame has waited max_wait, checking four times as often.
 void Batcher::send_late_batches() {
   const auto step = std::max<std::chrono::steady_clock::duration>(

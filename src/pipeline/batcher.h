@@ -6,6 +6,7 @@
 // Thread-safe: every worker claims and commits slots concurrently.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -51,6 +52,8 @@ class Batcher {
   // frame instead of waiting when this is false (LiveDrop::WhenFull). Advisory: another worker may
   // take the room first, and claim() then waits for the next.
   bool has_room(Lane lane);
+  // Waits up to `seconds` (polling each millisecond) for has_room(lane), or until `stop` is set.
+  bool wait_for_room(Lane lane, double seconds, const std::atomic<bool>& stop);
 
   // A slot of the lane's batch being filled; blocks while every device tensor is in use.
   Claim claim(Lane lane);

@@ -37,8 +37,9 @@ std::optional<NvdecOptions> DecoderChoiceFor::nvdec_options(const StreamInfo& st
   return o;
 }
 
-std::unique_ptr<Decoder> DecoderChoiceFor::open(const StreamInfo& st, const std::string& path, std::string& note) const {
-  if (!gpu_path_) return make_cpu_decoder(st, path, opt_.decode_threads);
+std::unique_ptr<Decoder> DecoderChoiceFor::open(const StreamInfo& st, const std::string& path, std::string& note,
+                                                bool live) const {
+  if (!gpu_path_) return make_cpu_decoder(st, path, opt_.decode_threads, live);
   std::string why;
   if (const auto nvdec = nvdec_options(st, why)) {
     note = why;
@@ -46,11 +47,11 @@ std::unique_ptr<Decoder> DecoderChoiceFor::open(const StreamInfo& st, const std:
     if (opt_.decoder == DecoderChoice::Gpu) return gpu;  // a refusal part-way fails the input (see JobRun)
     // A stream that changes part-way to something NVDEC cannot take (4:4:4, a size beyond its
     // limits) goes on on the CPU decoder from there.
-    return with_fallback(std::move(gpu), [this, &st, &path] { return make_cpu_decoder(st, path, opt_.decode_threads); });
+    return with_fallback(std::move(gpu), [this, &st, &path, live] { return make_cpu_decoder(st, path, opt_.decode_threads, live); });
   }
   if (opt_.decoder == DecoderChoice::Gpu) throw Error("cannot decode on the GPU", path, why);
   note = "; GPU decoder not used: " + why;
-  return make_cpu_decoder(st, path, opt_.decode_threads);
+  return make_cpu_decoder(st, path, opt_.decode_threads, live);
 }
 
 }  // namespace vidinfer

@@ -23,8 +23,9 @@ class DecoderChoiceFor {
   std::optional<NvdecOptions> nvdec_options(const StreamInfo& st, std::string& note) const;
 
   // The decoder for one input. `note` gets what the summary adds to the decoder's name. Throws
-  // vidinfer::Error naming `path` with DecoderChoice::Gpu when NVDEC cannot take the stream.
-  std::unique_ptr<Decoder> open(const StreamInfo& st, const std::string& path, std::string& note) const;
+  // vidinfer::Error naming `path` with DecoderChoice::Gpu when NVDEC cannot take the stream. live:
+  // libavcodec decodes with low delay (make_cpu_decoder).
+  std::unique_ptr<Decoder> open(const StreamInfo& st, const std::string& path, std::string& note, bool live = false) const;
 
   bool gpu_path() const { return gpu_path_; }
 

@@ -72,7 +72,7 @@ class JobRun {
       how.pace = src_.kind() == InputSource::Kind::File;
     }
     demuxer_ = std::make_unique<Demuxer>(path_, how);
-    decoder_ = ctx_.decoders.open(demuxer_->stream(), path_, note_);
+    decoder_ = ctx_.decoders.open(demuxer_->stream(), path_, note_, live_);
     done_.summary.decoder = decoder_->name() + note_;
     stream_ = decoder_->cuda_stream();
     done_.summary.nvdec = stream_ != 0;
@@ -121,9 +121,12 @@ class JobRun {
     std::fprintf(stderr, "vidinfer: %s: stream lost after frame %lld (%s): reconnecting\n", path_.c_str(),
                  static_cast<long long>(index_), cause.c_str());
     double backoff = 0.5;
+    // An attempt that itself waited (a UDP socket listening for a sender until the open deadline)
+    // counts towards the back-off: a listener is not left closed longer than the back-off says.
+    auto attempt_began = std::chrono::steady_clock::now();
     for (int failed = 0;;) {
-      const auto wake = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                                               std::chrono::duration<double>(backoff));
+      const auto wake = attempt_began + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                            std::chrono::duration<double>(backoff));
       while (std::chrono::steady_clock::now() < wake && !*stop_ && !duration_passed())
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
       if (*stop_) return false;
@@ -132,6 +135,7 @@ class JobRun {
         return false;
       }
       try {
+        attempt_began = std::chrono::steady_clock::now();
         open();
         break;
       } catch (const Error& e) {
@@ -254,13 +258,16 @@ class JobRun {
     ++done_.summary.frames_decoded;
     const double t = pts - st.start_time;
     const FrameSelection& sel = opt_.selection;
-    if (t < sel.start - 1e-9) return true;
+    // (A live stream's start time is the first timestamp its demuxer saw: the B-frames that follow a
+    // keyframe without one come before it, and are the stream's frames all the same.)
+    if (t < sel.start - 1e-9 && !(live_ && sel.start <= 0)) return true;
     if (t >= sel.end - 1e-9) return false;
     if (in_range_++ % sel.every != 0) return true;
     ++done_.selected;
     if (live_ && !opt_.skip_preprocess && opt_.live.drop == LiveDrop::WhenFull &&
-        !ctx_.batcher.has_room(is_device_frame(frame) ? Batcher::kDevice : Batcher::kHost)) {
-      ++done_.summary.live->frames_dropped;  // the model is behind: no slot free now
+        !ctx_.batcher.wait_for_room(is_device_frame(frame) ? Batcher::kDevice : Batcher::kHost, opt_.live.max_batch_wait,
+                                    *stop_)) {
+      ++done_.summary.live->frames_dropped;  // the model is behind: no slot came free in time
       return true;
     }
     if (!opt_.skip_preprocess) {

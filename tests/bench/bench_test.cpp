@@ -158,7 +158,7 @@ TEST(Bench, BadOptionsAreClearErrors) {
   b.run = channel_mean_options(dir);
   b.modes = {"baseline", "turbo"};
   EXPECT_EQ(test::error_of([&] { run_bench(b, {rgb_thirds()}); }),
-            "unknown bench mode 'turbo': expected baseline, vidinfer, preprocess, decode or model");
+            "unknown bench mode 'turbo': expected baseline, vidinfer, preprocess, decode, model or live");
   b.modes = {"baseline"};
   b.lengths = {0};
   EXPECT_EQ(test::error_of([&] { run_bench(b, {rgb_thirds()}); }), "invalid bench length 0: must be at least 1 frame");

@@ -1,4 +1,5 @@
-// Live inputs, on loopback only and bounded in time: a clip served over HTTP (Python's http.server),
+// Live inputs, on loopback only and bounded in time: a clip served over RTSP (GStreamer's RTSP server,
+// tests/cli/rtsp_server.py; skipped, saying why, where it is not installed), over HTTP (Python's http.server),
 // sent as MPEG-TS over UDP in real time (Debian's `ffmpeg -re`), piped to standard input, and read as
 // a paced "camera" (--live-pace) gives the same frames, timestamps and values as the clip read as a
 // file (with --live-drop none, so that no frame is dropped), plus each frame's receive time and
@@ -38,6 +39,25 @@ int free_port(int type) {
   }
   ::close(fd);
   return ntohs(a.sin_port);
+}
+
+// Shell that waits (at most 60 s) until something listens on UDP `port` here: a sender started
+// before vidinfer's socket is bound would send into the void (the test machine may be slow to load
+// the model), and a sender started by a fixed sleep is a race.
+std::string wait_for_udp_listener(int port) {
+  char hex[8];
+  std::snprintf(hex, sizeof hex, "%04X", port);
+  return std::string("for i in $(seq 600); do awk '$2 ~ /:") + hex +
+         "$/ {found=1} END {exit !found}' /proc/net/udp /proc/net/udp6 2>/dev/null && break; sleep 0.1; done; ";
+}
+
+// Shell that waits (at most 60 s) until a client's TCP connection to `port` here is established.
+std::string wait_for_tcp_client(int port) {
+  char hex[8];
+  std::snprintf(hex, sizeof hex, "%04X", port);
+  return std::string("for i in $(seq 600); do awk '$2 ~ /:") + hex +
+         "$/ && $4 == \"01\" {found=1} END {exit !found}' /proc/net/tcp /proc/net/tcp6 2>/dev/null && break; "
+         "sleep 0.1; done; ";
 }
 
 // Frame lines without what differs between a live and a file run (the input's name, the receive
@@ -92,6 +112,7 @@ class CliLive : public test::Cli {
     EXPECT_EQ(rec[0]["live"]["frames_dropped"], 0);
     EXPECT_EQ(rec[0]["live"]["frames_processed"], static_cast<int64_t>(got.size()));
   }
+  std::string start_rtsp_server(int port, std::string* why);
   std::string args_, clip_;
   test::Result file_;
   std::vector<std::string> background_;
@@ -133,16 +154,16 @@ TEST_F(CliLive, UdpStreamInRealTimeGivesTheFileResults) {
   ASSERT_GT(port, 0);
   // The sender starts once vidinfer listens (its model loads first), paced at the clip's frame rate;
   // when it is done, the stream stalls and, with --reconnect 0, the input ends there.
-  const std::string send = "sleep 3; exec ffmpeg -loglevel error -re -i " + test::q(clip_) +
+  const std::string send = wait_for_udp_listener(port) + "exec ffmpeg -loglevel error -re -i " + test::q(clip_) +
                            " -c copy -f mpegts udp://127.0.0.1:" + std::to_string(port) + "?pkt_size=1316";
   background(send);
   const auto t0 = std::chrono::steady_clock::now();
-  const test::Result r = vidinfer(args_ + "--stall-timeout 2 --reconnect 0 udp://127.0.0.1:" + std::to_string(port));
+  const test::Result r = vidinfer(args_ + "--stall-timeout 3 --reconnect 0 udp://127.0.0.1:" + std::to_string(port));
   const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_GE(took, 2.0);  // real time: the 2 s clip cannot arrive faster
   expect_file_results(r);
-  EXPECT_NE(r.err.find("stream lost after frame 60: no data for 2 s (stalled)"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("stream lost after frame 60: no data for 3 s (stalled)"), std::string::npos) << r.err;
 }
 
 TEST_F(CliLive, PacedFileRunsInRealTimeWithItsLatency) {
@@ -165,9 +186,9 @@ TEST_F(CliLive, ALostStreamIsReconnectedAndItsNumberingGoesOn) {
   ASSERT_GT(port, 0);
   const std::string send = "ffmpeg -loglevel error -re -i " + test::q(clip_) + " -c copy -f mpegts udp://127.0.0.1:" +
                            std::to_string(port) + "?pkt_size=1316";
-  // The clip, 3 s of nothing (the sender gone), then the clip again.
-  background("sleep 3; " + send + "; sleep 3; " + send);
-  const test::Result r = vidinfer(args_ + "--stall-timeout 1 --reconnect -1 --duration 12 udp://127.0.0.1:" +
+  // The clip, 3 s of nothing (the sender gone), then the clip again, each once vidinfer listens.
+  background(wait_for_udp_listener(port) + send + "; sleep 3; " + wait_for_udp_listener(port) + send);
+  const test::Result r = vidinfer(args_ + "--stall-timeout 1 --reconnect -1 --duration 15 udp://127.0.0.1:" +
                                   std::to_string(port));
   ASSERT_EQ(r.rc, 0) << r.err;
   const auto lines = r.lines();
@@ -179,6 +200,65 @@ TEST_F(CliLive, ALostStreamIsReconnectedAndItsNumberingGoesOn) {
   EXPECT_GE(rec[0]["live"]["reconnects"].get<int>(), 1);
   EXPECT_GE(rec[0]["live"]["gap_seconds"].get<double>(), 1.0);
   EXPECT_NE(r.err.find("reconnected; frame numbering goes on from 60"), std::string::npos) << r.err;
+}
+
+// GStreamer's RTSP server for the clip on a free port (killed at the end of the test); empty when it
+// is not installed (the reason in *why).
+std::string CliLive::start_rtsp_server(int port, std::string* why) {
+  const std::string python = fs::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";  // Debian's python3-gi
+  const std::string log = dir.file("rtsp-" + std::to_string(port) + ".log");
+  background("exec " + python + " " + test::q(std::string(VIDINFER_SOURCE_DIR) + "/tests/cli/rtsp_server.py") + " " +
+             std::to_string(port) + " " + test::q(clip_) + " >" + test::q(log) + " 2>&1");
+  for (int i = 0; i < 100; ++i) {
+    const std::string text = slurp(log);
+    if (text.find("ready") != std::string::npos) return "rtsp://127.0.0.1:" + std::to_string(port) + "/clip";
+    if (text.find("no GStreamer") != std::string::npos || text.find("cannot listen") != std::string::npos) {
+      *why = text;
+      return "";
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  *why = "the RTSP server did not start within 10 s: " + slurp(log);
+  return "";
+}
+
+TEST_F(CliLive, RtspGivesTheFileResults) {
+  std::string why;
+  const std::string url = start_rtsp_server(free_port(SOCK_STREAM), &why);
+  if (url.empty()) GTEST_SKIP() << why;
+  // The stream ends with the clip: with --reconnect 0, so does the input.
+  const test::Result r = vidinfer(args_ + "--reconnect 0 " + url);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  // RTP carries its own clock: the timestamps differ from the file's; frames and values do not.
+  auto want = comparable(file_), got = comparable(r);
+  for (auto* m : {&want, &got})
+    for (auto& [f, j] : *m) j.erase("pts");
+  EXPECT_EQ(got, want);
+  ASSERT_EQ(r.records().size(), 1u);
+  EXPECT_EQ(r.records()[0]["live"]["frames_received"], 60);
+}
+
+TEST_F(CliLive, AnRtspServerKilledAndRestartedIsReconnected) {
+  const int port = free_port(SOCK_STREAM);
+  std::string why;
+  if (start_rtsp_server(port, &why).empty()) GTEST_SKIP() << why;
+  const std::string url = "rtsp://127.0.0.1:" + std::to_string(port) + "/clip";
+  // A second after vidinfer connected, the server is killed; a second later it is back.
+  const std::string pid = background_.back();
+  background(wait_for_tcp_client(port) + "sleep 1; kill " + pid + "; sleep 1; exec " +
+             std::string(fs::exists("/usr/bin/python3") ? "/usr/bin/python3 " : "python3 ") +
+             test::q(std::string(VIDINFER_SOURCE_DIR) + "/tests/cli/rtsp_server.py") + " " + std::to_string(port) + " " +
+             test::q(clip_));
+  const test::Result r = vidinfer(args_ + "--reconnect -1 --stall-timeout 2 --duration 12 " + url);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const auto lines = r.lines();
+  ASSERT_GE(lines.size(), 60u) << r.err;  // a part of the first stream, and the whole second
+  for (size_t i = 0; i < lines.size(); ++i) EXPECT_EQ(lines[i]["frame"], static_cast<int64_t>(i));
+  const auto rec = r.records();
+  ASSERT_EQ(rec.size(), 1u);
+  EXPECT_EQ(rec[0]["status"], "ok");
+  EXPECT_GE(rec[0]["live"]["reconnects"].get<int>(), 1);
+  EXPECT_NE(r.err.find(url + ": reconnected; frame numbering goes on from"), std::string::npos) << r.err;
 }
 
 TEST_F(CliLive, AStreamThatCannotBeOpenedFailsAloneAndTheOthersAreWritten) {
