@@ -61,6 +61,34 @@ std::string wait_for_tcp_client(int port) {
          "sleep 0.1; done; ";
 }
 
+// Equal JSON, numbers within `tol`: on the GPU a frame's values depend on the batch it went in by a
+// float's last digits (a live input's batches are cut by time, a file's by size).
+bool near(const nlohmann::json& a, const nlohmann::json& b, double tol = 1e-5) {
+  if (a.is_number_float() || b.is_number_float())
+    return a.is_number() && b.is_number() && std::abs(a.get<double>() - b.get<double>()) <= tol;
+  if (a.type() != b.type() || a.size() != b.size()) return false;
+  if (a.is_object()) {
+    for (auto it = a.begin(); it != a.end(); ++it)
+      if (!b.contains(it.key()) || !near(it.value(), b.at(it.key()), tol)) return false;
+    return true;
+  }
+  if (a.is_array()) {
+    for (size_t i = 0; i < a.size(); ++i)
+      if (!near(a[i], b[i], tol)) return false;
+    return true;
+  }
+  return a == b;
+}
+
+// The same frames, each with the same values (within `near`).
+void expect_same_frames(const std::map<int64_t, nlohmann::json>& got, const std::map<int64_t, nlohmann::json>& want) {
+  EXPECT_EQ(got.size(), want.size());
+  for (const auto& [frame, j] : got) {
+    ASSERT_TRUE(want.count(frame)) << "frame " << frame;
+    EXPECT_TRUE(near(j, want.at(frame))) << j.dump() << "\n" << want.at(frame).dump();
+  }
+}
+
 // Frame lines without what differs between a live and a file run (the input's name, the receive
 // time and the latency), by frame index.
 std::map<int64_t, nlohmann::json> comparable(const test::Result& r) {
@@ -95,11 +123,7 @@ class CliLive : public test::Cli {
   // The live run's frames equal the file's, one for one; each carries a receive time and latency.
   void expect_file_results(const test::Result& live) {
     const auto want = comparable(file_), got = comparable(live);
-    EXPECT_EQ(got.size(), want.size());
-    for (const auto& [frame, j] : got) {
-      ASSERT_TRUE(want.count(frame)) << "frame " << frame;
-      EXPECT_EQ(j, want.at(frame)) << "frame " << frame;
-    }
+    expect_same_frames(got, want);
     double last = 0;
     for (const auto& j : live.lines()) {
       ASSERT_TRUE(j.contains("received") && j.contains("latency_ms")) << j.dump();
@@ -234,7 +258,7 @@ TEST_F(CliLive, RtspGivesTheFileResults) {
   auto want = comparable(file_), got = comparable(r);
   for (auto* m : {&want, &got})
     for (auto& [f, j] : *m) j.erase("pts");
-  EXPECT_EQ(got, want);
+  expect_same_frames(got, want);
   ASSERT_EQ(r.records().size(), 1u);
   EXPECT_EQ(r.records()[0]["live"]["frames_received"], 60);
 }
@@ -282,7 +306,7 @@ TEST_F(CliLive, AStreamThatCannotBeOpenedFailsAloneAndTheOthersAreWritten) {
     j.erase("input");
     got.emplace(f, std::move(j));
   }
-  EXPECT_EQ(got, want);
+  expect_same_frames(got, want);
   EXPECT_NE(r.err.find("error: " + udp + ": cannot open input: no answer within the stall timeout\n"), std::string::npos)
       << r.err;
   EXPECT_NE(r.err.find("error: " + rtsp + ": cannot open input: Connection refused\n"), std::string::npos) << r.err;
@@ -302,6 +326,8 @@ double rss_mib(const std::string& pid) {
 // memory in the last quarter of the run is what it was in the second (no per-frame growth: queues,
 // receive times and latency records are bounded).
 TEST_F(CliLive, TenMinutesOfStreamKeepMemoryFlat) {
+  if (test::sh("ffmpeg -hide_banner -encoders 2>/dev/null | grep -c libx264").rfind("0", 0) == 0)
+    GTEST_SKIP() << "this machine's ffmpeg has no libx264 encoder to make the stream";
   const std::string o = dir.file("out"), e = dir.file("err"), summary = dir.file("summary.json");
   std::string args = args_;
   args.replace(args.find("--live-drop none"), 16, "--live-drop when-full");
