@@ -31,7 +31,8 @@ int do_bench(RunArgs& a, const BenchArgs& b, const std::string& command) {
   std::vector<std::string> inputs;
   try {
     bo.run = make_run_options(a);
-    bo.modes = split_list(b.modes);
+    bo.modes = b.live > 0 ? std::vector<std::string>{"live"} : split_list(b.modes);
+    const int copies = b.live > 0 ? b.live : b.copies;
     for (const auto& f : split_list(b.frames)) {
       char* end = nullptr;
       const long long n = std::strtoll(f.c_str(), &end, 10);
@@ -43,7 +44,7 @@ int do_bench(RunArgs& a, const BenchArgs& b, const std::string& command) {
     if (const char* tmp = std::getenv("TMPDIR"); tmp && *tmp) bo.temp_root = tmp;
     bo.command = command;
     if (a.inputs.empty()) throw Error("no inputs", "", "give the video files to benchmark");
-    for (int c = 0; c < b.copies; ++c) inputs.insert(inputs.end(), a.inputs.begin(), a.inputs.end());
+    for (int c = 0; c < copies; ++c) inputs.insert(inputs.end(), a.inputs.begin(), a.inputs.end());
   } catch (const Error& e) {
     std::fprintf(stderr, "vidinfer: error: %s\n", e.what());
     return kExitUsage;

@@ -11,6 +11,7 @@ namespace vidinfer::cli {
 struct BenchArgs {
   std::string modes = "baseline,vidinfer,preprocess,decode,model", frames, json, chart, work_dir;
   int copies = 1;
+  int live = 0;  // --live N: N simulated cameras (--modes live --copies N)
 };
 
 // vidinfer bench; `command`: the command line, for the report. Returns the exit status (exit_codes.h).

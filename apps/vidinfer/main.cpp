@@ -186,7 +186,7 @@ CLI::App* add_bench_command(CLI::App& app, RunArgs& br, BenchArgs& ba) {
                                                 "against vidinfer's on the same inputs and model; a table on stdout");
   bench_cmd->add_option("inputs", br.inputs, "Video files")->required();
   add_model_options(bench_cmd, br);
-  bench_cmd->add_option("--modes", ba.modes, "Comma-separated, run in this order: baseline, vidinfer, preprocess "
+  auto* modes = bench_cmd->add_option("--modes", ba.modes, "Comma-separated, run in this order: baseline, vidinfer, preprocess "
                                              "(vidinfer without the model), decode (vidinfer decode only), model "
                                              "(the model alone on a constant batch), live (vidinfer with every input "
                                              "a camera sending in real time: with --copies N, how many streams hold "
@@ -194,9 +194,16 @@ CLI::App* add_bench_command(CLI::App& app, RunArgs& br, BenchArgs& ba) {
       ->capture_default_str();
   bench_cmd->add_option("--frames", ba.frames, "Frames per input, comma-separated (e.g. 960,5520,9300): each input "
                                                "looped (packets copied, no re-encode) to each length; default: as given");
-  bench_cmd->add_option("--copies", ba.copies, "Give each input this many times (separate inputs decoded at once)")
-      ->check(CLI::Range(1, 256))
-      ->capture_default_str();
+  auto* copies = bench_cmd->add_option("--copies", ba.copies, "Give each input this many times (separate inputs decoded at once)")
+                     ->check(CLI::Range(1, 512))
+                     ->capture_default_str();
+  bench_cmd
+      ->add_option("--live", ba.live, "N simulated cameras: each input given N times, each paced in real time by its own "
+                                      "timestamps (the same as --modes live --copies N); the table says how many held "
+                                      "real time without drops, and the worst stream's latency p50/p99")
+      ->check(CLI::Range(1, 512))
+      ->excludes(copies)
+      ->excludes(modes);
   bench_cmd->add_option("--json", ba.json, "Write the results as JSON to this file");
   bench_cmd->add_option("--chart", ba.chart, "Write a bar chart of fps per mode and length (PNG) to this file");
   bench_cmd->add_option("--work-dir", ba.work_dir, "Keep the looped inputs in this directory (default: a temporary one, removed)");

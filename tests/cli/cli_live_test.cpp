@@ -369,6 +369,36 @@ TEST_F(CliLive, TenMinutesOfStreamKeepMemoryFlat) {
   EXPECT_LT(last - second, 8.0) << "memory grew over the run";
 }
 
+// vidinfer bench --live N: N cameras pacing the clip in real time; the row says how many held it.
+TEST_F(CliLive, BenchLiveCountsTheStreamsHeldInRealTime) {
+  const std::string json = dir.file("bench.json");
+  const std::string bench = "bench -q --task classify " + model() + " --device cpu ";
+  const auto t0 = std::chrono::steady_clock::now();
+  const test::Result r = vidinfer(bench + "--live 3 --json " + test::q(json) + " " + test::q(clip_));
+  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_GE(took, 1.9);  // the cameras send in real time
+  EXPECT_NE(r.out.find("live"), std::string::npos) << r.out;
+  const auto j = nlohmann::json::parse(slurp(json));
+  ASSERT_EQ(j["rows"].size(), 1u) << j.dump();
+  const auto& row = j["rows"][0];
+  EXPECT_EQ(row["mode"], "live");
+  ASSERT_TRUE(row.contains("live")) << row.dump();
+  const auto& live = row["live"];
+  EXPECT_EQ(live["streams"], 3);
+  const int held = live["realtime_streams"].get<int>();
+  EXPECT_GE(held, 0);
+  EXPECT_LE(held, 3);
+  EXPECT_EQ(held == 3, live["frames_dropped"].get<int64_t>() == 0) << live.dump();
+  EXPECT_EQ(row["frames"].get<int64_t>() + live["frames_dropped"].get<int64_t>(), 180) << row.dump();
+  EXPECT_GT(live["latency_p50_ms"].get<double>(), 0.0);
+  EXPECT_GE(live["latency_p99_ms"].get<double>(), live["latency_p50_ms"].get<double>());
+  // --live N is --modes live --copies N: not with either.
+  EXPECT_EQ(vidinfer(bench + "--live 2 --copies 2 " + test::q(clip_)).rc, 2);
+  EXPECT_EQ(vidinfer(bench + "--live 2 --modes vidinfer " + test::q(clip_)).rc, 2);
+  EXPECT_EQ(vidinfer(bench + "--live 0 " + test::q(clip_)).rc, 2);
+}
+
 TEST_F(CliLive, BadLiveOptionsAreUsageErrors) {
   EXPECT_EQ(vidinfer(args_ + "--live-drop sometimes " + test::q(clip_)).rc, 2);
   const test::Result r = vidinfer(args_ + "--rtsp-transport http " + test::q(clip_));
