@@ -34,7 +34,7 @@ cuda::PreprocessParams GpuPreprocessor::params(const AVFrame* frame, const Geome
   p.sixteen_bit = frame->format == AV_PIX_FMT_P016LE;
   // The picture's own size (g is planned from it), which a frame NVDEC decoded smaller is not: an
   // untagged stream's matrix is guessed from the picture's height, as on the CPU path.
-  const int shown_w = g.rotation % 180 ? g.src_h : g.src_w, shown_h = g.rotation % 180 ? g.src_w : g.src_h;
+  const int shown_h = g.rotation % 180 ? g.src_w : g.src_h;
   const ColourSpec cs = resolve_colour(read_color_space(frame->colorspace), read_color_range(frame->color_range),
                                        static_cast<AVPixelFormat>(frame->format), shown_h);
   matrix_weights(cs.sws_matrix, p.kr, p.kb);
@@ -52,19 +52,22 @@ cuda::PreprocessParams GpuPreprocessor::params(const AVFrame* frame, const Geome
     p.c_off = 128.f * unit;
     p.c_scale = 1.f / (224.f * unit);
   }
-  // swscale converts a frame kept at its own size with its unscaled path (each chroma row serving two
-  // luma rows), which the shifted tent approximates; any resize goes through its filters, which
-  // site 4:2:0 chroma centred. Measured against swscale: 1:1 mean 0.005 max 1 level with the shift,
-  // 640x360 -> 512x512 mean 0.003 max 1 without it (46 with).
+  // swscale sites 4:2:0 chroma vertically by whether the height is kept, whatever the width does: a
+  // kept height goes through its unscaled vertical path (chroma row k centred on luma row 2k+1, the
+  // last rows' window kept inside the plane), which the shifted tent approximates; a changed height
+  // goes through its filters, which site chroma centred (2k+0.5). Measured against swscale: 1:1 mean
+  // 0.005 max 1 level with the shift, 640x360 -> 512x512 mean 0.003 max 1 without it (46 with);
+  // 96x64 -> 64x64 (testsrc2) mean 0.004 max 1 with it, 3.5 and 86 when the shift went with both
+  // sizes kept only. Horizontally, chroma is sited alike either way.
   // (A quarter-turned frame is resized unturned, to scaled_h x scaled_w: see unturn.)
   // The reference is what swscale makes of the picture: a frame NVDEC already scaled to the scaled
   // size (decoded smaller than it shows) is read 1:1, but the reference for it resized, so its chroma
   // is sited centred too, as for any resize (NVDEC's output is its own resample, chroma included).
-  const int rw = g.rotation % 180 ? g.scaled_h : g.scaled_w, rh = g.rotation % 180 ? g.scaled_w : g.scaled_h;
-  const bool same_size = rw == shown_w && rh == shown_h;
+  const int rh = g.rotation % 180 ? g.scaled_w : g.scaled_h;  // (a quarter-turned frame is resized unturned)
+  const bool same_height = rh == shown_h;
   p.chroma_shift_x = chroma_shift_x;
-  p.chroma_shift_y = same_size ? chroma_shift_y : 0.f;
-  p.chroma_clamp_last = same_size;
+  p.chroma_shift_y = same_height ? chroma_shift_y : 0.f;
+  p.chroma_clamp_last = same_height;
   p.dst_w = g.dst_w;
   p.dst_h = g.dst_h;
   p.scaled_w = g.scaled_w;

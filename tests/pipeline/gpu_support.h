@@ -20,6 +20,7 @@ std::string why_no_gpu();
   } while (0)
 
 std::string sample();  // data/sample.mp4: 640x360 H.264, BT.709 limited
+std::string sample_hevc10();  // the sample as 10-bit HEVC (60 frames, BT.709 limited)
 
 struct Diff {
   double mean = 0, max = 0;
