@@ -227,6 +227,39 @@ TEST_F(CliLive, ALostStreamIsReconnectedAndItsNumberingGoesOn) {
   EXPECT_NE(r.err.find("reconnected; frame numbering goes on from 60"), std::string::npos) << r.err;
 }
 
+// A stream that stalls (its sender stops after a second) while a paced camera goes on: the camera's
+// frames are all there, with their usual latency, while the stalled stream waits for its sender to come
+// back (it does not, and --duration ends it).
+TEST_F(CliLive, AStalledStreamDoesNotStallTheOthers) {
+  const int port = free_port(SOCK_DGRAM);
+  ASSERT_GT(port, 0);
+  const std::string udp = "udp://127.0.0.1:" + std::to_string(port);
+  background(wait_for_udp_listener(port) + "exec ffmpeg -loglevel error -re -t 1 -i " + test::q(clip_) +
+             " -c copy -f mpegts '" + udp + "?pkt_size=1316'");
+  const test::Result r = vidinfer(args_ + "--live-pace --stall-timeout 1 --reconnect -1 --duration 6 " + udp + " " +
+                                  test::q(clip_));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  std::map<int64_t, nlohmann::json> camera;
+  int64_t stalled = 0;
+  double worst = 0;
+  for (auto j : r.lines()) {
+    if (j["input"] == udp) {
+      ++stalled;
+      continue;
+    }
+    worst = std::max(worst, j["latency_ms"].get<double>());
+    const int64_t f = j["frame"].get<int64_t>();
+    for (const char* k : {"input", "received", "latency_ms"}) j.erase(k);
+    camera.emplace(f, std::move(j));
+  }
+  expect_same_frames(camera, comparable(file_));
+  EXPECT_LT(worst, 1000.0) << "the camera's frames waited for the stalled stream";
+  EXPECT_GT(stalled, 0);
+  EXPECT_LE(stalled, 45);  // the first second of the clip, no more
+  EXPECT_NE(r.err.find(udp + ": stream lost after frame " + std::to_string(stalled) + " (no data for 1 s (stalled)): reconnecting"),
+            std::string::npos) << r.err;
+}
+
 // GStreamer's RTSP server for the clip on a free port (killed at the end of the test); empty when it
 // is not installed (the reason in *why).
 std::string CliLive::start_rtsp_server(int port, std::string* why) {
