@@ -151,6 +151,11 @@ def _devices(devices):
     return ",".join(str(d) for d in devices)  # torch.device("cuda:1") prints as cuda:1
 
 
+def _live(duration, live_drop, max_batch_wait, reconnect, stall_timeout, rtsp_transport, live_pace):
+    return _options(duration=duration, live_drop=live_drop, max_batch_wait=max_batch_wait, reconnect=reconnect,
+                    stall_timeout=stall_timeout, rtsp_transport=rtsp_transport, live_pace=bool(live_pace))
+
+
 def _options(**kw):
     return {k: v for k, v in kw.items() if v is not None}
 
@@ -158,7 +163,9 @@ def _options(**kw):
 def batches(inputs, *, device="auto", input_size=224, resize="stretch", dtype=torch.float32, batch=32,
             mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), channels="rgb", every=1, start=None,
             end=None, max_frames=None, streams=0, segments=0, on_error="skip", decoder="auto",
-            letterbox_fill=114, decode_threads=0, apply_rotation=False, devices=None):
+            letterbox_fill=114, decode_threads=0, apply_rotation=False, devices=None, duration=None,
+            live_drop=None, max_batch_wait=None, reconnect=None, stall_timeout=None, rtsp_transport=None,
+            live_pace=False):
     """Decoded, resized and normalised frames of `inputs` as model batches (an iterator of Batch).
 
     Frames of several inputs fill the same batch (up to `streams` inputs decode at once). `dtype`:
@@ -167,6 +174,10 @@ def batches(inputs, *, device="auto", input_size=224, resize="stretch", dtype=to
     batch's frame indices are known when it is made): `segments` 0 or 1.
     `devices` ("cuda:0,cuda:1", a list of them, or "all"): one engine per GPU, each batch on the GPU
     that made it (see `.tensor.device`); in place of `device`.
+    Live inputs (rtsp://, udp://, http(s)://, "-" ...; docs/live.md): `duration` (seconds per live
+    input), `live_drop` ("when-full" or "none"), `max_batch_wait` (seconds), `reconnect` (attempts,
+    -1 no limit), `stall_timeout` (seconds), `rtsp_transport` ("tcp" or "udp"); `live_pace=True` reads
+    files as cameras sending in real time. None: the CLI's defaults.
     A bad input: with on_error="skip" a VidinferWarning names it and the others go on; "fail"
     raises vidinfer.Error. Raises vidinfer.Error for a bad option.
     """
@@ -177,7 +188,8 @@ def batches(inputs, *, device="auto", input_size=224, resize="stretch", dtype=to
                     batch=batch, mean=list(mean), std=list(std), channels=channels, every=every, start=start,
                     end=end, max_frames=max_frames, streams=streams, segments=segments, on_error=on_error,
                     decoder=decoder, letterbox_fill=letterbox_fill, decode_threads=decode_threads,
-                    apply_rotation=apply_rotation, devices=_devices(devices))
+                    apply_rotation=apply_rotation, devices=_devices(devices),
+                    **_live(duration, live_drop, max_batch_wait, reconnect, stall_timeout, rtsp_transport, live_pace))
     return _Stream(_inputs(inputs), opts, None, True, uint8, on_error)
 
 
@@ -186,7 +198,8 @@ def run(inputs, *, model, task=None, device="auto", input_size=None, resize=None
         max_detections=100, every=1, start=None, end=None, max_frames=None, streams=0, segments=0,
         on_error="skip", decoder="auto", letterbox_fill=None, decode_threads=0, apply_rotation=False,
         class_activation=None, detect_layout=None, box_format=None, boxes_normalized=None,
-        score_activation=None, cpu_threads=0, cuda_graph=True, devices=None):
+        score_activation=None, cpu_threads=0, cuda_graph=True, devices=None, duration=None, live_drop=None,
+        max_batch_wait=None, reconnect=None, stall_timeout=None, rtsp_transport=None, live_pace=False):
     """Runs `model` over the frames of `inputs`: an iterator of dicts equal to the CLI's JSON Lines
     objects (a line per processed frame, then each input's end-of-input record).
 
@@ -196,7 +209,9 @@ def run(inputs, *, model, task=None, device="auto", input_size=None, resize=None
     what the task's head expects (a [B,C] tensor for classify; a detection layout for detect, see
     docs/models.md). None options: the sidecar's, else the CLI's default. After the end, `.summary`
     holds the run summary. `devices` ("cuda:0,cuda:1", a list, or "all"): one engine per GPU (a model
-    file only: a callable lives on one device).
+    file only: a callable lives on one device). Live inputs and their options (`duration`,
+    `live_drop`, `max_batch_wait`, `reconnect`, `stall_timeout`, `rtsp_transport`, `live_pace`): as
+    for batches(); a live input's frame dicts carry "received" and "latency_ms".
     """
     if model is None:
         raise Error("no model: run() needs model=, a TorchScript file (.pt) or a Python callable")
@@ -218,7 +233,8 @@ def run(inputs, *, model, task=None, device="auto", input_size=None, resize=None
                     apply_rotation=apply_rotation, class_activation=class_activation,
                     detect_layout=detect_layout, box_format=box_format, boxes_normalized=boxes_normalized,
                     score_activation=score_activation, cpu_threads=cpu_threads, cuda_graph=cuda_graph,
-                    devices=_devices(devices))
+                    devices=_devices(devices),
+                    **_live(duration, live_drop, max_batch_wait, reconnect, stall_timeout, rtsp_transport, live_pace))
     return _Stream(_inputs(inputs), opts, model, False, False, on_error)
 
 

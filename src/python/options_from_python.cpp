@@ -31,6 +31,34 @@ std::array<float, 3> three(const py::dict& kw, const char* key) {
 
 }  // namespace
 
+// The live inputs' options (docs/live.md), named as the CLI's without the dashes; max_batch_wait in
+// seconds (the CLI's --max-batch-wait is in milliseconds).
+static void live_options(const py::dict& kw, LiveOptions& live) {
+  if (given(kw, "duration")) {
+    live.duration = get<double>(kw, "duration");
+    if (live.duration < 0) throw Error("invalid duration", "", "must be 0 (no limit) or more seconds");
+  }
+  if (given(kw, "live_drop")) live.drop = parse_live_drop(get<std::string>(kw, "live_drop"));
+  if (given(kw, "max_batch_wait")) {
+    live.max_batch_wait = get<double>(kw, "max_batch_wait");
+    if (live.max_batch_wait < 0) throw Error("invalid max_batch_wait", "", "must be 0 or more seconds");
+  }
+  if (given(kw, "reconnect")) {
+    live.reconnect = get<int>(kw, "reconnect");
+    if (live.reconnect < -1) throw Error("invalid reconnect", "", "expected attempts >= 0, or -1 for no limit");
+  }
+  if (given(kw, "stall_timeout")) {
+    live.stall_timeout = get<double>(kw, "stall_timeout");
+    if (live.stall_timeout <= 0) throw Error("invalid stall_timeout", "", "must be more than 0 seconds");
+  }
+  if (given(kw, "rtsp_transport")) {
+    live.rtsp_transport = get<std::string>(kw, "rtsp_transport");
+    if (live.rtsp_transport != "tcp" && live.rtsp_transport != "udp")
+      throw Error("invalid rtsp_transport '" + live.rtsp_transport + "'", "", "expected tcp or udp");
+  }
+  if (given(kw, "live_pace")) live.pace_files = get<bool>(kw, "live_pace");
+}
+
 RunOptions options_from_python(const py::dict& kw) {
   RunOptions opt;
   if (given(kw, "model_path")) {
@@ -105,6 +133,7 @@ RunOptions options_from_python(const py::dict& kw) {
     opt.stop_on_error = e == "fail";
   }
   if (given(kw, "cuda_graph")) opt.tuning.cuda_graph = get<bool>(kw, "cuda_graph");
+  live_options(kw, opt.live);
   return opt;
 }
 
