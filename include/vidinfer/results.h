@@ -33,6 +33,9 @@ struct FrameResult {
   // seconds since the Unix epoch), and the seconds from then to its result being delivered.
   double received = 0;
   double latency = -1;
+  // The first frame of a live input after a reconnect: how long the stream gave no data before it
+  // (seconds; the frames lost meanwhile have no numbers: numbering goes on); else 0.
+  double gap_before = 0;
 };
 
 struct StageTimes {

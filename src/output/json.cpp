@@ -67,6 +67,7 @@ nlohmann::ordered_json to_json(const FrameResult& r, Task task) {
   if (r.received > 0) {  // live inputs
     j["received"] = round_to(r.received, 1e-6);
     j["latency_ms"] = round_to(r.latency * 1e3, 0.01);
+    if (r.gap_before > 0) j["gap_before_s"] = round_to(r.gap_before, 1e-3);
   }
   auto arr = nlohmann::ordered_json::array();
   if (task == Task::Classify) {

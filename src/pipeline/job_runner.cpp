@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <map>
 #include <memory>
+#include <utility>
 
 #include "common/cuda.h"
 #include "common/timer.h"
@@ -210,8 +211,11 @@ class JobRun {
   // time without data before it when it is the first after a reconnect.
   void received(const AVPacket* pkt) {
     const auto now = std::chrono::steady_clock::now();
-    if (last_packet_ != std::chrono::steady_clock::time_point{} && decoder_open_gap_)
-      done_.summary.live->gap_seconds += std::chrono::duration<double>(now - last_packet_).count();
+    if (last_packet_ != std::chrono::steady_clock::time_point{} && decoder_open_gap_) {
+      const double gap = std::chrono::duration<double>(now - last_packet_).count();
+      done_.summary.live->gap_seconds += gap;
+      gap_before_ += gap;  // on the next frame handed to the model
+    }
     decoder_open_gap_ = false;
     last_packet_ = now;
     if (pkt->pts == AV_NOPTS_VALUE) return;
@@ -273,7 +277,10 @@ class JobRun {
     if (!opt_.skip_preprocess) {
       ScopedTimer timer(w_.times.preprocess);
       Slot s;
-      if (live_) s.received = receive_time(ts);
+      if (live_) {
+        s.received = receive_time(ts);
+        s.gap_before = std::exchange(gap_before_, 0.0);
+      }
       s.input = job_.input;
       s.segment = job_.segment;
       s.frame_index = this_index;
@@ -395,6 +402,7 @@ class JobRun {
   std::chrono::steady_clock::time_point until_{};        // LiveOptions::duration's end; none: no limit
   std::chrono::steady_clock::time_point last_packet_{};  // when the last packet came
   bool decoder_open_gap_ = false;                         // reconnected: the next packet ends the gap
+  double gap_before_ = 0;  // seconds of gap not yet reported on a frame (Slot::gap_before)
   std::map<int64_t, double> recv_;                       // packet pts -> arrival (Unix seconds)
   int64_t corrupt_before_ = 0;                            // corrupt packets of the connections before
 };

@@ -85,6 +85,7 @@ void Reorderer::commit(BatchOutcome& c) {
       continue;
     }
     c.results[k].received = s.received;
+    c.results[k].gap_before = s.gap_before;
     route(c.results[k], s);
   }
   progress();

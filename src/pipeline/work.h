@@ -39,6 +39,7 @@ struct Slot {
   Geometry geometry;
   double expected_frames = 0;  // of the input (for progress); 0 if unknown
   double received = 0;         // live inputs: when the frame's packet was read (Unix seconds); else 0
+  double gap_before = 0;       // live inputs: the first frame after a reconnect: seconds without data before it
   bool valid = true;           // false: the slot's write failed; its row is ignored
 };
 
