@@ -23,14 +23,8 @@
 namespace vidinfer {
 namespace {
 
-// Waits on the host for the work queued so far on `stream`.
-void gpu_sync(uintptr_t stream) {
-  const cuda::Event ev = cuda::Event::make();
-  ev.record(stream);
-  ev.synchronize();
-}
-
 using test::gpu::compare_rgb;
+using test::gpu::gpu_sync;
 using test::gpu::Diff;
 using test::gpu::sample;
 using test::gpu::sample_hevc10;

@@ -36,15 +36,9 @@ NvdecOptions nvdec_to(NvdecTargetSize target) {
   return o;
 }
 
-// Waits on the host for the work queued so far on `stream`.
-void gpu_sync(uintptr_t stream) {
-  const cuda::Event ev = cuda::Event::make();
-  ev.record(stream);
-  ev.synchronize();
-}
-
 using test::gpu::colour_namer;
 using test::gpu::compare_rgb;
+using test::gpu::gpu_sync;
 using test::gpu::Diff;
 using test::gpu::run;
 using test::gpu::Runs;

@@ -34,6 +34,12 @@ std::string sample() { return std::string(VIDINFER_SOURCE_DIR) + "/data/sample.m
 // Every frame through NVDEC + the kernel at full size (RGB on 0..255) against libavcodec + swscale.
 // With `rotation` (clockwise, at full size only): the kernel's turned frame against swscale's frame
 // turned by torch::rot90.
+void gpu_sync(uintptr_t stream) {
+  const cuda::Event ev = cuda::Event::make();
+  ev.record(stream);
+  ev.synchronize();
+}
+
 std::string sample_hevc10() {
   return test::clip("sample-hevc10", "mkv", "-i " + test::q(sample()) + " -frames:v 60 -c:v libx265 -preset ultrafast "
                     "-pix_fmt yuv420p10le -x265-params log-level=error -colorspace bt709 -color_primaries bt709 "

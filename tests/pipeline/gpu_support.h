@@ -3,6 +3,7 @@
 // pipeline run that sorts its results by input.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,9 @@ struct Diff {
   int frames = 0;
   std::string where;     // of the largest difference
 };
+// Waits on the host for the work queued so far on `stream`.
+void gpu_sync(uintptr_t stream);
+
 // Every frame through NVDEC + the kernel (RGB on 0..255) against libavcodec + swscale, at full size or
 // out_w x out_h; with `rotation` (clockwise, full size only) against swscale's frame turned.
 Diff compare_rgb(const std::string& path, int out_w = 0, int out_h = 0, int rotation = 0);
