@@ -49,7 +49,7 @@ static void live_options(const py::dict& kw, LiveOptions& live) {
   }
   if (given(kw, "stall_timeout")) {
     live.stall_timeout = get<double>(kw, "stall_timeout");
-    if (live.stall_timeout <= 0) throw Error("invalid stall_timeout", "", "must be more than 0 seconds");
+    if (live.stall_timeout < 0) throw Error("invalid stall_timeout", "", "must be 0 (wait for ever) or more seconds");
   }
   if (given(kw, "rtsp_transport")) {
     live.rtsp_transport = get<std::string>(kw, "rtsp_transport");

@@ -29,7 +29,7 @@ def test_a_paced_file_gives_the_file_results_with_receive_times(moving):
 @pytest.mark.parametrize("bad, message", [
     (dict(live_drop="sometimes"), "sometimes"),
     (dict(rtsp_transport="http"), "invalid rtsp_transport 'http': expected tcp or udp"),
-    (dict(stall_timeout=0), "invalid stall_timeout"),
+    (dict(stall_timeout=-1), "invalid stall_timeout"),
     (dict(reconnect=-2), "invalid reconnect"),
     (dict(duration=-1), "invalid duration"),
 ])
