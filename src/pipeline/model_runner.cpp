@@ -88,7 +88,10 @@ void ModelRunner::hand_out(const Batch& b, const Extensions& ext) {
     keep.push_back(static_cast<int64_t>(k));
   }
   if (rows.empty()) return;
-  const torch::Tensor used = b.data.narrow(0, 0, static_cast<int64_t>(b.slots.size()));
+  torch::Tensor used = b.data.narrow(0, 0, static_cast<int64_t>(b.slots.size()));
+  // A batch the CPU decoder made (a stream NVDEC refused) is handed out on the run's device too: the
+  // caller asked for tensors there, whichever decoder each input got.
+  if (used.device() != engine_.device()) used = used.to(engine_.device());
   ext.on_batch(rows.size() == b.slots.size() ? used
                                              : used.index_select(0, torch::tensor(keep).to(used.device())),
                rows);
@@ -104,7 +107,10 @@ void ModelRunner::forward(Pending& P, bool run_model) {
     order_after_writers(b);
     if (opt_.skip_model) {
       d.skipped_model = true;
-      if (const Extensions* ext = engine_.extensions(); ext && ext->on_batch) hand_out(b, *ext);
+      if (const Extensions* ext = engine_.extensions(); ext && ext->on_batch) {
+        if (b.pool_index < 0 && engine_.device().is_cuda()) d.host_to_device_bytes = b.data.element_size() * b.data[0].numel() * n;
+        hand_out(b, *ext);
+      }
       return;
     }
     if (!run_model) return;

@@ -240,6 +240,9 @@ TEST(GpuPipeline, CenterNetDetectionsAgreeWithTheCpuPath) {
   o.task = Task::Detect;
   o.score_threshold = 0.3f;
   o.selection.every = 2;  // 160 frames: the CPU path of this model is slow
+  // Four threads for the CPU path's model: all the cores, beside a parallel ctest, ran it past the
+  // test's timeout on the GPU machine (threads spinning against the other tests' processes).
+  o.cpu_threads = 4;
   const auto gpu = run(o, "cuda", {sample()});
   const auto cpu = run(o, "cpu", {sample()});
   RunOptions cpu_decode = o;
