@@ -87,6 +87,9 @@ struct NvdecOptions {
   NvdecTargetSize target_size;
   bool high_priority_stream = true;
   bool trace = false;
+  // Live inputs: each picture handed on as soon as it may be shown (the parser queues none ahead;
+  // files let it queue 4, so that decoding overlaps mapping: ~130 ms of latency at 30 fps).
+  bool low_delay = false;
 };
 
 // The NVDEC decoder (NVCUVID, loaded at run time). Throws vidinfer::Error naming `input` when there

@@ -181,7 +181,8 @@ class NvdecDecoder final : public Decoder {
     p.CodecType = codec_;
     p.ulMaxNumDecodeSurfaces = 1;  // raised by the sequence callback's return value
     p.ulClockRate = 0;
-    p.ulMaxDisplayDelay = 4;  // lets the parser queue pictures ahead, so decode overlaps mapping
+    // Files: lets the parser queue pictures ahead, so decode overlaps mapping; live: none (latency).
+    p.ulMaxDisplayDelay = options.low_delay ? 0 : 4;
     p.pUserData = this;
     p.pfnSequenceCallback = &NvdecDecoder::on_sequence;
     p.pfnDecodePicture = &NvdecDecoder::on_decode;

@@ -69,29 +69,35 @@ namespace {
 // graph's own outputs are overwritten by the next replay, and the next replay's intermediates may
 // land where they were. The copies are ordinary allocations on the model's stream, like the outputs
 // of a launched forward.
-torch::jit::IValue clone_outputs(const torch::jit::IValue& v) {
-  if (v.isTensor()) return v.toTensor().clone();
+// Where the batch was padded to `rows`, each tensor whose first dimension is the padded batch is cut
+// back to the `n` frames given.
+at::Tensor clone_rows(const at::Tensor& t, int64_t n, int64_t rows) {
+  return (rows > n && t.dim() >= 1 && t.size(0) == rows ? t.narrow(0, 0, n) : t).clone();
+}
+
+torch::jit::IValue clone_outputs(const torch::jit::IValue& v, int64_t n, int64_t rows) {
+  if (v.isTensor()) return clone_rows(v.toTensor(), n, rows);
   if (v.isTuple()) {
     std::vector<torch::jit::IValue> e;
-    for (const auto& x : v.toTupleRef().elements()) e.push_back(clone_outputs(x));
+    for (const auto& x : v.toTupleRef().elements()) e.push_back(clone_outputs(x, n, rows));
     return c10::ivalue::Tuple::create(std::move(e));
   }
   if (v.isTensorList()) {
     c10::List<at::Tensor> l;
     const c10::List<at::Tensor> src = v.toTensorList();
-    for (size_t i = 0; i < src.size(); ++i) l.push_back(src.get(i).clone());
+    for (size_t i = 0; i < src.size(); ++i) l.push_back(clone_rows(src.get(i), n, rows));
     return l;
   }
   if (v.isList()) {
     const auto src = v.toList();
     c10::impl::GenericList l(src.elementType());
-    for (size_t i = 0; i < src.size(); ++i) l.push_back(clone_outputs(src.get(i)));
+    for (size_t i = 0; i < src.size(); ++i) l.push_back(clone_outputs(src.get(i), n, rows));
     return l;
   }
   if (v.isGenericDict()) {
     const auto src = v.toGenericDict();
     c10::impl::GenericDict d(src.keyType(), src.valueType());
-    for (const auto& e : src) d.insert(e.key(), clone_outputs(e.value()));
+    for (const auto& e : src) d.insert(e.key(), clone_outputs(e.value(), n, rows));
     return d;
   }
   return v;
@@ -169,10 +175,19 @@ torch::jit::IValue TorchScriptModel::forward(const torch::Tensor& batch) {
   c10::InferenceMode guard;
   try {
 #ifdef VIDINFER_TORCH_CUDA
-    if (graphs_ && batch.sizes() == graphs_->in.sizes()) {
-      graphs_->in.copy_(batch, /*non_blocking=*/true);
-      graphs_->graph.replay();
-      return clone_outputs(graphs_->out);
+    // A partial batch (a live input's batch cut by time, an input's last) replays the full batch's
+    // graph too, with the rows beyond it zeroed and its outputs cut back to its rows: a launched
+    // forward of a new batch size makes cuDNN choose its kernels again (seconds for the bundled
+    // CenterNet in fp16 on an H100, while live frames wait).
+    if (graphs_) {
+      const at::IntArrayRef g = graphs_->in.sizes();
+      const int64_t n = batch.dim() == static_cast<int64_t>(g.size()) ? batch.size(0) : 0;
+      if (n > 0 && n <= g[0] && batch.sizes().slice(1) == g.slice(1)) {
+        graphs_->in.narrow(0, 0, n).copy_(batch, /*non_blocking=*/true);
+        if (n < g[0]) graphs_->in.narrow(0, n, g[0] - n).zero_();
+        graphs_->graph.replay();
+        return clone_outputs(graphs_->out, n, g[0]);
+      }
     }
 #endif
     auto input = batch.to(device_, dtype_, /*non_blocking=*/true);

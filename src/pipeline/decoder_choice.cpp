@@ -41,8 +41,9 @@ std::unique_ptr<Decoder> DecoderChoiceFor::open(const StreamInfo& st, const std:
                                                 bool live) const {
   if (!gpu_path_) return make_cpu_decoder(st, path, opt_.decode_threads, live);
   std::string why;
-  if (const auto nvdec = nvdec_options(st, why)) {
+  if (auto nvdec = nvdec_options(st, why)) {
     note = why;
+    nvdec->low_delay = live;
     auto gpu = make_nvdec_decoder(st, path, *nvdec);
     if (opt_.decoder == DecoderChoice::Gpu) return gpu;  // a refusal part-way fails the input (see JobRun)
     // A stream that changes part-way to something NVDEC cannot take (4:4:4, a size beyond its

@@ -634,7 +634,8 @@ TEST(GpuPipeline, StreamThatTurns444PartWayGoesOnOnTheCpuDecoder) {
 }
 
 // Full batches replay the forward recorded as CUDA graphs (Model::capture_graphs); the last, partial
-// batch is launched as before. Both give what launching every batch gives, frame by frame.
+// batch replays it too, its rows padded with zeros and its outputs cut back. Both give what launching
+// every batch gives, frame by frame.
 TEST(GpuPipeline, CudaGraphsGiveTheLaunchedForwardsResults) {
   const std::string square = square_clip();
   REQUIRE_GPU();

@@ -54,7 +54,8 @@ def moving(media):
 
 @pytest.fixture(scope="session")
 def moving_hevc(media):
-    return make_clip(os.path.join(media, "moving-hevc.mp4"), "testsrc2", 20, size="128x72", codec="libx265")
+    # 160x144: NVDEC decodes HEVC from 144x144 up (a smaller clip goes to the CPU decoder there).
+    return make_clip(os.path.join(media, "moving-hevc-160x144.mp4"), "testsrc2", 20, size="160x144", codec="libx265")
 
 
 @pytest.fixture(scope="session")

@@ -93,7 +93,7 @@ def test_yielded_tensors_stay_valid_while_held(moving):
 def test_hevc_rows_and_sizes(moving_hevc):
     rows = [(f, s) for b in vidinfer.batches(moving_hevc, device="cpu", input_size=32, batch=6)
             for f, s in zip(b.frames, b.sizes)]
-    assert [f for f, _ in rows] == list(range(20)) and all(s == (128, 72) for _, s in rows)
+    assert [f for f, _ in rows] == list(range(20)) and all(s == (160, 144) for _, s in rows)
 
 
 def test_max_frames_and_end(moving):
