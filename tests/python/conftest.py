@@ -59,6 +59,12 @@ def moving_hevc(media):
 
 
 @pytest.fixture(scope="session")
+def tiny_hevc(media):
+    """HEVC below NVDEC's 144x144 minimum: the CPU decoder takes it, on a GPU run too."""
+    return make_clip(os.path.join(media, "tiny-hevc-128x72.mp4"), "testsrc2", 12, size="128x72", codec="libx265")
+
+
+@pytest.fixture(scope="session")
 def red(media):
     """12 frames of solid red."""
     return make_clip(os.path.join(media, "red.mp4"), "color=c=red", 12)

@@ -127,6 +127,21 @@ def test_gpu_batches_stay_on_the_gpu_and_match_the_cpu_path(moving, moving_hevc)
         assert diff.mean().item() < 0.02 and diff.max().item() < 0.5, (diff.mean().item(), diff.max().item())
 
 
+def test_gpu_batches_of_a_clip_nvdec_refuses_are_on_the_gpu_too(tiny_hevc):
+    # Not a skipif mark: the clip is made here first, so that scripts/gpu-prepare carries it.
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU visible to torch")
+    it = vidinfer.batches(tiny_hevc, device="cuda", input_size=32, batch=8)
+    g = list(it)
+    assert "GPU decoder not used" in it.summary["inputs"][0]["decoder"], it.summary["inputs"][0]["decoder"]
+    assert g and all(b.tensor.is_cuda for b in g)
+    assert it.summary["host_to_device_bytes"] > 0
+    c = list(vidinfer.batches(tiny_hevc, device="cpu", input_size=32, batch=8))
+    assert [f for b in g for f in b.frames] == [f for b in c for f in b.frames]
+    # The same CPU decoding and preprocessing, copied to the GPU: the same values.
+    assert torch.equal(torch.cat([b.tensor.cpu() for b in g]), torch.cat([b.tensor for b in c]))
+
+
 @needs_gpu
 def test_gpu_bfloat16_batches_on_the_callers_stream(moving):
     s = torch.cuda.Stream()
