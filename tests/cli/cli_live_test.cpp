@@ -164,6 +164,76 @@ TEST_F(CliLive, HttpGivesTheFileResults) {
   expect_file_results(r);
 }
 
+// HLS as a server gives it: the clip cut by Debian's ffmpeg into half-second MPEG-TS segments (stream
+// copies) with a playlist that says it has ended, served over HTTP. The input ends with the playlist.
+TEST_F(CliLive, HlsPlaylistGivesTheFileResults) {
+  const std::string site = dir.file("hls");
+  fs::create_directories(site);
+  const std::string cut = test::sh("ffmpeg -loglevel error -y -i " + test::q(clip_) +
+                                   " -c copy -f hls -hls_time 0.5 -hls_list_size 0 -hls_playlist_type vod "
+                                   "-hls_segment_filename " + test::q(site + "/part%03d.ts") + " " +
+                                   test::q(site + "/clip.m3u8") + " 2>&1");
+  ASSERT_TRUE(fs::exists(site + "/part001.ts")) << "ffmpeg made no HLS segments: " << cut;
+  const int port = free_port(SOCK_STREAM);
+  ASSERT_GT(port, 0);
+  background("exec python3 -m http.server --bind 127.0.0.1 " + std::to_string(port) + " --directory " + test::q(site));
+  const std::string url = "http://127.0.0.1:" + std::to_string(port) + "/clip.m3u8";
+  test::Result r;
+  for (int attempt = 0; attempt < 50; ++attempt) {  // (the server takes a moment to listen)
+    r = vidinfer(args_ + url);
+    if (r.err.find("Connection refused") == std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.lines().front()["input"], url);
+  expect_file_results(r);
+}
+
+// SRT from an encoder that listens (Debian's `ffmpeg -re` in SRT listener mode, sending the clip as
+// MPEG-TS in real time); vidinfer calls it. When the sender is done it hangs up, and the input ends
+// there (--reconnect 0). SRT's live mode delivers a packet only once its latency window (120 ms by
+// default) has passed, and a sender that hangs up takes what is still in that window with it (ffmpeg's
+// own SRT reader loses the same last frames): every frame that came equals the file's frame of the same
+// timestamp, numbered from 0 without gaps, and only the last window's frames may be missing.
+TEST_F(CliLive, SrtStreamGivesTheFileResults) {
+  if (test::sh("ffmpeg -hide_banner -protocols 2>/dev/null | grep -cx ' *srt'").rfind("0", 0) == 0)
+    GTEST_SKIP() << "this machine's ffmpeg has no SRT protocol to send with";
+  const int port = free_port(SOCK_DGRAM);
+  ASSERT_GT(port, 0);
+  background("exec ffmpeg -loglevel error -re -i " + test::q(clip_) + " -c copy -f mpegts 'srt://127.0.0.1:" +
+             std::to_string(port) + "?mode=listener&pkt_size=1316'");
+  test::sh(wait_for_udp_listener(port));  // (the sender's socket is bound: a call now is answered)
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::string url = "srt://127.0.0.1:" + std::to_string(port);
+  const test::Result r = vidinfer(args_ + "--stall-timeout 3 --reconnect 0 " + url);
+  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_GE(took, 1.5);  // real time: most of the 2 s clip cannot arrive faster
+  std::map<int64_t, nlohmann::json> by_pts;  // the file's frames, by timestamp in frames
+  double last_pts = 0;
+  for (auto& [f, j] : comparable(file_)) {
+    last_pts = std::max(last_pts, j["pts"].get<double>());
+    by_pts.emplace(std::llround(j["pts"].get<double>() * 30), j);
+  }
+  const auto got = comparable(r);
+  EXPECT_GE(got.size(), 54u) << r.err;  // 60 less at most the last 0.2 s
+  int64_t expect_frame = 0;
+  for (auto [f, j] : got) {
+    EXPECT_EQ(f, expect_frame++);
+    const int64_t at = std::llround(j["pts"].get<double>() * 30);
+    ASSERT_TRUE(by_pts.count(at)) << j.dump();
+    const nlohmann::json& want = by_pts.at(at);
+    j["frame"] = want["frame"];
+    EXPECT_TRUE(near(j, want)) << j.dump() << "\n" << want.dump();
+    by_pts.erase(at);
+  }
+  for (const auto& [at, j] : by_pts)
+    EXPECT_GE(j["pts"].get<double>(), last_pts - 0.2) << "a frame before the last window is missing: " << j.dump();
+  ASSERT_EQ(r.records().size(), 1u);
+  EXPECT_EQ(r.records()[0]["input"], url);
+  EXPECT_EQ(r.records()[0]["live"]["frames_processed"], static_cast<int64_t>(got.size()));
+}
+
 TEST_F(CliLive, StandardInputGivesTheFileResults) {
   const std::string o = dir.file("out"), e = dir.file("err");
   int rc = -1;
