@@ -1,6 +1,7 @@
 // Live inputs, on loopback only and bounded in time: a clip served over RTSP (GStreamer's RTSP server,
 // tests/cli/rtsp_server.py; skipped, saying why, where it is not installed), over HTTP (Python's http.server),
-// sent as MPEG-TS over UDP in real time (Debian's `ffmpeg -re`), piped to standard input, and read as
+// as an HLS playlist over HTTP, sent as MPEG-TS over UDP or SRT in real time (Debian's `ffmpeg -re`), piped
+// to standard input, and read as
 // a paced "camera" (--live-pace) gives the same frames, timestamps and values as the clip read as a
 // file (with --live-drop none, so that no frame is dropped), plus each frame's receive time and
 // latency; a UDP stream whose sender stops and starts again is reconnected with its numbering going
@@ -451,8 +452,14 @@ TEST_F(CliLive, TenMinutesOfStreamKeepMemoryFlat) {
   const std::string o = dir.file("out"), e = dir.file("err"), summary = dir.file("summary.json");
   std::string args = args_;
   args.replace(args.find("--live-drop none"), 16, "--live-drop when-full");
+  // (Under AddressSanitizer, freed memory is held back in a quarantine of 256 MiB by default, which
+  // fills for the first half of this run and more, and the leak check at exit scans the heap with
+  // ~40 MiB of its own: both read as growth. Here the quarantine is kept small and the leak check is
+  // left to the other live tests, which run the same code. Other builds ignore the variable.)
   const std::string started = test::sh(std::string("(ffmpeg -loglevel error -f lavfi -i testsrc2=size=160x120:rate=30:duration=600 "
-                                   "-c:v libx264 -preset ultrafast -bf 2 -g 30 -pix_fmt yuv420p -f mpegts - | exec ") + VIDINFER_BIN + " " + args +
+                                   "-c:v libx264 -preset ultrafast -bf 2 -g 30 -pix_fmt yuv420p -f mpegts - | "
+                                   "ASAN_OPTIONS=\"${ASAN_OPTIONS:-}:quarantine_size_mb=4:thread_local_quarantine_size_kb=64:detect_leaks=0\" exec ") +
+                                   VIDINFER_BIN + " " + args +
                                    "--summary " + test::q(summary) + " - >" + test::q(o) + " 2>" +
                                    test::q(e) + ") >/dev/null 2>&1 </dev/null & echo $!");
   std::string pid = started;
