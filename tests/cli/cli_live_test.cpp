@@ -190,6 +190,35 @@ TEST_F(CliLive, HlsPlaylistGivesTheFileResults) {
   expect_file_results(r);
 }
 
+// A live HLS playlist: Debian's `ffmpeg -re` writes the clip's segments in real time (one a second, at
+// its keyframes) into the served folder, and vidinfer opens the playlist once it exists, before it is
+// complete: libavformat reloads it as it grows, and the input ends where the playlist says it has ended.
+TEST_F(CliLive, GrowingHlsPlaylistGivesTheFileResults) {
+  const std::string site = dir.file("hls-live");
+  fs::create_directories(site);
+  const int port = free_port(SOCK_STREAM);
+  ASSERT_GT(port, 0);
+  background("exec python3 -m http.server --bind 127.0.0.1 " + std::to_string(port) + " --directory " + test::q(site));
+  background("exec ffmpeg -loglevel error -re -i " + test::q(clip_) +
+             " -c copy -f hls -hls_time 0.5 -hls_list_size 4 -hls_segment_filename " + test::q(site + "/part%03d.ts") +
+             " " + test::q(site + "/live.m3u8"));
+  const std::string playlist = site + "/live.m3u8";
+  for (int i = 0; i < 200 && !fs::exists(playlist); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_TRUE(fs::exists(playlist)) << "ffmpeg wrote no playlist in 10 s";
+  const bool growing = slurp(playlist).find("#EXT-X-ENDLIST") == std::string::npos;
+  const std::string url = "http://127.0.0.1:" + std::to_string(port) + "/live.m3u8";
+  test::Result r;
+  for (int attempt = 0; attempt < 50; ++attempt) {  // (the server takes a moment to listen)
+    r = vidinfer(args_ + url);
+    if (r.err.find("Connection refused") == std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  ASSERT_EQ(r.rc, 0) << r.err;
+  if (!growing) std::printf("(the playlist was complete before vidinfer opened it: read as a finished one)\n");
+  EXPECT_EQ(r.lines().front()["input"], url);
+  expect_file_results(r);
+}
+
 // SRT from an encoder that listens (Debian's `ffmpeg -re` in SRT listener mode, sending the clip as
 // MPEG-TS in real time); vidinfer calls it. When the sender is done it hangs up, and the input ends
 // there (--reconnect 0). SRT's live mode delivers a packet only once its latency window (120 ms by
