@@ -141,6 +141,25 @@ class CliLive : public test::Cli {
     EXPECT_EQ(rec[0]["live"]["frames_dropped"], 0);
     EXPECT_EQ(rec[0]["live"]["frames_processed"], static_cast<int64_t>(got.size()));
   }
+  // Serves `folder` over HTTP on a free port (Python's http.server, killed at the end of the test);
+  // the URL of the folder, ending in '/'.
+  std::string serve_http(const std::string& folder) {
+    const int port = free_port(SOCK_STREAM);
+    EXPECT_GT(port, 0);
+    background("exec python3 -m http.server --bind 127.0.0.1 " + std::to_string(port) + " --directory " + test::q(folder));
+    return "http://127.0.0.1:" + std::to_string(port) + "/";
+  }
+  // vidinfer on `url` of serve_http's server, which takes a moment to listen: refused attempts are
+  // made again, every 200 ms for up to 10 s.
+  test::Result vidinfer_once_served(const std::string& url) {
+    test::Result r;
+    for (int attempt = 0; attempt < 50; ++attempt) {
+      r = vidinfer(args_ + url);
+      if (r.err.find("Connection refused") == std::string::npos) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    return r;
+  }
   std::string start_rtsp_server(int port, std::string* why);
   std::string args_, clip_;
   test::Result file_;
@@ -148,18 +167,8 @@ class CliLive : public test::Cli {
 };
 
 TEST_F(CliLive, HttpGivesTheFileResults) {
-  const int port = free_port(SOCK_STREAM);
-  ASSERT_GT(port, 0);
-  background("exec python3 -m http.server --bind 127.0.0.1 " + std::to_string(port) + " --directory " +
-             test::q(fs::path(clip_).parent_path().string()));
-  const std::string url = "http://127.0.0.1:" + std::to_string(port) + "/" + fs::path(clip_).filename().string();
-  // (The server takes a moment to listen: the first attempts may be refused.)
-  test::Result r;
-  for (int attempt = 0; attempt < 50; ++attempt) {
-    r = vidinfer(args_ + url);
-    if (r.err.find("Connection refused") == std::string::npos) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
+  const std::string url = serve_http(fs::path(clip_).parent_path().string()) + fs::path(clip_).filename().string();
+  const test::Result r = vidinfer_once_served(url);
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_EQ(r.lines().front()["input"], url);
   expect_file_results(r);
@@ -175,16 +184,8 @@ TEST_F(CliLive, HlsPlaylistGivesTheFileResults) {
                                    "-hls_segment_filename " + test::q(site + "/part%03d.ts") + " " +
                                    test::q(site + "/clip.m3u8") + " 2>&1");
   ASSERT_TRUE(fs::exists(site + "/part001.ts")) << "ffmpeg made no HLS segments: " << cut;
-  const int port = free_port(SOCK_STREAM);
-  ASSERT_GT(port, 0);
-  background("exec python3 -m http.server --bind 127.0.0.1 " + std::to_string(port) + " --directory " + test::q(site));
-  const std::string url = "http://127.0.0.1:" + std::to_string(port) + "/clip.m3u8";
-  test::Result r;
-  for (int attempt = 0; attempt < 50; ++attempt) {  // (the server takes a moment to listen)
-    r = vidinfer(args_ + url);
-    if (r.err.find("Connection refused") == std::string::npos) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
+  const std::string url = serve_http(site) + "clip.m3u8";
+  const test::Result r = vidinfer_once_served(url);
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_EQ(r.lines().front()["input"], url);
   expect_file_results(r);
@@ -196,9 +197,7 @@ TEST_F(CliLive, HlsPlaylistGivesTheFileResults) {
 TEST_F(CliLive, GrowingHlsPlaylistGivesTheFileResults) {
   const std::string site = dir.file("hls-live");
   fs::create_directories(site);
-  const int port = free_port(SOCK_STREAM);
-  ASSERT_GT(port, 0);
-  background("exec python3 -m http.server --bind 127.0.0.1 " + std::to_string(port) + " --directory " + test::q(site));
+  const std::string url = serve_http(site) + "live.m3u8";
   background("exec ffmpeg -loglevel error -re -i " + test::q(clip_) +
              " -c copy -f hls -hls_time 0.5 -hls_list_size 4 -hls_segment_filename " + test::q(site + "/part%03d.ts") +
              " " + test::q(site + "/live.m3u8"));
@@ -206,13 +205,7 @@ TEST_F(CliLive, GrowingHlsPlaylistGivesTheFileResults) {
   for (int i = 0; i < 200 && !fs::exists(playlist); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   ASSERT_TRUE(fs::exists(playlist)) << "ffmpeg wrote no playlist in 10 s";
   const bool growing = slurp(playlist).find("#EXT-X-ENDLIST") == std::string::npos;
-  const std::string url = "http://127.0.0.1:" + std::to_string(port) + "/live.m3u8";
-  test::Result r;
-  for (int attempt = 0; attempt < 50; ++attempt) {  // (the server takes a moment to listen)
-    r = vidinfer(args_ + url);
-    if (r.err.find("Connection refused") == std::string::npos) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
+  const test::Result r = vidinfer_once_served(url);
   ASSERT_EQ(r.rc, 0) << r.err;
   if (!growing) std::printf("(the playlist was complete before vidinfer opened it: read as a finished one)\n");
   EXPECT_EQ(r.lines().front()["input"], url);
