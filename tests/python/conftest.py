@@ -26,14 +26,17 @@ def workdir():
 def make_clip(path, source, frames, size="96x64", rate=25, codec="libx264"):
     """A clip of `frames` frames of an ffmpeg lavfi source; skips the test where ffmpeg can't."""
     if not os.path.exists(path):
+        tmp = f"{path}.tmp{os.getpid()}.mp4"
         if FFMPEG is None:
             pytest.skip("no ffmpeg to make test clips (Debian: ffmpeg)")
         cmd = [FFMPEG, "-v", "error", "-y", "-f", "lavfi", "-i", f"{source}{':' if '=' in source else '='}size={size}:rate={rate}",
-               "-frames:v", str(frames), "-c:v", codec, "-pix_fmt", "yuv420p", "-g", "10", path + ".tmp.mp4"]
+               "-frames:v", str(frames), "-c:v", codec, "-pix_fmt", "yuv420p", "-g", "10", tmp]
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
             pytest.fail(f"ffmpeg cannot make {os.path.basename(path)}: {r.stderr.strip()[:300]}")
-        os.replace(path + ".tmp.mp4", path)  # whole or not at all: tests run at once share the clips
+        # Whole or not at all: test processes that run at once share the clips, each writing its own
+        # temporary file (one name for all let one process rename another's away).
+        os.replace(tmp, path)
     return path
 
 
