@@ -1,5 +1,15 @@
 #include "pipeline/job_runner.h"
 
+// Under AddressSanitizer or ThreadSanitizer, malloc is the sanitizer's and glibc's heap is never set
+// up: malloc_trim would set it up, and two reaper threads doing that at once corrupt it (the process
+// aborts in glibc's thread exit, "a->attached_threads > 0"). There is nothing of glibc's to trim then.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define VIDINFER_SANITIZER_ALLOCATOR 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define VIDINFER_SANITIZER_ALLOCATOR 1
+#endif
+#endif
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -358,7 +368,7 @@ class JobRun {
     w_.reaper = std::thread([d = std::move(decoder_), m = std::move(demuxer_)]() mutable {
       d.reset();
       m.reset();
-#ifdef __GLIBC__
+#if defined(__GLIBC__) && !defined(VIDINFER_SANITIZER_ALLOCATOR)
       // Hand the input's freed buffers back to the system, so that host memory stays flat over
       // long runs of many inputs instead of creeping up with heap fragmentation.
       malloc_trim(0);
