@@ -174,15 +174,18 @@ TEST_F(CliLive, HttpGivesTheFileResults) {
   expect_file_results(r);
 }
 
-// Whether this machine's ffmpeg can write `name` (the GPU machine's FFmpeg kit has no HLS muxer).
-static bool ffmpeg_has_muxer(const std::string& name) {
-  return test::sh("ffmpeg -hide_banner -muxers 2>/dev/null | grep -cE '^ *[D ]?E +" + name + " '").rfind("0", 0) != 0;
+// Whether this machine's ffmpeg lists `name` in `ffmpeg -<list>` (muxers, encoders, protocols): as the
+// first word of a line or the word after its flags. The GPU machine's FFmpeg kit has no encoders, no
+// HLS muxer and no SRT.
+static bool ffmpeg_lists(const std::string& list, const std::string& name) {
+  return test::sh("ffmpeg -hide_banner -" + list + " 2>/dev/null | awk '$1 == \"" + name + "\" || $2 == \"" + name +
+                  "\" { n++ } END { print n + 0 }'").rfind("0", 0) != 0;
 }
 
 // HLS as a server gives it: the clip cut by Debian's ffmpeg into half-second MPEG-TS segments (stream
 // copies) with a playlist that says it has ended, served over HTTP. The input ends with the playlist.
 TEST_F(CliLive, HlsPlaylistGivesTheFileResults) {
-  if (!ffmpeg_has_muxer("hls")) GTEST_SKIP() << "this machine's ffmpeg has no HLS muxer to cut the playlist with";
+  if (!ffmpeg_lists("muxers", "hls")) GTEST_SKIP() << "this machine's ffmpeg has no HLS muxer to cut the playlist with";
   const std::string site = dir.file("hls");
   fs::create_directories(site);
   const std::string cut = test::sh("ffmpeg -loglevel error -y -i " + test::q(clip_) +
@@ -201,7 +204,7 @@ TEST_F(CliLive, HlsPlaylistGivesTheFileResults) {
 // its keyframes) into the served folder, and vidinfer opens the playlist once it exists, before it is
 // complete: libavformat reloads it as it grows, and the input ends where the playlist says it has ended.
 TEST_F(CliLive, GrowingHlsPlaylistGivesTheFileResults) {
-  if (!ffmpeg_has_muxer("hls")) GTEST_SKIP() << "this machine's ffmpeg has no HLS muxer to write the playlist with";
+  if (!ffmpeg_lists("muxers", "hls")) GTEST_SKIP() << "this machine's ffmpeg has no HLS muxer to write the playlist with";
   const std::string site = dir.file("hls-live");
   fs::create_directories(site);
   const std::string url = serve_http(site) + "live.m3u8";
@@ -226,7 +229,7 @@ TEST_F(CliLive, GrowingHlsPlaylistGivesTheFileResults) {
 // own SRT reader loses the same last frames): every frame that came equals the file's frame of the same
 // timestamp, numbered from 0 without gaps, and only the last window's frames may be missing.
 TEST_F(CliLive, SrtStreamGivesTheFileResults) {
-  if (test::sh("ffmpeg -hide_banner -protocols 2>/dev/null | grep -cx ' *srt'").rfind("0", 0) == 0)
+  if (!ffmpeg_lists("protocols", "srt"))
     GTEST_SKIP() << "this machine's ffmpeg has no SRT protocol to send with";
   const int port = free_port(SOCK_DGRAM);
   ASSERT_GT(port, 0);
@@ -476,7 +479,7 @@ double rss_mib(const std::string& pid) {
 // memory in the last quarter of the run is what it was in the second (no per-frame growth: queues,
 // receive times and latency records are bounded).
 TEST_F(CliLive, TenMinutesOfStreamKeepMemoryFlat) {
-  if (test::sh("ffmpeg -hide_banner -encoders 2>/dev/null | grep -c libx264").rfind("0", 0) == 0)
+  if (!ffmpeg_lists("encoders", "libx264"))
     GTEST_SKIP() << "this machine's ffmpeg has no libx264 encoder to make the stream";
   const std::string o = dir.file("out"), e = dir.file("err"), summary = dir.file("summary.json");
   std::string args = args_;
