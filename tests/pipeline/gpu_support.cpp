@@ -135,4 +135,79 @@ RunOptions colour_namer() {
   return o;
 }
 
+// Clips and helpers that several GPU test files use.
+
+std::string hevc_320() {
+  return test::clip("hevc-320", "mkv", "-f lavfi -i testsrc2=size=320x240:rate=30:duration=2 -c:v libx265 "
+                    "-preset ultrafast -x265-params bframes=3:log-level=error -pix_fmt yuv420p");
+}
+std::string vp9_320() {
+  return test::clip("vp9-320", "webm", "-f lavfi -i testsrc2=size=320x240:rate=30:duration=2 -c:v libvpx-vp9 "
+                    "-deadline realtime -cpu-used 8 -b:v 500k -pix_fmt yuv420p");
+}
+std::string size_change_ts() {
+  const std::string a = test::clip("size-a", "ts", "-f lavfi -i testsrc2=size=160x120:rate=30:duration=1 "
+                                   "-c:v libx264 -preset ultrafast -pix_fmt yuv420p");
+  const std::string b = test::clip("size-b", "ts", "-f lavfi -i testsrc2=size=96x64:rate=30:duration=1 "
+                                   "-c:v libx264 -preset ultrafast -pix_fmt yuv420p");
+  return test::join_files(a, b, test::data_file("size-change.ts"));
+}
+
+// A white square moving right on black, 320x180, 50 frames (the CPU pipeline test's clip too).
+std::string square_clip() {
+  return test::clip("moving-square", "mp4",
+                    "-f lavfi -i \"color=black:s=320x180:r=25:d=2,format=yuv420p,"
+                    "geq=lum='if(between(X,20+4*N,59+4*N)*between(Y,70,109),235,16)':cb=128:cr=128\" "
+                    "-c:v libx264 -preset ultrafast -crf 12 -pix_fmt yuv420p");
+}
+
+// The bright-box detector (test::make_bright_box_detector) at 160x160, input on the 0..1 scale.
+RunOptions bright_box_options(const std::string& model, ResizeMode mode) {
+  RunOptions o;
+  o.model_path = model;
+  o.task = Task::Detect;
+  o.spec.width = o.spec.height = 160;
+  o.spec.resize = mode;
+  o.spec.mean = {0, 0, 0};
+  o.spec.std = {1, 1, 1};
+  return o;
+}
+
+// The square clip tagged rotate=90 and rotate=270 (the stream copied, only the tag differs).
+std::vector<std::string> rotate_tagged_square_clips() {
+  const std::string square = square_clip();
+  std::vector<std::string> tagged;
+  for (const char* tag : {"90", "270"})
+    tagged.push_back(test::clip(std::string("square-rotate") + tag, "mp4",
+                                "-i " + test::q(square) + " -c copy -metadata:s:v:0 rotate=" + tag));
+  return tagged;
+}
+
+namespace {
+
+double iou(const Detection& a, const Detection& b) {
+  const double iw = std::max(0.f, std::min(a.x2, b.x2) - std::max(a.x1, b.x1));
+  const double ih = std::max(0.f, std::min(a.y2, b.y2) - std::max(a.y1, b.y1));
+  const double inter = iw * ih;
+  return inter / ((a.x2 - a.x1) * (a.y2 - a.y1) + (b.x2 - b.x1) * (b.y2 - b.y1) - inter);
+}
+
+}  // namespace
+
+Agreement agreement(const Runs& ref, const Runs& other, const char* tag) {
+  Agreement a;
+  for (size_t i = 0; i < ref.frames.size() && i < other.frames.size(); ++i)
+    for (const auto& r : ref.frames[i].detections) {
+      ++a.total;
+      double best = 0;
+      for (const auto& o : other.frames[i].detections)
+        if (o.class_id == r.class_id) best = std::max(best, iou(o, r));
+      if (best >= 0.9) ++a.matched;
+      else if (tag)
+        std::printf("[ %s] missed: frame %lld %s %.4f (best same-class IoU %.3f)\n", tag,
+                    static_cast<long long>(ref.frames[i].frame_index), r.label.c_str(), r.score, best);
+    }
+  return a;
+}
+
 }  // namespace vidinfer::test::gpu

@@ -1,6 +1,7 @@
 // Helpers shared by the GPU test files (one test executable, gpu_pipeline_test): the GPU check that
-// makes a test skip with its reason, the sample clip, the GPU-vs-swscale colour comparison, and a
-// pipeline run that sorts its results by input.
+// makes a test skip with its reason, the sample clip and the clips several files use, the
+// GPU-vs-swscale colour comparison, a pipeline run that sorts its results by input, the bright-box
+// detector's options and the count of one run's detections another run has.
 #pragma once
 
 #include <cstdint>
@@ -22,6 +23,12 @@ std::string why_no_gpu();
 
 std::string sample();  // data/sample.mp4: 640x360 H.264, BT.709 limited
 std::string sample_hevc10();  // the sample as 10-bit HEVC (60 frames, BT.709 limited)
+std::string hevc_320();        // 2 s of testsrc2 at 320x240, HEVC with B-frames, in Matroska
+std::string vp9_320();         // the same as VP9 in WebM
+std::string size_change_ts();  // H.264 in MPEG-TS: 1 s at 160x120, then 1 s at 96x64
+std::string square_clip();     // a white square moving right on black, 320x180, 50 frames
+// The square clip tagged rotate=90 and rotate=270 (the stream copied, only the tag differs).
+std::vector<std::string> rotate_tagged_square_clips();
 
 struct Diff {
   double mean = 0, max = 0;
@@ -46,5 +53,15 @@ Runs run(RunOptions o, const std::string& device, const std::vector<std::string>
 
 // The bundled colour-namer classifier, top-1.
 RunOptions colour_namer();
+
+// The bright-box detector (test::make_bright_box_detector) at 160x160, input on the 0..1 scale.
+RunOptions bright_box_options(const std::string& model, ResizeMode mode);
+
+// How many of `ref`'s detections `other` has on the same frame (same class, IoU >= 0.9); with `tag`,
+// each one missed is printed.
+struct Agreement {
+  int matched = 0, total = 0;
+};
+Agreement agreement(const Runs& ref, const Runs& other, const char* tag = nullptr);
 
 }  // namespace vidinfer::test::gpu
