@@ -114,6 +114,13 @@ void add_model_options(CLI::App* run, RunArgs& r) {
       ->check(CLI::Range(0, 1024));
 }
 
+// Paced files (run --live-pace, bench --live) start spread over this many seconds (LiveOptions::pace_stagger).
+CLI::Option* add_pace_stagger(CLI::App* cmd, RunArgs& r) {
+  return cmd->add_option("--pace-stagger", r.pace_stagger, "Seconds over which the paced files' starts are spread "
+                                                          "(simulated cameras not all in phase); 0: all at once")
+      ->check(CLI::Range(0.0, 3600.0))->capture_default_str();
+}
+
 // Options for live inputs (URLs, pipes, --live-pace files).
 void add_live_options(CLI::App* run, RunArgs& r) {
   const char* group = "Live inputs";
@@ -136,6 +143,7 @@ void add_live_options(CLI::App* run, RunArgs& r) {
   run->add_flag("--live-pace", r.live_pace, "Read the files as live cameras: each frame no sooner than its own time "
                                             "(to simulate cameras without a network)")
       ->group(group);
+  add_pace_stagger(run, r)->group(group);
 }
 
 // vidinfer run's arguments and options.
@@ -204,6 +212,7 @@ CLI::App* add_bench_command(CLI::App& app, RunArgs& br, BenchArgs& ba) {
       ->check(CLI::Range(1, 512))
       ->excludes(copies)
       ->excludes(modes);
+  add_pace_stagger(bench_cmd, br);
   bench_cmd->add_option("--json", ba.json, "Write the results as JSON to this file");
   bench_cmd->add_option("--chart", ba.chart, "Write a bar chart of fps per mode and length (PNG) to this file");
   bench_cmd->add_option("--work-dir", ba.work_dir, "Keep the looped inputs in this directory (default: a temporary one, removed)");

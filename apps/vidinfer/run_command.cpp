@@ -262,6 +262,7 @@ RunOptions make_run_options(const RunArgs& a) {
   opt.live.stall_timeout = a.stall_timeout;
   opt.live.rtsp_transport = a.rtsp_transport;
   opt.live.pace_files = a.live_pace;
+  opt.live.pace_stagger = a.pace_stagger;
   return opt;
 }
 

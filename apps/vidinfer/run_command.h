@@ -32,6 +32,7 @@ struct RunArgs {
   std::string live_drop = "when-full", rtsp_transport = "tcp";
   int reconnect = 10;
   bool live_pace = false;
+  double pace_stagger = 0;
 };
 
 // RunOptions from the command line; throws vidinfer::Error on a bad value (a usage error).

@@ -148,6 +148,12 @@ struct LiveOptions {
   // Read local files as live cameras: each packet no sooner than its own time after the first
   // (for measuring how many real-time streams a GPU holds, without a network).
   bool pace_files = false;
+  // Paced files start spread over this many seconds, not all at once: input k's first packet is
+  // handed out frac(k x 0.618...) x pace_stagger seconds late (evenly spread for any number of
+  // inputs), so that simulated cameras are not all in phase, as real ones, started at different
+  // times, are not (N copies of one clip otherwise send their N keyframes at the same instant).
+  // The wait is not latency: a frame's receive time is when its packet is handed out. 0: together.
+  double pace_stagger = 0;  // seconds
 };
 
 struct RunOptions {

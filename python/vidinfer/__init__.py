@@ -151,9 +151,10 @@ def _devices(devices):
     return ",".join(str(d) for d in devices)  # torch.device("cuda:1") prints as cuda:1
 
 
-def _live(duration, live_drop, max_batch_wait, reconnect, stall_timeout, rtsp_transport, live_pace):
+def _live(duration, live_drop, max_batch_wait, reconnect, stall_timeout, rtsp_transport, live_pace, pace_stagger):
     return _options(duration=duration, live_drop=live_drop, max_batch_wait=max_batch_wait, reconnect=reconnect,
-                    stall_timeout=stall_timeout, rtsp_transport=rtsp_transport, live_pace=bool(live_pace))
+                    stall_timeout=stall_timeout, rtsp_transport=rtsp_transport, live_pace=bool(live_pace),
+                    pace_stagger=pace_stagger)
 
 
 def _options(**kw):
@@ -165,7 +166,7 @@ def batches(inputs, *, device="auto", input_size=224, resize="stretch", dtype=to
             end=None, max_frames=None, streams=0, segments=0, on_error="skip", decoder="auto",
             letterbox_fill=114, decode_threads=0, apply_rotation=False, devices=None, duration=None,
             live_drop=None, max_batch_wait=None, reconnect=None, stall_timeout=None, rtsp_transport=None,
-            live_pace=False):
+            live_pace=False, pace_stagger=None):
     """Decoded, resized and normalised frames of `inputs` as model batches (an iterator of Batch).
 
     Frames of several inputs fill the same batch (up to `streams` inputs decode at once). `dtype`:
@@ -177,7 +178,8 @@ def batches(inputs, *, device="auto", input_size=224, resize="stretch", dtype=to
     Live inputs (rtsp://, udp://, http(s)://, "-" ...; docs/live.md): `duration` (seconds per live
     input), `live_drop` ("when-full" or "none"), `max_batch_wait` (seconds), `reconnect` (attempts,
     -1 no limit), `stall_timeout` (seconds), `rtsp_transport` ("tcp" or "udp"); `live_pace=True` reads
-    files as cameras sending in real time. None: the CLI's defaults.
+    files as cameras sending in real time, their starts spread over `pace_stagger` seconds (0: all at
+    once). None: the CLI's defaults.
     A bad input: with on_error="skip" a VidinferWarning names it and the others go on; "fail"
     raises vidinfer.Error. Raises vidinfer.Error for a bad option.
     """
@@ -189,7 +191,8 @@ def batches(inputs, *, device="auto", input_size=224, resize="stretch", dtype=to
                     end=end, max_frames=max_frames, streams=streams, segments=segments, on_error=on_error,
                     decoder=decoder, letterbox_fill=letterbox_fill, decode_threads=decode_threads,
                     apply_rotation=apply_rotation, devices=_devices(devices),
-                    **_live(duration, live_drop, max_batch_wait, reconnect, stall_timeout, rtsp_transport, live_pace))
+                    **_live(duration, live_drop, max_batch_wait, reconnect, stall_timeout, rtsp_transport, live_pace,
+                            pace_stagger))
     return _Stream(_inputs(inputs), opts, None, True, uint8, on_error)
 
 
@@ -199,7 +202,8 @@ def run(inputs, *, model, task=None, device="auto", input_size=None, resize=None
         on_error="skip", decoder="auto", letterbox_fill=None, decode_threads=0, apply_rotation=False,
         class_activation=None, detect_layout=None, box_format=None, boxes_normalized=None,
         score_activation=None, cpu_threads=0, cuda_graph=True, devices=None, duration=None, live_drop=None,
-        max_batch_wait=None, reconnect=None, stall_timeout=None, rtsp_transport=None, live_pace=False):
+        max_batch_wait=None, reconnect=None, stall_timeout=None, rtsp_transport=None, live_pace=False,
+        pace_stagger=None):
     """Runs `model` over the frames of `inputs`: an iterator of dicts equal to the CLI's JSON Lines
     objects (a line per processed frame, then each input's end-of-input record).
 
@@ -210,7 +214,7 @@ def run(inputs, *, model, task=None, device="auto", input_size=None, resize=None
     docs/models.md). None options: the sidecar's, else the CLI's default. After the end, `.summary`
     holds the run summary. `devices` ("cuda:0,cuda:1", a list, or "all"): one engine per GPU (a model
     file only: a callable lives on one device). Live inputs and their options (`duration`,
-    `live_drop`, `max_batch_wait`, `reconnect`, `stall_timeout`, `rtsp_transport`, `live_pace`): as
+    `live_drop`, `max_batch_wait`, `reconnect`, `stall_timeout`, `rtsp_transport`, `live_pace`, `pace_stagger`): as
     for batches(); a live input's frame dicts carry "received" and "latency_ms".
     """
     if model is None:
@@ -234,7 +238,8 @@ def run(inputs, *, model, task=None, device="auto", input_size=None, resize=None
                     detect_layout=detect_layout, box_format=box_format, boxes_normalized=boxes_normalized,
                     score_activation=score_activation, cpu_threads=cpu_threads, cuda_graph=cuda_graph,
                     devices=_devices(devices),
-                    **_live(duration, live_drop, max_batch_wait, reconnect, stall_timeout, rtsp_transport, live_pace))
+                    **_live(duration, live_drop, max_batch_wait, reconnect, stall_timeout, rtsp_transport, live_pace,
+                            pace_stagger))
     return _Stream(_inputs(inputs), opts, model, False, False, on_error)
 
 

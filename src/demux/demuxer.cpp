@@ -275,8 +275,8 @@ void Demuxer::pace(const AVPacket* pkt) {
   if (!pace_started_) {
     pace_started_ = true;
     pace_ts0_ = t;
-    pace_t0_ = std::chrono::steady_clock::now();
-    return;
+    pace_t0_ = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                                      std::chrono::duration<double>(std::max(0.0, options_.pace_delay)));
   }
   const auto due = pace_t0_ + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                                   std::chrono::duration<double>(std::max(0.0, t - pace_ts0_)));

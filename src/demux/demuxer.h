@@ -40,6 +40,9 @@ struct DemuxOptions {
   // Hand out each packet no sooner than its decode time after the first packet's (the pacing of a
   // live camera), so that a file simulates one.
   bool pace = false;
+  // With `pace`: the first packet is handed out this many seconds after it is read, and the rest
+  // keep their times from it (a camera started later).
+  double pace_delay = 0;
 };
 
 class Demuxer {

@@ -15,6 +15,7 @@
 #endif
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -81,6 +82,11 @@ class JobRun {
       how.stop = stop_;
       how.until = until_;
       how.pace = src_.kind() == InputSource::Kind::File;
+      if (how.pace && opt_.live.pace_stagger > 0) {
+        // Input k at frac(k x golden ratio) of the stagger: evenly spread however many there are.
+        const double phase = std::fmod(static_cast<double>(job_.input) * 0.6180339887498949, 1.0);
+        how.pace_delay = phase * opt_.live.pace_stagger;
+      }
     }
     demuxer_ = std::make_unique<Demuxer>(path_, how);
     decoder_ = ctx_.decoders.open(demuxer_->stream(), path_, note_, live_);

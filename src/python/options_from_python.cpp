@@ -57,6 +57,10 @@ static void live_options(const py::dict& kw, LiveOptions& live) {
       throw Error("invalid rtsp_transport '" + live.rtsp_transport + "'", "", "expected tcp or udp");
   }
   if (given(kw, "live_pace")) live.pace_files = get<bool>(kw, "live_pace");
+  if (given(kw, "pace_stagger")) {
+    live.pace_stagger = get<double>(kw, "pace_stagger");
+    if (!(live.pace_stagger >= 0)) throw Error("invalid pace_stagger", "", "must be 0 or more seconds");
+  }
 }
 
 RunOptions options_from_python(const py::dict& kw) {

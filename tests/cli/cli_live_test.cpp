@@ -312,6 +312,48 @@ TEST_F(CliLive, PacedFileRunsInRealTimeWithItsLatency) {
   EXPECT_GT(live["latency_ms"]["p50"].get<double>(), 0.0);
 }
 
+// Simulated cameras started together send their keyframes at the same instants; --pace-stagger
+// spreads their starts (input k at frac(k x 0.618) of it: the second input 0.618 x 2 s = 1.24 s
+// late), and the wait is not counted as latency.
+TEST_F(CliLive, PaceStaggerSpreadsThePacedFilesStarts) {
+  const std::string a = dir.file("a.ts"), b = dir.file("b.ts");
+  fs::copy_file(clip_, a);
+  fs::copy_file(clip_, b);
+  // The first receive time of each input, and the largest latency.
+  const auto starts = [](const test::Result& r) {
+    std::map<std::string, double> first;
+    double worst = 0;
+    for (const auto& j : r.lines()) {
+      const std::string in = j["input"].get<std::string>();
+      const double t = j["received"].get<double>();
+      if (!first.count(in) || t < first[in]) first[in] = t;
+      worst = std::max(worst, j["latency_ms"].get<double>());
+    }
+    return std::make_pair(first, worst);
+  };
+  const std::string both = "--streams 2 --live-pace " + test::q(a) + " " + test::q(b);
+  const test::Result together = vidinfer(args_ + both);
+  const test::Result spread = vidinfer(args_ + "--pace-stagger 2 " + both);
+  ASSERT_EQ(together.rc, 0) << together.err;
+  ASSERT_EQ(spread.rc, 0) << spread.err;
+  ASSERT_EQ(spread.lines().size(), 120u) << spread.err;
+  const auto [t_first, t_worst] = starts(together);
+  const auto [s_first, s_worst] = starts(spread);
+  ASSERT_EQ(t_first.size(), 2u);
+  ASSERT_EQ(s_first.size(), 2u);
+  EXPECT_LT(std::abs(t_first.at(b) - t_first.at(a)), 0.5);
+  EXPECT_NEAR(s_first.at(b) - s_first.at(a), 1.236, 0.4);
+  EXPECT_LT(s_worst, 1000.0);  // the 1.24 s wait before b's first packet is not latency
+  // Each input's frames are the file's.
+  for (const std::string& in : {a, b}) {
+    test::Result one = spread;
+    one.out.clear();
+    for (const auto& j : spread.lines())
+      if (j["input"] == in) one.out += j.dump() + "\n";
+    expect_same_frames(comparable(one), comparable(file_));
+  }
+}
+
 TEST_F(CliLive, ALostStreamIsReconnectedAndItsNumberingGoesOn) {
   const int port = free_port(SOCK_DGRAM);
   ASSERT_GT(port, 0);

@@ -1,5 +1,6 @@
 """Live inputs from Python: a file read as a camera (live_pace) gives the file's results plus each
 frame's receive time and latency, in real time, with the live summary; bad live options are errors."""
+import shutil
 import time
 
 import pytest
@@ -26,7 +27,24 @@ def test_a_paced_file_gives_the_file_results_with_receive_times(moving):
     assert live["latency_ms"]["p99"] >= live["latency_ms"]["p50"] > 0
 
 
+def test_pace_stagger_spreads_the_paced_files_starts(moving, tmp_path):
+    # Two cameras: the second starts frac(1 x 0.618) x 2 s = 1.24 s after the first; the wait is
+    # not latency, and each gives the file's frames.
+    a, b = str(tmp_path / "a.mp4"), str(tmp_path / "b.mp4")
+    shutil.copy(moving, a)
+    shutil.copy(moving, b)
+    kw = dict(model=MeanColour(), task="classify", device="cpu", batch=4, input_size=32, topk=2, streams=2,
+              live_pace=True, live_drop="none", max_batch_wait=0.01)
+    frames = [r for r in vidinfer.run([a, b], pace_stagger=2.0, **kw) if "frame" in r]
+    first = {p: min(r["received"] for r in frames if r["input"] == p) for p in (a, b)}
+    assert 0.9 <= first[b] - first[a] <= 1.7
+    assert max(r["latency_ms"] for r in frames) < 1000
+    assert sorted(r["frame"] for r in frames if r["input"] == a) == list(range(30))
+    assert sorted(r["frame"] for r in frames if r["input"] == b) == list(range(30))
+
+
 @pytest.mark.parametrize("bad, message", [
+    (dict(pace_stagger=-1), "invalid pace_stagger"),
     (dict(live_drop="sometimes"), "sometimes"),
     (dict(rtsp_transport="http"), "invalid rtsp_transport 'http': expected tcp or udp"),
     (dict(stall_timeout=-1), "invalid stall_timeout"),
