@@ -140,10 +140,10 @@ void add_live_options(CLI::App* run, RunArgs& r) {
   run->add_option("--stall-timeout", r.stall_timeout, "Seconds without data before a live stream counts as lost")
       ->check(CLI::NonNegativeNumber)->capture_default_str()->group(group);
   run->add_option("--rtsp-transport", r.rtsp_transport, "tcp | udp")->capture_default_str()->group(group);
-  run->add_flag("--live-pace", r.live_pace, "Read the files as live cameras: each frame no sooner than its own time "
-                                            "(to simulate cameras without a network)")
-      ->group(group);
-  add_pace_stagger(run, r)->group(group);
+  auto* pace = run->add_flag("--live-pace", r.live_pace, "Read the files as live cameras: each frame no sooner than "
+                                                         "its own time (to simulate cameras without a network)")
+                   ->group(group);
+  add_pace_stagger(run, r)->group(group)->needs(pace);
 }
 
 // vidinfer run's arguments and options.

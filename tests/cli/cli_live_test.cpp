@@ -605,6 +605,10 @@ TEST_F(CliLive, BadLiveOptionsAreUsageErrors) {
   const test::Result r = vidinfer(args_ + "--rtsp-transport http " + test::q(clip_));
   EXPECT_EQ(r.rc, 2);
   EXPECT_NE(r.err.find("invalid --rtsp-transport 'http': expected tcp or udp"), std::string::npos) << r.err;
+  const test::Result unpaced = vidinfer(args_ + "--pace-stagger 2 " + test::q(clip_));
+  EXPECT_EQ(unpaced.rc, 2);
+  EXPECT_NE(unpaced.err.find("--pace-stagger requires --live-pace"), std::string::npos) << unpaced.err;
+  EXPECT_EQ(vidinfer(args_ + "--live-pace --pace-stagger -1 " + test::q(clip_)).rc, 2);
 }
 
 }  // namespace
