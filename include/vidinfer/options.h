@@ -201,8 +201,9 @@ struct RunOptions {
   std::string annotate_video;       // a video per input ("{name}": the input's file name without extension;
                                     // required in the path when there are several inputs)
   std::string annotate_frames_dir;  // a PNG still of every processed frame, DIR/<name>-<frame>.png
-  // Threads LibTorch uses within one operator when the model runs on the CPU; 0: the cores this
-  // process may run on (sched_getaffinity, so taskset and container CPU sets cap it). Debian's
+  // Threads LibTorch uses within one operator when the model runs on the CPU; 0: OMP_NUM_THREADS
+  // where it is set (the OpenMP runtime's own setting, which LibTorch follows too), else the cores
+  // this process may run on (sched_getaffinity, so taskset and container CPU sets cap it). Debian's
   // LibTorch otherwise uses one.
   int cpu_threads = 0;
   // The model batch when the model runs on the CPU, in place of spec.batch (whose default and the

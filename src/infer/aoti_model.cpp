@@ -89,7 +89,7 @@ AotiModel::AotiModel(const std::string& path, torch::Device device, DType dtype,
   min_batch_ = spec.min_batch;
   max_batch_ = spec.max_batch;
 
-  if (device_.is_cpu()) at::set_num_threads(cpu_threads > 0 ? cpu_threads : cpu_threads_available());
+  if (device_.is_cpu()) at::set_num_threads(cpu_threads > 0 ? cpu_threads : default_cpu_threads());
   try {
 #ifdef VIDINFER_TORCH_CUDA
     // The runner takes the current device when the package names none (the loader's device index

@@ -5,6 +5,7 @@
 #include <torch/cuda.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <thread>
 
 #include "infer/model_format.h"
@@ -97,6 +98,19 @@ int cpu_threads_available() {
   CPU_ZERO(&set);
   if (sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));
   return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+int default_cpu_threads() {
+  // OMP_NUM_THREADS is the OpenMP runtime's own setting, which LibTorch follows when nobody sets a
+  // count: honoured here too, or our set_num_threads would silently undo it. Several processes on one
+  // machine (a parallel ctest, one worker per core) otherwise each start a thread per core, and
+  // OpenMP's barriers slowed such runs 60-180x on the 16-core GPU machine.
+  if (const char* env = std::getenv("OMP_NUM_THREADS")) {
+    char* end = nullptr;
+    const long n = std::strtol(env, &end, 10);
+    if (end != env && n > 0 && n < 100000) return static_cast<int>(n);
+  }
+  return cpu_threads_available();
 }
 
 std::unique_ptr<Model> load_model(const std::string& path, torch::Device device, DType dtype, int cpu_threads) {

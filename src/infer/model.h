@@ -63,6 +63,10 @@ std::unique_ptr<Model> load_model(const std::string& path, torch::Device device,
 // The CPUs this process may run on (sched_getaffinity); at least 1.
 int cpu_threads_available();
 
+// LibTorch's intra-op threads on the CPU when the options ask for none (cpu_threads 0):
+// OMP_NUM_THREADS where it is set to a positive number, else cpu_threads_available().
+int default_cpu_threads();
+
 // First line of a c10::Error message (LibTorch's messages carry stack traces below it).
 std::string first_line(const std::string& text);
 

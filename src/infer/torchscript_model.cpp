@@ -35,7 +35,7 @@ TorchScriptModel::TorchScriptModel(const std::string& path, torch::Device device
   if (device_.is_cpu()) {
     // Process-wide: LibTorch has one intra-op thread count. Debian's LibTorch starts at 1 thread,
     // which left the second core of a 2-core machine idle.
-    at::set_num_threads(cpu_threads > 0 ? cpu_threads : cpu_threads_available());
+    at::set_num_threads(cpu_threads > 0 ? cpu_threads : default_cpu_threads());
     // Frozen (weights as constants, conv + batch norm folded) and optimised for inference (oneDNN
     // where it pays): the module is only ever run forward here.
     try {

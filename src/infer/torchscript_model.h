@@ -16,7 +16,7 @@ namespace vidinfer {
 class TorchScriptModel : public Model {
  public:
   // Throws vidinfer::Error naming `path`: missing file, not TorchScript, or cannot move to device.
-  // On the CPU: LibTorch's intra-op threads are set to `cpu_threads` (0: cpu_threads_available()),
+  // On the CPU: LibTorch's intra-op threads are set to `cpu_threads` (0: default_cpu_threads()),
   // and the module is frozen and optimised for inference (see optimized_for_cpu()).
   TorchScriptModel(const std::string& path, torch::Device device, DType dtype, int cpu_threads = 0);
 

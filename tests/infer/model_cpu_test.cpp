@@ -6,6 +6,7 @@
 #include <ATen/Parallel.h>
 #include <torch/script.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <iterator>
 
@@ -18,8 +19,13 @@ namespace {
 TEST(ModelCpu, UsesTheCoresThisProcessMayUseOrTheNumberAskedFor) {
   test::TempDir dir;
   test::make_channel_mean_classifier(dir.file("m.pt"));
-  const int allowed = std::stoi(test::sh("nproc"));  // coreutils: sched_getaffinity too, another path
+  // coreutils' nproc: sched_getaffinity too, another path (it would follow OMP_NUM_THREADS as well).
+  const int allowed = std::stoi(test::sh("env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc"));
   EXPECT_EQ(cpu_threads_available(), allowed);
+  // This test sets OMP_NUM_THREADS itself (below); it is put back as it was at the end.
+  const char* outer = std::getenv("OMP_NUM_THREADS");
+  const std::string outer_value = outer ? outer : "";
+  unsetenv("OMP_NUM_THREADS");
   {
     TorchScriptModel m(dir.file("m.pt"), torch::kCPU, DType::Float32, 1);
     EXPECT_EQ(at::get_num_threads(), 1);
@@ -28,8 +34,23 @@ TEST(ModelCpu, UsesTheCoresThisProcessMayUseOrTheNumberAskedFor) {
     TorchScriptModel m(dir.file("m.pt"), torch::kCPU, DType::Float32);
     EXPECT_EQ(at::get_num_threads(), allowed);
   }
+  // OMP_NUM_THREADS, the OpenMP runtime's own setting, is followed when no count is asked for; a
+  // count asked for wins over it, and a value that is not a positive number is ignored.
+  setenv("OMP_NUM_THREADS", "3", 1);
+  {
+    TorchScriptModel m(dir.file("m.pt"), torch::kCPU, DType::Float32);
+    EXPECT_EQ(at::get_num_threads(), 3);
+  }
+  {
+    TorchScriptModel m(dir.file("m.pt"), torch::kCPU, DType::Float32, 2);
+    EXPECT_EQ(at::get_num_threads(), 2);
+  }
+  setenv("OMP_NUM_THREADS", "lots", 1);
+  EXPECT_EQ(default_cpu_threads(), allowed);
+  if (outer) setenv("OMP_NUM_THREADS", outer_value.c_str(), 1);
+  else unsetenv("OMP_NUM_THREADS");
   // Capped from outside: a process allowed one core uses one thread.
-  const std::string one = test::sh("taskset -c 0 nproc");
+  const std::string one = test::sh("env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT taskset -c 0 nproc");
   EXPECT_EQ(std::stoi(one), 1);
 }
 
