@@ -53,10 +53,14 @@ struct BenchRow {
   double top1_agreement = -1;  // vidinfer mode, task classify: share of frames whose top-1 equals the baseline's
   // live mode: every input read as a live camera (LiveOptions::pace_files; frames dropped when the
   // model is behind). Streams held in real time: those that dropped no frame; latency percentiles
-  // of the worst stream (the largest p50 and p99 among them).
+  // of the worst stream (the largest p50 and p99 among them); and the p99 of all streams' frames
+  // together, over the whole run and without each stream's first second (its connection, its
+  // decoder's creation and first batches: once per camera, not what a running service sees); -1:
+  // no such frame.
   int live_streams = 0, live_realtime = 0;
   int64_t live_dropped = 0;
   double live_p50_ms = 0, live_p99_ms = 0;
+  double live_p99_all_ms = -1, live_p99_settled_ms = -1;
   std::string note;            // the decoder used, failed inputs
   bool failed = false;
 };

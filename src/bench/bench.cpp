@@ -294,6 +294,8 @@ BenchRow run_mode(const BenchOptions& b, const std::string& mode, torch::Device 
     row.live_p50_ms = std::max(row.live_p50_ms, s.latency_p50 * 1e3);
     row.live_p99_ms = std::max(row.live_p99_ms, s.latency_p99 * 1e3);
   }
+  if (r.live_all.count() > 0) row.live_p99_all_ms = r.live_all.quantile(0.99) * 1e3;
+  if (r.live_settled.count() > 0) row.live_p99_settled_ms = r.live_settled.quantile(0.99) * 1e3;
   if (!r.errors.empty()) {
     row.failed = true;
     row.note = std::to_string(r.errors.size()) + " failed: " + r.errors.front();

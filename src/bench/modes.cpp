@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -148,11 +149,18 @@ ModeResult run_baseline(const RunOptions& o, Model& model, const std::vector<std
 ModeResult run_vidinfer(Pipeline& p, const std::vector<std::string>& inputs, Top1* top1) {
   ModeResult r;
   std::mutex mu;
+  std::map<std::string, double> first_received;  // live inputs: each stream's first result's receive time
   const auto start = Clock::now();
   RunSummary s = p.run(inputs, [&](const FrameResult& f) {
     if (top1 && !f.classes.empty()) {
       std::lock_guard lock(mu);
       (*top1)[{f.input, f.frame_index}] = f.classes[0].class_id;
+    }
+    if (f.latency >= 0) {
+      std::lock_guard lock(mu);
+      r.live_all.add(f.latency);
+      const double first = first_received.emplace(f.input, f.received).first->second;
+      if (f.received - first >= 1.0) r.live_settled.add(f.latency);
     }
   });
   r.seconds = since(start);

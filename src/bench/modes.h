@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "infer/model.h"
+#include "pipeline/latency_histogram.h"
 #include "vidinfer/options.h"
 #include "vidinfer/pipeline.h"
 
@@ -24,6 +25,8 @@ struct ModeResult {
   std::vector<std::string> errors;
   std::string decoder;
   std::vector<LiveSummary> live;  // per input, for live inputs
+  // Live inputs' frames together: all, and those received 1 s or more after their stream's first.
+  LatencyHistogram live_all, live_settled;
 };
 
 // The usual pipeline (see bench/modes.cpp): each input decoded, converted, copied and batched in turn.

@@ -91,6 +91,14 @@ TEST_F(CliLive, BenchLiveCountsTheStreamsHeldInRealTime) {
   EXPECT_EQ(row["frames"].get<int64_t>() + live["frames_dropped"].get<int64_t>(), 180) << row.dump();
   EXPECT_GT(live["latency_p50_ms"].get<double>(), 0.0);
   EXPECT_GE(live["latency_p99_ms"].get<double>(), live["latency_p50_ms"].get<double>());
+  // All streams' frames together: no more than 1% of them is above every stream's own p99, so their
+  // p99 is at most the worst stream's (within the histogram's 2% bins). The clip lasts 2 s, so a
+  // second of each stream's frames is left after its first.
+  ASSERT_TRUE(live["latency_p99_all_frames_ms"].is_number()) << live.dump();
+  ASSERT_TRUE(live["latency_p99_settled_ms"].is_number()) << live.dump();
+  EXPECT_GT(live["latency_p99_all_frames_ms"].get<double>(), 0.0);
+  EXPECT_LE(live["latency_p99_all_frames_ms"].get<double>(), live["latency_p99_ms"].get<double>() * 1.02);
+  EXPECT_GT(live["latency_p99_settled_ms"].get<double>(), 0.0);
   // --live N is --modes live --copies N: not with either.
   EXPECT_EQ(vidinfer(bench + "--live 2 --copies 2 " + test::q(clip_)).rc, 2);
   EXPECT_EQ(vidinfer(bench + "--live 2 --modes vidinfer " + test::q(clip_)).rc, 2);
