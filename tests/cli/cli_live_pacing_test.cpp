@@ -2,6 +2,8 @@
 // (--pace-stagger), `vidinfer bench --live N` and the live options' usage errors.
 #include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <map>
 
 #include "cli_live_fixture.h"
 
@@ -65,6 +67,60 @@ TEST_F(CliLive, PaceStaggerSpreadsThePacedFilesStarts) {
       if (j["input"] == in) one.out += j.dump() + "\n";
     expect_same_frames(comparable(one), comparable(file_));
   }
+}
+
+// bench/live-latency on a live run's results: its counts are the run's (frames, streams, frames per
+// second of the run, frames after each stream's first second) and its maximum is the largest latency
+// in the lines; results that are not a live run's are refused with a one-line error naming the file.
+TEST_F(CliLive, LiveLatencyScriptSummarisesTheRunsFrames) {
+  const std::string a = dir.file("a.ts"), b = dir.file("b.ts"), lines = dir.file("live.jsonl");
+  fs::copy_file(clip_, a);
+  fs::copy_file(clip_, b);
+  const test::Result run = vidinfer(args_ + "--streams 2 --live-pace -o " + test::q(lines) + " " + test::q(a) + " " + test::q(b));
+  ASSERT_EQ(run.rc, 0) << run.err;
+  test::Result r;
+  r.out = slurp(lines);
+  const auto frames = r.lines();
+  ASSERT_EQ(frames.size(), 120u);
+  std::map<std::string, double> first;
+  double worst = 0;
+  for (const auto& j : frames) {
+    const std::string in = j["input"].get<std::string>();
+    const double t = j["received"].get<double>();
+    if (!first.count(in) || t < first[in]) first[in] = t;
+    worst = std::max(worst, j["latency_ms"].get<double>());
+  }
+  int64_t settled = 0;
+  for (const auto& j : frames) settled += j["received"].get<double>() - first[j["input"].get<std::string>()] >= 1.0;
+
+  const std::string script = test::q(std::string(VIDINFER_SOURCE_DIR) + "/bench/live-latency");
+  int rc = -1;
+  const std::string text = test::sh(script + " --settle 1 --gop 30 --json " + test::q(dir.file("l.json")) + " " +
+                                    test::q(lines) + " 2>&1", &rc);
+  ASSERT_EQ(rc, 0) << text;
+  EXPECT_NE(text.find("120 frames of 2 streams"), std::string::npos) << text;
+  const auto j = nlohmann::json::parse(slurp(dir.file("l.json")));
+  EXPECT_EQ(j["streams"], 2);
+  EXPECT_EQ(j["all"]["frames"], 120);
+  EXPECT_DOUBLE_EQ(j["all"]["max_ms"].get<double>(), worst);
+  EXPECT_LE(j["all"]["p50_ms"].get<double>(), j["all"]["p99_ms"].get<double>());
+  EXPECT_LE(j["all"]["p99_ms"].get<double>(), worst);
+  EXPECT_EQ(j["settled"]["frames"].get<int64_t>(), settled);
+  EXPECT_GT(settled, 0);
+  EXPECT_LT(settled, 120);
+  int64_t per_second = 0, per_position = 0;
+  for (const auto& s : j["by_second"]) per_second += s["frames"].get<int64_t>();
+  for (const auto& s : j["by_gop_position"]) per_position += s["frames"].get<int64_t>();
+  EXPECT_EQ(per_second, 120);
+  EXPECT_EQ(per_position, 120);
+  EXPECT_EQ(j["per_stream"].size(), 2u);
+
+  // A file run's results have no receive times.
+  std::ofstream(dir.file("file.jsonl")) << file_.out;
+  const std::string refused = test::sh(script + " " + test::q(dir.file("file.jsonl")) + " 2>&1", &rc);
+  EXPECT_NE(rc, 0);
+  EXPECT_NE(refused.find("live-latency: " + dir.file("file.jsonl") + ": no frame lines with a receive time"),
+            std::string::npos) << refused;
 }
 
 // vidinfer bench --live N: N cameras pacing the clip in real time; the row says how many held it.
