@@ -1,9 +1,11 @@
 // Paced files (--live-pace: a file read as a camera, at its own timestamps), their spread starts
 // (--pace-stagger), `vidinfer bench --live N` and the live options' usage errors.
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <utility>
 
 #include "cli_live_fixture.h"
 
@@ -11,6 +13,19 @@ namespace vidinfer {
 namespace {
 
 using namespace live_test;
+
+// A live run's first receive time of each input, and its largest latency.
+std::pair<std::map<std::string, double>, double> starts(const test::Result& r) {
+  std::map<std::string, double> first;
+  double worst = 0;
+  for (const auto& j : r.lines()) {
+    const std::string in = j["input"].get<std::string>();
+    const double t = j["received"].get<double>();
+    if (!first.count(in) || t < first[in]) first[in] = t;
+    worst = std::max(worst, j["latency_ms"].get<double>());
+  }
+  return {first, worst};
+}
 
 TEST_F(CliLive, PacedFileRunsInRealTimeWithItsLatency) {
   const auto t0 = std::chrono::steady_clock::now();
@@ -34,18 +49,6 @@ TEST_F(CliLive, PaceStaggerSpreadsThePacedFilesStarts) {
   const std::string a = dir.file("a.ts"), b = dir.file("b.ts");
   fs::copy_file(clip_, a);
   fs::copy_file(clip_, b);
-  // The first receive time of each input, and the largest latency.
-  const auto starts = [](const test::Result& r) {
-    std::map<std::string, double> first;
-    double worst = 0;
-    for (const auto& j : r.lines()) {
-      const std::string in = j["input"].get<std::string>();
-      const double t = j["received"].get<double>();
-      if (!first.count(in) || t < first[in]) first[in] = t;
-      worst = std::max(worst, j["latency_ms"].get<double>());
-    }
-    return std::make_pair(first, worst);
-  };
   const std::string both = "--streams 2 --live-pace " + test::q(a) + " " + test::q(b);
   const test::Result together = vidinfer(args_ + both);
   const test::Result spread = vidinfer(args_ + "--pace-stagger 2 " + both);
@@ -82,14 +85,7 @@ TEST_F(CliLive, LiveLatencyScriptSummarisesTheRunsFrames) {
   r.out = slurp(lines);
   const auto frames = r.lines();
   ASSERT_EQ(frames.size(), 120u);
-  std::map<std::string, double> first;
-  double worst = 0;
-  for (const auto& j : frames) {
-    const std::string in = j["input"].get<std::string>();
-    const double t = j["received"].get<double>();
-    if (!first.count(in) || t < first[in]) first[in] = t;
-    worst = std::max(worst, j["latency_ms"].get<double>());
-  }
+  auto [first, worst] = starts(r);
   int64_t settled = 0;
   for (const auto& j : frames) settled += j["received"].get<double>() - first[j["input"].get<std::string>()] >= 1.0;
 
