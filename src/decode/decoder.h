@@ -134,6 +134,10 @@ struct NvdecSessionCounts {
   int64_t created = 0, reused = 0;
 };
 NvdecSessionCounts nvdec_session_counts();
+// The kept sessions are bounded (the oldest beyond 64 are destroyed); this raises the bound by
+// `sessions` until that many have been taken again, so that every session made ahead for a run
+// (NvdecSessionPreparer: one per live input, hundreds of cameras) waits for its decoder.
+void nvdec_reserve_kept(int sessions);
 
 // `first` until it refuses the stream (see Decoder::refused), then a decoder from `make_next` for the
 // rest: it is given the packets again from the keyframe before the last one (so that pictures

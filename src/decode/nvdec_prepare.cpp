@@ -64,6 +64,7 @@ void NvdecSessionPreparer::prepare(const std::vector<Input>& inputs, const Takes
     }
   }
   const double t_release = seconds_now();
+  nvdec_reserve_kept(static_cast<int>(holding.size()));  // all of them kept, however many inputs
   holding.clear();
   if (trace) {
     std::fprintf(stderr, "vidinfer trace: nvdec: the decoders that made them closed in %.1f ms\n",

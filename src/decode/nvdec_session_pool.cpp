@@ -16,5 +16,8 @@ NvdecSessionKeeper::NvdecSessionKeeper(bool reuse, bool serial_create) {
 }
 NvdecSessionKeeper::~NvdecSessionKeeper() { nvdec::SessionPool::get().release(); }
 NvdecSessionCounts nvdec_session_counts() { return nvdec::SessionPool::get().counts(); }
+void nvdec_reserve_kept(int sessions) {
+  if (sessions > 0) nvdec::SessionPool::get().reserve(static_cast<size_t>(sessions));
+}
 
 }  // namespace vidinfer

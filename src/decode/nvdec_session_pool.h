@@ -80,7 +80,7 @@ class SessionPool {
       drv_ = drv;
       kept_.emplace_back(key, dec);
       // Bounded: the oldest go first (a run's formats change rarely; each session holds its surfaces).
-      while (kept_.size() > kMaxKept) {
+      while (kept_.size() > kMaxKept + reserved_) {
         evicted.push_back(kept_.front());
         kept_.pop_front();
       }
@@ -103,9 +103,15 @@ class SessionPool {
       if (--keepers_ > 0) return;
       all.assign(kept_.begin(), kept_.end());
       kept_.clear();
+      reserved_ = 0;
       drv = drv_;
     }
     destroy(drv, all);
+  }
+  // `n` more sessions kept than the bound, until that many have been taken (see nvdec_reserve_kept).
+  void reserve(size_t n) {
+    std::lock_guard lock(mu_);
+    reserved_ += n;
   }
   NvdecSessionCounts counts() {
     std::lock_guard lock(mu_);
@@ -121,6 +127,7 @@ class SessionPool {
       if (it->first == key) {
         CUvideodecoder d = it->second;
         kept_.erase(it);
+        if (reserved_ > 0) --reserved_;
         ++counts_.reused;
         return d;
       }
@@ -136,6 +143,7 @@ class SessionPool {
     }
   }
   static constexpr size_t kMaxKept = 64;
+  size_t reserved_ = 0;  // sessions made ahead for a run, kept beyond kMaxKept until taken
   std::mutex mu_;
   std::mutex create_mu_;  // held around cuvidCreateDecoder (see make)
   std::deque<std::pair<SessionKey, CUvideodecoder>> kept_;

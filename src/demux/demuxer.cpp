@@ -280,6 +280,7 @@ void Demuxer::pace(const AVPacket* pkt) {
   }
   const auto due = pace_t0_ + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                                   std::chrono::duration<double>(std::max(0.0, t - pace_ts0_)));
+  pace_due_ = due;
   // In steps, so that a stopping run is not held.
   while (std::chrono::steady_clock::now() < due && !(options_.stop && options_.stop->load()) && !past_until())
     std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(due - std::chrono::steady_clock::now(),

@@ -67,6 +67,10 @@ class Demuxer {
   const std::string& read_error() const { return read_error_; }
   // Whether the last read ended because the stream stalled (no data within the stall timeout).
   bool stalled() const { return stalled_; }
+  // A paced input (DemuxOptions::pace): when the last packet read was due, the instant a camera
+  // would have sent it. Read later than that (its reader was busy), the packet waited as a camera's
+  // would in a socket, and its latency counts from then. None (the epoch) when not paced.
+  std::chrono::steady_clock::time_point paced_due() const { return pace_due_; }
 
   // Seconds of a timestamp in this stream's time base (relative to nothing: the container's time).
   double to_seconds(int64_t ts) const;
@@ -118,6 +122,7 @@ class Demuxer {
   double pace_ts0_ = 0;
   std::chrono::steady_clock::time_point pace_t0_{};
   bool pace_started_ = false;
+  std::chrono::steady_clock::time_point pace_due_{};  // the last packet's (paced_due)
 };
 
 // Throws if `path` is not a regular, readable, non-empty file (clear messages before FFmpeg's).

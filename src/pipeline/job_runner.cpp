@@ -235,7 +235,12 @@ class JobRun {
     decoder_open_gap_ = false;
     last_packet_ = now;
     if (pkt->pts == AV_NOPTS_VALUE) return;
-    recv_[pkt->pts] = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    double at = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    // A paced file's packet arrived when it was due, even if this thread read it later (busy making
+    // its decoder, or behind): a camera's packet would have waited in the socket meanwhile.
+    if (const auto due = demuxer_->paced_due(); due != std::chrono::steady_clock::time_point{} && due < now)
+      at -= std::chrono::duration<double>(now - due).count();
+    recv_[pkt->pts] = at;
     if (recv_.size() > 512) recv_.erase(recv_.begin());
     if (duration_passed()) finished_ = true;
   }

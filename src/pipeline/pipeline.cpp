@@ -142,14 +142,19 @@ struct Pipeline::Impl {
   }
 
   // The first inputs whose NVDEC sessions the engines make while their models load: those that may be
-  // opened ahead, each with as many sessions as decoders of it will start at once.
+  // opened ahead, each with as many sessions as decoders of it will start at once. Live inputs all
+  // start at once, each on a worker of its own: every paced file is prepared, not only the first
+  // `streams`. (The driver makes one session at a time, 45-90 ms each: 140 paced cameras left to
+  // make their own started over 7 s on an H100, the last one's first frames ~7 s late.)
   std::vector<NvdecSessionPreparer::Input> to_prepare(const std::vector<std::string>& first_inputs) const {
     if (!gpu_path) return {};
     const std::vector<InputSource> sources = sources_of(first_inputs, opt.live.pace_files);
     const std::vector<int> per = segments.sessions_per_input(sources);
     std::vector<NvdecSessionPreparer::Input> v;
-    for (size_t i = 0; i < per.size(); ++i)
-      if (sources[i].open_ahead()) v.push_back({sources[i].locator(), per[i]});
+    for (size_t i = 0; i < sources.size(); ++i) {
+      const int n = i < per.size() ? per[i] : sources[i].live() ? 1 : 0;
+      if (n > 0 && sources[i].open_ahead()) v.push_back({sources[i].locator(), n});
+    }
     return v;
   }
 };

@@ -1,6 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <cmath>
 #include <cstring>
+#include <thread>
 #include <filesystem>
 #include <span>
 
@@ -102,6 +105,42 @@ TEST(Demux, PacketsComeInDecodeOrderWithBFrames) {
     last_pts = pkt->pts;
   }
   EXPECT_TRUE(pts_out_of_order) << "the clip has B-frames, so presentation order differs";
+}
+
+// A paced file hands each packet out at its decode time after the first's, and says when it was due:
+// one read late (its reader busy) was due earlier than it was read, as a camera's packet waits in a
+// socket; one read on time was due as it was read. Unpaced: no due time.
+TEST(DemuxPace, LateReadsKeepTheTimeThePacketWasDue) {
+  using Clock = std::chrono::steady_clock;
+  const auto ms = [](Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); };
+  DemuxOptions how;
+  how.pace = true;
+  Demuxer d(media::h264_mp4(), how);
+  auto pkt = make_av_packet();
+  ASSERT_TRUE(d.read(pkt.get()));
+  const Clock::time_point due0 = d.paced_due();
+  const double dts0 = d.to_seconds(pkt->dts);
+  // (Margins of 60 ms for a loaded machine's wake-ups: the late packets below are 130 ms late or more.)
+  EXPECT_LT(std::abs(ms(Clock::now() - due0)), 60.0);  // the first packet: due as it is read
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the reader is busy for 0.3 s
+  int late = 0, on_time = 0;
+  while (d.read(pkt.get())) {
+    const Clock::time_point read_at = Clock::now();
+    const double offset_ms = (d.to_seconds(pkt->dts) - dts0) * 1e3;
+    EXPECT_NEAR(ms(d.paced_due() - due0), offset_ms, 1.0);  // due by its own timestamp, however late read
+    if (offset_ms < 150) {
+      EXPECT_GT(ms(read_at - d.paced_due()), 300 - offset_ms - 20) << "packet at " << offset_ms << " ms";
+      ++late;
+    } else if (offset_ms > 400) {
+      EXPECT_LT(ms(read_at - d.paced_due()), 60.0) << "packet at " << offset_ms << " ms";
+      if (++on_time == 3) break;
+    }
+  }
+  EXPECT_GT(late, 3);
+  EXPECT_EQ(on_time, 3);
+  Demuxer unpaced(media::h264_mp4());
+  ASSERT_TRUE(unpaced.read(pkt.get()));
+  EXPECT_EQ(unpaced.paced_due(), Clock::time_point{});
 }
 
 TEST(DemuxErrors, MissingFile) {

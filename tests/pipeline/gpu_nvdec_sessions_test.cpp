@@ -160,5 +160,51 @@ TEST(GpuPipeline, SessionsMadeWhileTheModelLoadsServeTheRun) {
       << one.summary.inputs[0].decoder;
 }
 
+// Paced files (live cameras, all starting at once, each on a worker of its own): every one's session
+// is made before the run, however many there are (more than the 64 kept sessions, more than
+// --streams), and the run makes none, so that no camera's first frames wait for the driver to make
+// the sessions of those before it (45-90 ms each, one at a time).
+TEST(GpuPipeline, EveryPacedInputsSessionIsMadeBeforeTheRun) {
+  const std::string a = test::clip("keep-a-half", "mp4", "-f lavfi -i testsrc2=size=320x240:rate=30:duration=0.5 "
+                                   "-c:v libx264 -preset ultrafast -pix_fmt yuv420p");
+  REQUIRE_GPU();
+  test::TempDir dir;
+  constexpr int kCameras = 70;
+  std::vector<std::string> inputs;
+  for (int i = 0; i < kCameras; ++i) {
+    inputs.push_back(dir.file("cam" + std::to_string(i) + ".mp4"));
+    std::filesystem::copy_file(a, inputs.back());
+  }
+  RunOptions o = colour_namer();
+  o.topk = 1;
+  o.streams = 2;
+  o.segments = 1;
+  o.device = Device::cuda();
+  o.live.pace_files = true;
+  const NvdecSessionCounts before = nvdec_session_counts();
+  Pipeline p(o, inputs);
+  p.run({}, [](const FrameResult&) {});  // a run waits for them
+  const NvdecSessionCounts mid = nvdec_session_counts();
+  std::map<std::string, int> frames;
+  double worst = 0;
+  const RunSummary s = p.run(inputs, [&](const FrameResult& f) {
+    ++frames[f.input];
+    worst = std::max(worst, f.latency);
+  });
+  const NvdecSessionCounts after = nvdec_session_counts();
+  std::printf("[ sessions ] %d paced inputs: %lld made before the run; in it %lld made, %lld taken; worst latency %.1f ms\n",
+              kCameras, static_cast<long long>(mid.created - before.created),
+              static_cast<long long>(after.created - mid.created), static_cast<long long>(after.reused - mid.reused),
+              worst * 1e3);
+  EXPECT_EQ(mid.created - before.created, kCameras);
+  EXPECT_EQ(after.created - mid.created, 0);
+  EXPECT_EQ(after.reused - mid.reused, kCameras);
+  ASSERT_EQ(s.inputs.size(), inputs.size());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    EXPECT_EQ(s.inputs[i].status, InputStatus::Ok) << s.inputs[i].error;
+    EXPECT_EQ(frames[inputs[i]], 15) << inputs[i];
+  }
+}
+
 }  // namespace
 }  // namespace vidinfer
