@@ -134,6 +134,10 @@ void add_live_options(CLI::App* run, RunArgs& r) {
   run->add_option("--max-batch-wait", r.max_batch_wait_ms, "Milliseconds a batch holding live frames waits to fill "
                                                            "before it goes to the model")
       ->check(CLI::NonNegativeNumber)->capture_default_str()->group(group);
+  run->add_option("--max-lag", r.max_lag, "Seconds a live stream may fall behind its own clock (decoders or model "
+                                          "too slow) before it skips to its next keyframe, with --live-drop "
+                                          "when-full (the skipped frames count as dropped); 0: never")
+      ->check(CLI::NonNegativeNumber)->capture_default_str()->group(group);
   run->add_option("--reconnect", r.reconnect, "Attempts in a row to reconnect a lost live stream (back-off 0.5 s "
                                               "doubling to 8 s) before it is given up; 0: never; -1: for ever")
       ->check(CLI::Range(-1, 1000000))->capture_default_str()->group(group);

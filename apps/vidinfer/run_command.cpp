@@ -258,6 +258,7 @@ RunOptions make_run_options(const RunArgs& a) {
   opt.live.duration = a.duration;
   opt.live.drop = parse_live_drop(a.live_drop);
   opt.live.max_batch_wait = a.max_batch_wait_ms / 1e3;
+  opt.live.max_lag = a.max_lag;
   opt.live.reconnect = a.reconnect;
   opt.live.stall_timeout = a.stall_timeout;
   opt.live.rtsp_transport = a.rtsp_transport;

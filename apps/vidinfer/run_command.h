@@ -28,7 +28,7 @@ struct RunArgs {
   bool quiet = false, no_progress = false, skip_model = false, decode_only = false, resume = false,
        apply_rotation = false;
   // Live inputs (LiveOptions).
-  double duration = 0, max_batch_wait_ms = 20, stall_timeout = 5;
+  double duration = 0, max_batch_wait_ms = 20, stall_timeout = 5, max_lag = 1;
   std::string live_drop = "when-full", rtsp_transport = "tcp";
   int reconnect = 10;
   bool live_pace = false;

@@ -151,10 +151,11 @@ def _devices(devices):
     return ",".join(str(d) for d in devices)  # torch.device("cuda:1") prints as cuda:1
 
 
-def _live(duration, live_drop, max_batch_wait, reconnect, stall_timeout, rtsp_transport, live_pace, pace_stagger):
+def _live(duration, live_drop, max_batch_wait, reconnect, stall_timeout, rtsp_transport, live_pace, pace_stagger,
+          max_lag):
     return _options(duration=duration, live_drop=live_drop, max_batch_wait=max_batch_wait, reconnect=reconnect,
                     stall_timeout=stall_timeout, rtsp_transport=rtsp_transport, live_pace=bool(live_pace),
-                    pace_stagger=pace_stagger)
+                    pace_stagger=pace_stagger, max_lag=max_lag)
 
 
 def _options(**kw):
@@ -166,7 +167,7 @@ def batches(inputs, *, device="auto", input_size=224, resize="stretch", dtype=to
             end=None, max_frames=None, streams=0, segments=0, on_error="skip", decoder="auto",
             letterbox_fill=114, decode_threads=0, apply_rotation=False, devices=None, duration=None,
             live_drop=None, max_batch_wait=None, reconnect=None, stall_timeout=None, rtsp_transport=None,
-            live_pace=False, pace_stagger=None):
+            live_pace=False, pace_stagger=None, max_lag=None):
     """Decoded, resized and normalised frames of `inputs` as model batches (an iterator of Batch).
 
     Frames of several inputs fill the same batch (up to `streams` inputs decode at once). `dtype`:
@@ -176,7 +177,8 @@ def batches(inputs, *, device="auto", input_size=224, resize="stretch", dtype=to
     `devices` ("cuda:0,cuda:1", a list of them, or "all"): one engine per GPU, each batch on the GPU
     that made it (see `.tensor.device`); in place of `device`.
     Live inputs (rtsp://, udp://, http(s)://, "-" ...; docs/live.md): `duration` (seconds per live
-    input), `live_drop` ("when-full" or "none"), `max_batch_wait` (seconds), `reconnect` (attempts,
+    input), `live_drop` ("when-full" or "none"), `max_batch_wait` (seconds), `max_lag` (seconds behind
+    before a stream skips to its next keyframe; 0 never), `reconnect` (attempts,
     -1 no limit), `stall_timeout` (seconds), `rtsp_transport` ("tcp" or "udp"); `live_pace=True` reads
     files as cameras sending in real time, their starts spread over `pace_stagger` seconds (0: all at
     once). None: the CLI's defaults.
@@ -192,7 +194,7 @@ def batches(inputs, *, device="auto", input_size=224, resize="stretch", dtype=to
                     decoder=decoder, letterbox_fill=letterbox_fill, decode_threads=decode_threads,
                     apply_rotation=apply_rotation, devices=_devices(devices),
                     **_live(duration, live_drop, max_batch_wait, reconnect, stall_timeout, rtsp_transport, live_pace,
-                            pace_stagger))
+                            pace_stagger, max_lag))
     return _Stream(_inputs(inputs), opts, None, True, uint8, on_error)
 
 
@@ -203,7 +205,7 @@ def run(inputs, *, model, task=None, device="auto", input_size=None, resize=None
         class_activation=None, detect_layout=None, box_format=None, boxes_normalized=None,
         score_activation=None, cpu_threads=0, cuda_graph=True, devices=None, duration=None, live_drop=None,
         max_batch_wait=None, reconnect=None, stall_timeout=None, rtsp_transport=None, live_pace=False,
-        pace_stagger=None):
+        pace_stagger=None, max_lag=None):
     """Runs `model` over the frames of `inputs`: an iterator of dicts equal to the CLI's JSON Lines
     objects (a line per processed frame, then each input's end-of-input record).
 
@@ -214,7 +216,8 @@ def run(inputs, *, model, task=None, device="auto", input_size=None, resize=None
     docs/models.md). None options: the sidecar's, else the CLI's default. After the end, `.summary`
     holds the run summary. `devices` ("cuda:0,cuda:1", a list, or "all"): one engine per GPU (a model
     file only: a callable lives on one device). Live inputs and their options (`duration`,
-    `live_drop`, `max_batch_wait`, `reconnect`, `stall_timeout`, `rtsp_transport`, `live_pace`, `pace_stagger`): as
+    `live_drop`, `max_batch_wait`, `max_lag`, `reconnect`, `stall_timeout`, `rtsp_transport`, `live_pace`,
+    `pace_stagger`): as
     for batches(); a live input's frame dicts carry "received" and "latency_ms".
     """
     if model is None:
@@ -239,7 +242,7 @@ def run(inputs, *, model, task=None, device="auto", input_size=None, resize=None
                     score_activation=score_activation, cpu_threads=cpu_threads, cuda_graph=cuda_graph,
                     devices=_devices(devices),
                     **_live(duration, live_drop, max_batch_wait, reconnect, stall_timeout, rtsp_transport, live_pace,
-                            pace_stagger))
+                            pace_stagger, max_lag))
     return _Stream(_inputs(inputs), opts, model, False, False, on_error)
 
 

@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <map>
 #include <memory>
 #include <utility>
@@ -167,6 +168,8 @@ class JobRun {
     }
     ++done_.summary.live->reconnects;
     decoder_open_gap_ = true;
+    least_offset_ = std::numeric_limits<double>::infinity();  // a new connection: its own clock
+    skipping_ = false;
     std::fprintf(stderr, "vidinfer: %s: reconnected; frame numbering goes on from %lld\n", path_.c_str(),
                  static_cast<long long>(index_));
     return true;
@@ -186,7 +189,10 @@ class JobRun {
         eof_ = true;
         break;
       }
-      if (live_) received(pkt.get());
+      if (live_) {
+        received(pkt.get());
+        if (behind(pkt.get())) continue;  // skipped to catch up (LiveOptions::max_lag)
+      }
       if (job_.start_key != AV_NOPTS_VALUE && start_pts_ == AV_NOPTS_VALUE) {
         // The seek may land on an earlier keyframe: the segment starts at its own.
         if (!(pkt->flags & AV_PKT_FLAG_KEY) || demux.key_timestamp(pkt.get()) < job_.start_key) continue;
@@ -243,6 +249,34 @@ class JobRun {
     recv_[pkt->pts] = at;
     if (recv_.size() > 512) recv_.erase(recv_.begin());
     if (duration_passed()) finished_ = true;
+  }
+
+  // Whether this live packet is skipped because the stream fell more than LiveOptions::max_lag
+  // behind its own clock: from there to the next keyframe (the decoder can start again there without
+  // the skipped pictures), each counted as a frame received and dropped, numbering going on past it.
+  // Done before the decoder, so that it relieves a decoder that cannot keep up as well as the model.
+  // (Written here: a demuxer or decoder option of FFmpeg's drops by frame type, not by lateness.)
+  bool behind(const AVPacket* pkt) {
+    if (opt_.live.max_lag <= 0 || opt_.live.drop != LiveDrop::WhenFull) return false;
+    const int64_t ts = pkt->dts != AV_NOPTS_VALUE ? pkt->dts : pkt->pts;
+    if (ts == AV_NOPTS_VALUE) return false;
+    // When it came (when it was due, for a paced file) less its timestamp: grows as the stream's
+    // packets wait longer; its least value on the connection is the stream's own pace.
+    const auto due = demuxer_->paced_due();
+    const auto at = due != std::chrono::steady_clock::time_point{} ? std::min(due, last_packet_) : last_packet_;
+    const double offset = std::chrono::duration<double>(at.time_since_epoch()).count() - demuxer_->to_seconds(ts);
+    const bool key = pkt->flags & AV_PKT_FLAG_KEY;
+    if (skipping_ && key) {
+      skipping_ = false;
+      least_offset_ = offset;  // from here (a jump back of the timestamps is skipped over once, too)
+    }
+    least_offset_ = std::min(least_offset_, offset);
+    if (!skipping_ && !key && offset - least_offset_ > opt_.live.max_lag) skipping_ = true;
+    if (!skipping_) return false;
+    ++index_;
+    ++done_.summary.live->frames_dropped;
+    ++done_.summary.live->frames_received;  // (not decoded: the decoded ones are added at the end)
+    return true;
   }
 
   // When the frame with timestamp ts arrived (now, when its packet had none).
@@ -424,6 +458,10 @@ class JobRun {
   std::chrono::steady_clock::time_point last_packet_{};  // when the last packet came
   bool decoder_open_gap_ = false;                         // reconnected: the next packet ends the gap
   double gap_before_ = 0;  // seconds of gap not yet reported on a frame (Slot::gap_before)
+  // LiveOptions::max_lag: the least (arrival - timestamp) of the connection, and whether its packets
+  // are being skipped up to the next keyframe.
+  double least_offset_ = std::numeric_limits<double>::infinity();
+  bool skipping_ = false;
   std::map<int64_t, double> recv_;                       // packet pts -> arrival (Unix seconds)
   int64_t corrupt_before_ = 0;                            // corrupt packets of the connections before
 };

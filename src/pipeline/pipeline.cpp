@@ -65,6 +65,7 @@ RunOptions checked(RunOptions o, const Extensions* ext) {
   if (o.live.duration < 0) throw Error("invalid --duration", "", "expected seconds, 0 (no limit) or more");
   if (o.live.stall_timeout < 0) throw Error("invalid --stall-timeout", "", "expected seconds, 0 (wait for ever) or more");
   if (o.live.max_batch_wait < 0) throw Error("invalid --max-batch-wait", "", "expected seconds, 0 or more");
+  if (!(o.live.max_lag >= 0)) throw Error("invalid --max-lag", "", "expected seconds, 0 (never skip) or more");
   if (!(o.live.pace_stagger >= 0)) throw Error("invalid --pace-stagger", "", "expected seconds, 0 or more");
   if (o.live.reconnect < -1) throw Error("invalid --reconnect", "", "expected attempts, 0 (never) or -1 (for ever)");
   if (o.live.rtsp_transport != "tcp" && o.live.rtsp_transport != "udp")

@@ -156,7 +156,7 @@ void Reorderer::finish_input(size_t i, bool complete) {
   if (st.segments > 1) s.decoder += "; " + std::to_string(st.segments) + " segments decoded at once";
   s.frames_processed = st.processed;
   if (s.live) {
-    s.live->frames_received = s.frames_decoded;
+    s.live->frames_received += s.frames_decoded;  // (the job counted those skipped before decoding)
     s.live->frames_processed = st.processed;
     s.live->latency_p50 = st.latency.quantile(0.50);
     s.live->latency_p95 = st.latency.quantile(0.95);

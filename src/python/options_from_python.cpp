@@ -43,6 +43,10 @@ static void live_options(const py::dict& kw, LiveOptions& live) {
     live.max_batch_wait = get<double>(kw, "max_batch_wait");
     if (live.max_batch_wait < 0) throw Error("invalid max_batch_wait", "", "must be 0 or more seconds");
   }
+  if (given(kw, "max_lag")) {
+    live.max_lag = get<double>(kw, "max_lag");
+    if (!(live.max_lag >= 0)) throw Error("invalid max_lag", "", "must be 0 (never skip) or more seconds");
+  }
   if (given(kw, "reconnect")) {
     live.reconnect = get<int>(kw, "reconnect");
     if (live.reconnect < -1) throw Error("invalid reconnect", "", "expected attempts >= 0, or -1 for no limit");

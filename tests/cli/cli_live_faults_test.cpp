@@ -79,6 +79,70 @@ TEST_F(CliLive, AStalledStreamDoesNotStallTheOthers) {
             std::string::npos) << r.err;
 }
 
+// A stream whose packets come late (here its sender pauses 2.5 s a quarter of the way through, then
+// sends the rest at once; the same as a decoder or model too slow for it) skips, with the live
+// defaults, from the first packet more than --max-lag (1 s) behind the stream's own pace up to the
+// next keyframe: those frames are counted as received and dropped, numbering goes on past them, and
+// every other frame is the file's. With --max-lag 0 (or --live-drop none) nothing is skipped.
+TEST_F(CliLive, AStreamFallenBehindSkipsToItsNextKeyframe) {
+  const std::string clip = test::clip("live-lag-gop30", "ts", "-f lavfi -i testsrc2=size=160x120:rate=30:duration=6 "
+                                      "-c:v libx264 -preset ultrafast -g 30 -keyint_min 30 -sc_threshold 0 -bf 0 "
+                                      "-pix_fmt yuv420p");
+  const std::string base = "run -q --no-progress --task classify " + model() + " --topk 3 ";
+  const test::Result file = vidinfer(base + test::q(clip));
+  ASSERT_EQ(file.rc, 0) << file.err;
+  ASSERT_EQ(file.lines().size(), 180u);
+  // The pause comes where frame 45's packet starts (mid-GOP): the frames before it come on time
+  // (but the 45th's predecessor, which the demuxer hands out once it sees where the next starts).
+  std::string pos = test::sh("ffprobe -v error -select_streams v -show_entries packet=pos -of csv=p=0 " + test::q(clip) +
+                             " | grep -v '^$' | sed -n 46p");
+  while (!pos.empty() && (pos.back() == '\n' || pos.back() == ',')) pos.pop_back();
+  ASSERT_FALSE(pos.empty());
+  const std::string third = pos, rest = std::to_string(std::stoll(pos) + 1);
+  // (--max-batch-wait 2000: no frame is dropped for want of a batch slot, only by skipping.)
+  const auto paused = [&](const std::string& opts) {
+    const std::string o = dir.file("out"), e = dir.file("err");
+    test::Result r;
+    test::sh("{ head -c " + third + " " + test::q(clip) + "; sleep 2.5; tail -c +" + rest + " " + test::q(clip) + "; } | " +
+                 VIDINFER_BIN + " " + base + "--live-drop when-full --max-batch-wait 2000 " + opts + "- >" + test::q(o) +
+                 " 2>" + test::q(e),
+             &r.rc);
+    r.out = slurp(o);
+    r.err = slurp(e);
+    return r;
+  };
+  const test::Result skipped = paused("");
+  ASSERT_EQ(skipped.rc, 0) << skipped.err;
+  std::map<int64_t, nlohmann::json> got;
+  for (auto j : skipped.lines()) {
+    const int64_t f = j["frame"].get<int64_t>();
+    for (const char* k : {"input", "received", "latency_ms", "gap_before_s"}) j.erase(k);
+    EXPECT_TRUE(got.emplace(f, std::move(j)).second) << "frame " << f << " twice";
+  }
+  std::vector<int64_t> missing;
+  for (int64_t f = 0; f < 180; ++f)
+    if (!got.count(f)) missing.push_back(f);
+  ASSERT_FALSE(missing.empty()) << "nothing was skipped: " << skipped.err;
+  // One run of frames, up to the next keyframe (every 30th frame).
+  EXPECT_EQ(missing.back() - missing.front() + 1, static_cast<int64_t>(missing.size()));
+  EXPECT_EQ(missing.back(), 59) << "skipped frames " << missing.front() << ".." << missing.back();
+  EXPECT_GE(missing.front(), 40) << "skipped frames " << missing.front() << ".." << missing.back();
+  EXPECT_EQ(got.rbegin()->first, 179);  // numbering went on past the skipped frames
+  std::map<int64_t, nlohmann::json> want = comparable(file);
+  for (int64_t f : missing) want.erase(f);
+  expect_same_frames(got, want);
+  const nlohmann::json live = skipped.records().at(0)["live"];
+  EXPECT_EQ(live["frames_received"], 180) << live.dump();
+  EXPECT_EQ(live["frames_dropped"], static_cast<int64_t>(missing.size())) << live.dump();
+  EXPECT_EQ(live["frames_processed"], static_cast<int64_t>(180 - missing.size())) << live.dump();
+
+  const test::Result kept = paused("--max-lag 0 ");
+  ASSERT_EQ(kept.rc, 0) << kept.err;
+  EXPECT_EQ(kept.lines().size(), 180u);
+  EXPECT_EQ(kept.records().at(0)["live"]["frames_dropped"], 0) << kept.records().at(0).dump();
+  EXPECT_EQ(vidinfer(base + "--max-lag -1 " + test::q(clip)).rc, 2);
+}
+
 TEST_F(CliLive, AnRtspServerKilledAndRestartedIsReconnected) {
   const int port = free_port(SOCK_STREAM);
   std::string why;

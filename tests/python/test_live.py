@@ -50,6 +50,7 @@ def test_pace_stagger_spreads_the_paced_files_starts(moving, tmp_path):
     (dict(stall_timeout=-1), "invalid stall_timeout"),
     (dict(reconnect=-2), "invalid reconnect"),
     (dict(duration=-1), "invalid duration"),
+    (dict(max_lag=-1), "invalid max_lag"),
 ])
 def test_bad_live_options_are_errors(moving, bad, message):
     with pytest.raises(vidinfer.Error, match=message):
