@@ -142,8 +142,8 @@ struct LiveOptions {
   // waited, in the socket or a paced file's schedule, because the decoders or the model could not
   // keep up) skips its packets up to the next keyframe and counts their frames as dropped, so that
   // it is real time again and latency stays bounded; frame numbering goes on past them. "Behind"
-  // is the packet's wall-clock time minus its decode timestamp, over the least such difference seen
-  // on the connection (the stream's own pace, whatever its clock's origin). 0: never skip.
+  // is when the packet was read minus its decode timestamp, over that difference for the packets
+  // that came at the stream's pace (LiveLag, src/pipeline/live_lag.h). 0: never skip.
   double max_lag = 1.0;  // seconds
   // A stream that is lost (an error, a stall, or the end of an rtsp/rtmp/udp/srt/tcp stream) is
   // opened again after a back-off of 0.5 s, doubling to 8 s; frame numbering goes on and the gap is

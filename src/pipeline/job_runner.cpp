@@ -17,7 +17,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <limits>
 #include <map>
 #include <memory>
 #include <utility>
@@ -27,6 +26,7 @@
 #include "decode/decoder.h"
 #include "demux/demuxer.h"
 #include "infer/model.h"
+#include "pipeline/live_lag.h"
 #include "vidinfer/error.h"
 
 namespace vidinfer {
@@ -168,8 +168,7 @@ class JobRun {
     }
     ++done_.summary.live->reconnects;
     decoder_open_gap_ = true;
-    least_offset_ = std::numeric_limits<double>::infinity();  // a new connection: its own clock
-    skipping_ = false;
+    lag_.reset();  // a new connection: its own clock
     std::fprintf(stderr, "vidinfer: %s: reconnected; frame numbering goes on from %lld\n", path_.c_str(),
                  static_cast<long long>(index_));
     return true;
@@ -251,28 +250,16 @@ class JobRun {
     if (duration_passed()) finished_ = true;
   }
 
-  // Whether this live packet is skipped because the stream fell more than LiveOptions::max_lag
-  // behind its own clock: from there to the next keyframe (the decoder can start again there without
-  // the skipped pictures), each counted as a frame received and dropped, numbering going on past it.
-  // Done before the decoder, so that it relieves a decoder that cannot keep up as well as the model.
-  // (Written here: a demuxer or decoder option of FFmpeg's drops by frame type, not by lateness.)
+  // Whether this live packet is skipped because the stream's reader fell more than
+  // LiveOptions::max_lag behind the stream's pace (LiveLag says how that is told): each counted as a
+  // frame received and dropped, numbering going on past it. Done before the decoder, so that it
+  // relieves a decoder that cannot keep up as well as the model.
   bool behind(const AVPacket* pkt) {
-    if (opt_.live.max_lag <= 0 || opt_.live.drop != LiveDrop::WhenFull) return false;
+    if (opt_.live.drop != LiveDrop::WhenFull) return false;
     const int64_t ts = pkt->dts != AV_NOPTS_VALUE ? pkt->dts : pkt->pts;
     if (ts == AV_NOPTS_VALUE) return false;
-    // When it came (when it was due, for a paced file) less its timestamp: grows as the stream's
-    // packets wait longer; its least value on the connection is the stream's own pace.
-    const auto due = demuxer_->paced_due();
-    const auto at = due != std::chrono::steady_clock::time_point{} ? std::min(due, last_packet_) : last_packet_;
-    const double offset = std::chrono::duration<double>(at.time_since_epoch()).count() - demuxer_->to_seconds(ts);
-    const bool key = pkt->flags & AV_PKT_FLAG_KEY;
-    if (skipping_ && key) {
-      skipping_ = false;
-      least_offset_ = offset;  // from here (a jump back of the timestamps is skipped over once, too)
-    }
-    least_offset_ = std::min(least_offset_, offset);
-    if (!skipping_ && !key && offset - least_offset_ > opt_.live.max_lag) skipping_ = true;
-    if (!skipping_) return false;
+    const double read_at = std::chrono::duration<double>(last_packet_.time_since_epoch()).count();
+    if (!lag_.skip(read_at, demuxer_->to_seconds(ts), pkt->flags & AV_PKT_FLAG_KEY)) return false;
     ++index_;
     ++done_.summary.live->frames_dropped;
     ++done_.summary.live->frames_received;  // (not decoded: the decoded ones are added at the end)
@@ -458,10 +445,7 @@ class JobRun {
   std::chrono::steady_clock::time_point last_packet_{};  // when the last packet came
   bool decoder_open_gap_ = false;                         // reconnected: the next packet ends the gap
   double gap_before_ = 0;  // seconds of gap not yet reported on a frame (Slot::gap_before)
-  // LiveOptions::max_lag: the least (arrival - timestamp) of the connection, and whether its packets
-  // are being skipped up to the next keyframe.
-  double least_offset_ = std::numeric_limits<double>::infinity();
-  bool skipping_ = false;
+  LiveLag lag_{opt_.live.max_lag};  // LiveOptions::max_lag (this connection's)
   std::map<int64_t, double> recv_;                       // packet pts -> arrival (Unix seconds)
   int64_t corrupt_before_ = 0;                            // corrupt packets of the connections before
 };
