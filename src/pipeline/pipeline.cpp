@@ -145,8 +145,9 @@ struct Pipeline::Impl {
   // The first inputs whose NVDEC sessions the engines make while their models load: those that may be
   // opened ahead, each with as many sessions as decoders of it will start at once. Live inputs all
   // start at once, each on a worker of its own: every paced file is prepared, not only the first
-  // `streams`. (The driver makes one session at a time, 45-90 ms each: 140 paced cameras left to
-  // make their own started over 7 s on an H100, the last one's first frames ~7 s late.)
+  // `streams`. (The driver makes one session at a time, 45-90 ms each. When paced cameras made their
+  // own in the run, ~55 ms apart on an H100, the last ones' first frames were 5.6 s late at 100
+  // cameras and 11.9 s at 140: docs/live.md.)
   std::vector<NvdecSessionPreparer::Input> to_prepare(const std::vector<std::string>& first_inputs) const {
     if (!gpu_path) return {};
     const std::vector<InputSource> sources = sources_of(first_inputs, opt.live.pace_files);
