@@ -27,6 +27,7 @@
 #include "demux/demuxer.h"
 #include "infer/model.h"
 #include "pipeline/live_lag.h"
+#include "pipeline/skipped_numbers.h"
 #include "vidinfer/error.h"
 
 namespace vidinfer {
@@ -136,6 +137,7 @@ class JobRun {
     decoder_.reset();
     demuxer_.reset();
     recv_.clear();
+    index_ += skipped_numbers_.flush();  // (the closed decoder's frames are all out)
     std::fprintf(stderr, "vidinfer: %s: stream lost after frame %lld (%s): reconnecting\n", path_.c_str(),
                  static_cast<long long>(index_), cause.c_str());
     double backoff = 0.5;
@@ -252,15 +254,18 @@ class JobRun {
 
   // Whether this live packet is skipped because the stream's reader fell more than
   // LiveOptions::max_lag behind the stream's pace (LiveLag says how that is told): each counted as a
-  // frame received and dropped, numbering going on past it. Done before the decoder, so that it
-  // relieves a decoder that cannot keep up as well as the model.
+  // frame received and dropped, its number given to no frame (SkippedNumbers: the frames the decoder
+  // still holds keep theirs). Done before the decoder, so that it relieves a decoder that cannot keep
+  // up as well as the model.
   bool behind(const AVPacket* pkt) {
     if (opt_.live.drop != LiveDrop::WhenFull) return false;
     const int64_t ts = pkt->dts != AV_NOPTS_VALUE ? pkt->dts : pkt->pts;
-    if (ts == AV_NOPTS_VALUE) return false;
     const double read_at = std::chrono::duration<double>(last_packet_.time_since_epoch()).count();
-    if (!lag_.skip(read_at, demuxer_->to_seconds(ts), pkt->flags & AV_PKT_FLAG_KEY)) return false;
-    ++index_;
+    if (ts == AV_NOPTS_VALUE || !lag_.skip(read_at, demuxer_->to_seconds(ts), pkt->flags & AV_PKT_FLAG_KEY)) {
+      skipped_numbers_.passed(pkt->pts != AV_NOPTS_VALUE ? std::optional<int64_t>(pkt->pts) : std::nullopt);
+      return false;
+    }
+    skipped_numbers_.skipped();  // its number is handed out once the frames after the skip come out
     ++done_.summary.live->frames_dropped;
     ++done_.summary.live->frames_received;  // (not decoded: the decoded ones are added at the end)
     return true;
@@ -299,6 +304,7 @@ class JobRun {
     const StreamInfo& st = demuxer_->stream();
     const double pts = ts != AV_NOPTS_VALUE ? demuxer_->to_seconds(ts) : last_pts_ + frame_dur_;
     last_pts_ = pts;
+    if (live_) index_ += skipped_numbers_.before(ts != AV_NOPTS_VALUE ? std::optional<int64_t>(ts) : std::nullopt);
     const int64_t this_index = index_++;
     if (t_first_ < 0) t_first_ = seconds_since(t0_);
     ++done_.summary.frames_decoded;
@@ -446,6 +452,7 @@ class JobRun {
   bool decoder_open_gap_ = false;                         // reconnected: the next packet ends the gap
   double gap_before_ = 0;  // seconds of gap not yet reported on a frame (Slot::gap_before)
   LiveLag lag_{opt_.live.max_lag};  // LiveOptions::max_lag (this connection's)
+  SkippedNumbers skipped_numbers_;  // the numbers of the frames LiveLag skipped
   std::map<int64_t, double> recv_;                       // packet pts -> arrival (Unix seconds)
   int64_t corrupt_before_ = 0;                            // corrupt packets of the connections before
 };

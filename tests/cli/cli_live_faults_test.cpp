@@ -6,7 +6,12 @@
 #include <algorithm>
 #include <chrono>
 #include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "cli_live_fixture.h"
 
@@ -83,66 +88,101 @@ TEST_F(CliLive, AStalledStreamDoesNotStallTheOthers) {
 // sends the rest at once; the same as a decoder or model too slow for it) skips, with the live
 // defaults, from the first packet more than --max-lag (1 s) behind the stream's own pace up to the
 // first keyframe no longer behind (LiveLag's own test has the arithmetic): those frames are counted as
-// received and dropped, numbering goes on past them, and every other frame is the file's. With
-// --max-lag 0 (or --live-drop none) nothing is skipped.
+// received and dropped, their numbers are given to no frame, and every other frame is the file's with
+// its own number, also those the decoder still held when the skip began (NVDEC's queue; B-frames).
+// With --max-lag 0 (or --live-drop none) nothing is skipped.
 TEST_F(CliLive, AStreamFallenBehindSkipsToItsNextKeyframe) {
-  const std::string clip = test::clip("live-lag-gop30", "ts", "-f lavfi -i testsrc2=size=160x120:rate=30:duration=6 "
-                                      "-c:v libx264 -preset ultrafast -g 30 -keyint_min 30 -sc_threshold 0 -bf 0 "
-                                      "-pix_fmt yuv420p");
   const std::string base = "run -q --no-progress --task classify " + model() + " --topk 3 ";
-  const test::Result file = vidinfer(base + test::q(clip));
-  ASSERT_EQ(file.rc, 0) << file.err;
-  ASSERT_EQ(file.lines().size(), 180u);
-  // The pause comes where frame 45's packet starts (mid-GOP): the frames before it come on time
-  // (but the 45th's predecessor, which the demuxer hands out once it sees where the next starts).
-  std::string pos = test::sh("ffprobe -v error -select_streams v -show_entries packet=pos -of csv=p=0 " + test::q(clip) +
-                             " | grep -v '^$' | sed -n 46p");
-  while (!pos.empty() && (pos.back() == '\n' || pos.back() == ',')) pos.pop_back();
-  ASSERT_FALSE(pos.empty());
-  const std::string third = pos, rest = std::to_string(std::stoll(pos) + 1);
-  // (--max-batch-wait 2000: no frame is dropped for want of a batch slot, only by skipping.)
-  const auto paused = [&](const std::string& opts) {
+  const std::string x264 = "-f lavfi -i testsrc2=size=160x120:rate=30:duration=6 -c:v libx264 -preset ultrafast "
+                           "-g 30 -keyint_min 30 -sc_threshold 0 -pix_fmt yuv420p ";
+  // Sends the clip with the pause where the packet `at` (decode order, from 0) starts: the packets
+  // before it come on time (but its predecessor, which the demuxer hands out once it sees where the
+  // next starts). (--max-batch-wait 2000: no frame is dropped for want of a batch slot, only by
+  // skipping.)
+  const auto paused = [&](const std::string& clip, int at, const std::string& opts) {
+    std::string pos = test::sh("ffprobe -v error -select_streams v -show_entries packet=pos -of csv=p=0 " + test::q(clip) +
+                               " | grep -v '^$' | sed -n " + std::to_string(at + 1) + "p");
+    while (!pos.empty() && (pos.back() == '\n' || pos.back() == ',')) pos.pop_back();
+    EXPECT_FALSE(pos.empty());
     const std::string o = dir.file("out"), e = dir.file("err");
     test::Result r;
-    test::sh("{ head -c " + third + " " + test::q(clip) + "; sleep 4; tail -c +" + rest + " " + test::q(clip) + "; } | " +
-                 VIDINFER_BIN + " " + base + "--live-drop when-full --max-batch-wait 2000 " + opts + "- >" + test::q(o) +
-                 " 2>" + test::q(e),
+    test::sh("{ head -c " + pos + " " + test::q(clip) + "; sleep 4; tail -c +" + std::to_string(std::stoll(pos) + 1) + " " +
+                 test::q(clip) + "; } | " + VIDINFER_BIN + " " + base +
+                 "--live-drop when-full --max-batch-wait 2000 " + opts + "- >" + test::q(o) + " 2>" + test::q(e),
              &r.rc);
     r.out = slurp(o);
     r.err = slurp(e);
     return r;
   };
-  const test::Result skipped = paused("");
-  ASSERT_EQ(skipped.rc, 0) << skipped.err;
-  std::map<int64_t, nlohmann::json> got;
-  for (auto j : skipped.lines()) {
-    const int64_t f = j["frame"].get<int64_t>();
-    for (const char* k : {"input", "received", "latency_ms", "gap_before_s"}) j.erase(k);
-    EXPECT_TRUE(got.emplace(f, std::move(j)).second) << "frame " << f << " twice";
-  }
-  std::vector<int64_t> missing;
-  for (int64_t f = 0; f < 180; ++f)
-    if (!got.count(f)) missing.push_back(f);
-  ASSERT_FALSE(missing.empty()) << "nothing was skipped: " << skipped.err;
-  // One run of frames, up to the next keyframe (every 30th frame).
-  EXPECT_EQ(missing.back() - missing.front() + 1, static_cast<int64_t>(missing.size()));
-  EXPECT_EQ((missing.back() + 1) % 30, 0) << "skipped frames " << missing.front() << ".." << missing.back();
-  EXPECT_GE(missing.front(), 40) << "skipped frames " << missing.front() << ".." << missing.back();
-  EXPECT_LE(missing.front(), 45) << "skipped frames " << missing.front() << ".." << missing.back();
-  EXPECT_EQ(got.rbegin()->first, 179);  // numbering went on past the skipped frames
-  std::map<int64_t, nlohmann::json> want = comparable(file);
-  for (int64_t f : missing) want.erase(f);
-  expect_same_frames(got, want);
-  const nlohmann::json live = skipped.records().at(0)["live"];
-  EXPECT_EQ(live["frames_received"], 180) << live.dump();
-  EXPECT_EQ(live["frames_dropped"], static_cast<int64_t>(missing.size())) << live.dump();
-  EXPECT_EQ(live["frames_processed"], static_cast<int64_t>(180 - missing.size())) << live.dump();
+  for (const auto& [name, bframes] : {std::pair<std::string, int>{"live-lag-gop30", 0}, {"live-lag-gop30-bf2", 2}}) {
+    SCOPED_TRACE(name);
+    const std::string clip = test::clip(name, "ts", x264 + "-bf " + std::to_string(bframes));
+    const test::Result file = vidinfer(base + test::q(clip));
+    ASSERT_EQ(file.rc, 0) << file.err;
+    ASSERT_EQ(file.lines().size(), 180u);
+    // The clip's packets in decode order: the frame each holds (its place in presentation order),
+    // and whether it is a keyframe.
+    std::vector<std::pair<double, bool>> packets;
+    std::istringstream probe(test::sh("ffprobe -v error -select_streams v -show_entries packet=pts_time,flags -of csv=p=0 " +
+                                      test::q(clip)));
+    for (std::string line; std::getline(probe, line);)
+      if (const auto comma = line.find(','); comma != std::string::npos)
+        packets.emplace_back(std::stod(line.substr(0, comma)), line.find('K', comma) != std::string::npos);
+    ASSERT_EQ(packets.size(), 180u);
+    std::vector<double> order;
+    for (const auto& p : packets) order.push_back(p.first);
+    std::sort(order.begin(), order.end());
+    const auto frame_of = [&](size_t packet) {
+      return static_cast<int64_t>(std::lower_bound(order.begin(), order.end(), packets[packet].first) - order.begin());
+    };
+    if (bframes > 0) {
+      bool reordered = false;
+      for (size_t i = 0; i < packets.size(); ++i) reordered |= frame_of(i) != static_cast<int64_t>(i);
+      ASSERT_TRUE(reordered) << "the clip has no B-frames";
+    }
 
-  const test::Result kept = paused("--max-lag 0 ");
-  ASSERT_EQ(kept.rc, 0) << kept.err;
-  EXPECT_EQ(kept.lines().size(), 180u);
-  EXPECT_EQ(kept.records().at(0)["live"]["frames_dropped"], 0) << kept.records().at(0).dump();
-  EXPECT_EQ(vidinfer(base + "--max-lag -1 " + test::q(clip)).rc, 2);
+    const test::Result skipped = paused(clip, 45, "");
+    ASSERT_EQ(skipped.rc, 0) << skipped.err;
+    std::map<int64_t, nlohmann::json> got;
+    for (auto j : skipped.lines()) {
+      const int64_t f = j["frame"].get<int64_t>();
+      for (const char* k : {"input", "received", "latency_ms", "gap_before_s"}) j.erase(k);
+      EXPECT_TRUE(got.emplace(f, std::move(j)).second) << "frame " << f << " twice";
+    }
+    std::set<int64_t> missing;
+    for (int64_t f = 0; f < 180; ++f)
+      if (!got.count(f)) missing.insert(f);
+    ASSERT_FALSE(missing.empty()) << "nothing was skipped: " << skipped.err;
+    // The frames of one run of packets (decode order), from the one before the pause or a few
+    // earlier (the reader is late from there) up to a keyframe's.
+    std::string runs;
+    bool one_run = false;
+    for (size_t from = 38; from <= 45 && !one_run; ++from)
+      for (size_t to = from + 1; to < packets.size() && !one_run; ++to) {
+        if (!packets[to].second) continue;
+        std::set<int64_t> frames;
+        for (size_t i = from; i < to; ++i) frames.insert(frame_of(i));
+        one_run = frames == missing;
+      }
+    std::string list;
+    for (int64_t f : missing) list += " " + std::to_string(f);
+    EXPECT_TRUE(one_run) << "skipped frames not those of one run of packets up to a keyframe:" << list;
+    EXPECT_EQ(got.rbegin()->first, 179);  // numbering went on past the skipped frames
+    std::map<int64_t, nlohmann::json> want = comparable(file);
+    for (int64_t f : missing) want.erase(f);
+    expect_same_frames(got, want);
+    const nlohmann::json live = skipped.records().at(0)["live"];
+    EXPECT_EQ(live["frames_received"], 180) << live.dump();
+    EXPECT_EQ(live["frames_dropped"], static_cast<int64_t>(missing.size())) << live.dump();
+    EXPECT_EQ(live["frames_processed"], static_cast<int64_t>(180 - missing.size())) << live.dump();
+
+    if (bframes > 0) continue;
+    const test::Result kept = paused(clip, 45, "--max-lag 0 ");
+    ASSERT_EQ(kept.rc, 0) << kept.err;
+    EXPECT_EQ(kept.lines().size(), 180u);
+    EXPECT_EQ(kept.records().at(0)["live"]["frames_dropped"], 0) << kept.records().at(0).dump();
+    EXPECT_EQ(vidinfer(base + "--max-lag -1 " + test::q(clip)).rc, 2);
+  }
 }
 
 TEST_F(CliLive, AnRtspServerKilledAndRestartedIsReconnected) {
