@@ -254,9 +254,8 @@ class JobRun {
 
   // Whether this live packet is skipped because the stream's reader fell more than
   // LiveOptions::max_lag behind the stream's pace (LiveLag says how that is told): each counted as a
-  // frame received and dropped, its number given to no frame (SkippedNumbers: the frames the decoder
-  // still holds keep theirs). Done before the decoder, so that it relieves a decoder that cannot keep
-  // up as well as the model.
+  // frame received and dropped, its number given to no frame (SkippedNumbers says where it goes).
+  // Done before the decoder, so that it relieves a decoder that cannot keep up as well as the model.
   bool behind(const AVPacket* pkt) {
     if (opt_.live.drop != LiveDrop::WhenFull) return false;
     const int64_t ts = pkt->dts != AV_NOPTS_VALUE ? pkt->dts : pkt->pts;
@@ -265,7 +264,7 @@ class JobRun {
       skipped_numbers_.passed(pkt->pts != AV_NOPTS_VALUE ? std::optional<int64_t>(pkt->pts) : std::nullopt);
       return false;
     }
-    skipped_numbers_.skipped();  // its number is handed out once the frames after the skip come out
+    skipped_numbers_.skipped(pkt->pts != AV_NOPTS_VALUE ? std::optional<int64_t>(pkt->pts) : std::nullopt);
     ++done_.summary.live->frames_dropped;
     ++done_.summary.live->frames_received;  // (not decoded: the decoded ones are added at the end)
     return true;

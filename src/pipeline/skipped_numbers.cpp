@@ -1,29 +1,35 @@
 #include "pipeline/skipped_numbers.h"
 
+#include <iterator>
+
 namespace vidinfer {
 
 void SkippedNumbers::passed(std::optional<int64_t> pts) {
-  if (held_ == 0) return;
-  gaps_.push_back({pts, held_});
-  held_ = 0;
+  for (const std::optional<int64_t>& s : held_) {
+    if (s && pts && *s < *pts)
+      placed_.insert(*s);
+    else
+      ++next_;
+  }
+  held_.clear();
 }
 
 int64_t SkippedNumbers::before(std::optional<int64_t> frame_ts) {
-  int64_t n = 0;
-  // A skip resumed at a packet without a timestamp cannot be placed: it goes before the next frame.
-  while (!gaps_.empty() &&
-         (!gaps_.front().resume_pts || (frame_ts && *frame_ts >= *gaps_.front().resume_pts))) {
-    n += gaps_.front().count;
-    gaps_.pop_front();
+  int64_t n = next_;
+  next_ = 0;
+  if (frame_ts) {
+    const auto end = placed_.lower_bound(*frame_ts);
+    n += static_cast<int64_t>(std::distance(placed_.begin(), end));
+    placed_.erase(placed_.begin(), end);
   }
   return n;
 }
 
 int64_t SkippedNumbers::flush() {
-  int64_t n = held_;
-  for (const Gap& g : gaps_) n += g.count;
-  gaps_.clear();
-  held_ = 0;
+  const int64_t n = static_cast<int64_t>(held_.size() + placed_.size()) + next_;
+  held_.clear();
+  placed_.clear();
+  next_ = 0;
   return n;
 }
 

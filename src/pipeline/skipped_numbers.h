@@ -1,39 +1,43 @@
-// The frame numbers of live packets skipped before the decoder (LiveLag), handed out only once the
-// frames after the skip come out of the decoder. A decoder still holds frames whose packets it got
-// before the skip (NVDEC keeps a few in its queue; B-frames wait to be reordered): those keep the
-// numbers they had coming, and the skipped numbers go before the first frame of the packets after
-// the skip. Written by hand: it is vidinfer's own numbering.
+// The frame numbers of live packets skipped before the decoder (LiveLag), handed out as the frames
+// around them come out of the decoder. A live stream's frames are numbered in the order they come
+// out (presentation order); a skipped frame's number is the one it would have had there, so each
+// frame that comes out is numbered after the skipped frames whose timestamps are earlier than its
+// own. Numbering them when they are skipped would give their numbers to frames the decoder still
+// holds (NVDEC keeps a few in its queue; B-frames wait to be reordered), and a B-frame or leading
+// picture of an open GOP comes out after a frame that is later than it. Written by hand: it is
+// vidinfer's own numbering.
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <optional>
+#include <set>
+#include <vector>
 
 namespace vidinfer {
 
 class SkippedNumbers {
  public:
-  // A packet was skipped: its frame's number is held back.
-  void skipped() { ++held_; }
+  // A packet was skipped, with its presentation timestamp (none: unknown).
+  void skipped(std::optional<int64_t> pts) { held_.push_back(pts); }
 
-  // A packet went on to the decoder, with its presentation timestamp (none: unknown). The first after
-  // skipped ones is where decoding resumes (a keyframe): the held-back numbers go before its frame.
+  // A packet went on to the decoder. The first after skipped ones is where decoding resumes (a
+  // keyframe): the skipped frames go where their timestamps put them among the frames that come
+  // out; those without one, or with one not before the resumed keyframe's (the stream's clock
+  // jumped back), before the next frame that comes out.
   void passed(std::optional<int64_t> pts);
 
-  // The numbers to skip before a frame that came out of the decoder with this timestamp (none:
-  // unknown): those of the skips that were resumed at or before it.
+  // How many skipped numbers go before a frame that came out of the decoder with this timestamp
+  // (none: unknown): those of the skipped frames before it. The frame's number follows them.
   int64_t before(std::optional<int64_t> frame_ts);
 
-  // Every number held back, for a decoder that was closed (a reconnect): its frames are all out.
+  // Every number not handed out yet, for a decoder that was closed (a reconnect): its frames are all
+  // out.
   int64_t flush();
 
  private:
-  struct Gap {
-    std::optional<int64_t> resume_pts;  // the timestamp of the first packet after the skip
-    int64_t count;
-  };
-  int64_t held_ = 0;      // skipped since the last packet passed
-  std::deque<Gap> gaps_;  // skips whose resumed frame has not come out yet
+  std::vector<std::optional<int64_t>> held_;  // skipped since the last packet passed
+  std::multiset<int64_t> placed_;             // skipped frames' timestamps, by where they go
+  int64_t next_ = 0;                          // skipped frames that go before the next frame
 };
 
 }  // namespace vidinfer
