@@ -19,6 +19,7 @@
 #include <cstdio>
 #include <map>
 #include <memory>
+#include <optional>
 #include <utility>
 
 #include "common/cuda.h"
@@ -41,6 +42,9 @@ WorkerState::~WorkerState() {
 }
 
 namespace {
+
+// A timestamp of FFmpeg's, none where it has none (AV_NOPTS_VALUE).
+std::optional<int64_t> known(int64_t ts) { return ts != AV_NOPTS_VALUE ? std::optional<int64_t>(ts) : std::nullopt; }
 
 // One job's decoding, start to end. The steps are member functions so that each stays short; the
 // state they share is the job's.
@@ -261,10 +265,10 @@ class JobRun {
     const int64_t ts = pkt->dts != AV_NOPTS_VALUE ? pkt->dts : pkt->pts;
     const double read_at = std::chrono::duration<double>(last_packet_.time_since_epoch()).count();
     if (ts == AV_NOPTS_VALUE || !lag_.skip(read_at, demuxer_->to_seconds(ts), pkt->flags & AV_PKT_FLAG_KEY)) {
-      skipped_numbers_.passed(pkt->pts != AV_NOPTS_VALUE ? std::optional<int64_t>(pkt->pts) : std::nullopt);
+      skipped_numbers_.passed(known(pkt->pts));
       return false;
     }
-    skipped_numbers_.skipped(pkt->pts != AV_NOPTS_VALUE ? std::optional<int64_t>(pkt->pts) : std::nullopt);
+    skipped_numbers_.skipped(known(pkt->pts));
     ++done_.summary.live->frames_dropped;
     ++done_.summary.live->frames_received;  // (not decoded: the decoded ones are added at the end)
     return true;
@@ -303,7 +307,7 @@ class JobRun {
     const StreamInfo& st = demuxer_->stream();
     const double pts = ts != AV_NOPTS_VALUE ? demuxer_->to_seconds(ts) : last_pts_ + frame_dur_;
     last_pts_ = pts;
-    if (live_) index_ += skipped_numbers_.before(ts != AV_NOPTS_VALUE ? std::optional<int64_t>(ts) : std::nullopt);
+    if (live_) index_ += skipped_numbers_.before(known(ts));
     const int64_t this_index = index_++;
     if (t_first_ < 0) t_first_ = seconds_since(t0_);
     ++done_.summary.frames_decoded;
