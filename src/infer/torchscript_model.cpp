@@ -4,7 +4,9 @@
 #include <ATen/Parallel.h>
 
 #include <filesystem>
+#include <optional>
 
+#include "infer/resize_warning_filter.h"
 #include "vidinfer/error.h"
 
 #ifdef VIDINFER_TORCH_CUDA
@@ -173,6 +175,8 @@ void TorchScriptModel::release_graphs() { graphs_.reset(); }
 
 torch::jit::IValue TorchScriptModel::forward(const torch::Tensor& batch) {
   c10::InferenceMode guard;
+  std::optional<ResizeWarningFilter> quiet;  // see resize_warning_filter.h
+  if (optimized_) quiet.emplace();
   try {
 #ifdef VIDINFER_TORCH_CUDA
     // A partial batch (a live input's batch cut by time, an input's last) replays the full batch's
