@@ -2,23 +2,21 @@
 
 namespace vidinfer {
 
-namespace {
 #if TORCH_VERSION_MAJOR >= 2
-c10::WarningHandler* current_handler() { return c10::WarningUtils::get_warning_handler(); }
-void set_handler(c10::WarningHandler* h) { c10::WarningUtils::set_warning_handler(h); }
+c10::WarningHandler* thread_warning_handler() { return c10::WarningUtils::get_warning_handler(); }
+void set_thread_warning_handler(c10::WarningHandler* handler) { c10::WarningUtils::set_warning_handler(handler); }
 #else
-c10::WarningHandler* current_handler() { return c10::Warning::get_warning_handler(); }
-void set_handler(c10::WarningHandler* h) { c10::Warning::set_warning_handler(h); }
+c10::WarningHandler* thread_warning_handler() { return c10::Warning::get_warning_handler(); }
+void set_thread_warning_handler(c10::WarningHandler* handler) { c10::Warning::set_warning_handler(handler); }
 #endif
-}  // namespace
 
 bool is_resize_warning(const std::string& msg) {
   return msg.rfind("An output with one or more elements was resized", 0) == 0;
 }
 
-ResizeWarningFilter::ResizeWarningFilter() : previous_(current_handler()) { set_handler(this); }
+ResizeWarningFilter::ResizeWarningFilter() : previous_(thread_warning_handler()) { set_thread_warning_handler(this); }
 
-ResizeWarningFilter::~ResizeWarningFilter() { set_handler(previous_); }
+ResizeWarningFilter::~ResizeWarningFilter() { set_thread_warning_handler(previous_); }
 
 #if TORCH_VERSION_MAJOR >= 2
 void ResizeWarningFilter::process(const c10::Warning& warning) {

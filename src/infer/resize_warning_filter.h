@@ -7,6 +7,11 @@
 
 namespace vidinfer {
 
+// c10's warning handler of this thread, and setting it: the calls differ between LibTorch 1.x
+// (c10::Warning::) and 2.x (c10::WarningUtils::).
+c10::WarningHandler* thread_warning_handler();
+void set_thread_warning_handler(c10::WarningHandler* handler);
+
 // True for LibTorch's "An output with one or more elements was resized ..." deprecation warning.
 bool is_resize_warning(const std::string& msg);
 

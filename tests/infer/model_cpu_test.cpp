@@ -23,16 +23,12 @@ namespace {
 // Collects the warnings LibTorch raises on this thread while it lives (instead of printing them).
 class CollectWarnings final : public c10::WarningHandler {
  public:
-  CollectWarnings() : previous_(get()) { set(this); }
-  ~CollectWarnings() override { set(previous_); }
+  CollectWarnings() : previous_(thread_warning_handler()) { set_thread_warning_handler(this); }
+  ~CollectWarnings() override { set_thread_warning_handler(previous_); }
 #if TORCH_VERSION_MAJOR >= 2
   void process(const c10::Warning& w) override { messages.push_back(w.msg()); }
-  static c10::WarningHandler* get() { return c10::WarningUtils::get_warning_handler(); }
-  static void set(c10::WarningHandler* h) { c10::WarningUtils::set_warning_handler(h); }
 #else
   void process(const c10::SourceLocation&, const std::string& msg, bool) override { messages.push_back(msg); }
-  static c10::WarningHandler* get() { return c10::Warning::get_warning_handler(); }
-  static void set(c10::WarningHandler* h) { c10::Warning::set_warning_handler(h); }
 #endif
   std::vector<std::string> messages;
 
@@ -116,7 +112,7 @@ TEST(ModelCpu, FrozenCenterNetGivesTheLoadedModulesOutputs) {
   TorchScriptModel m(path, torch::kCPU, DType::Float32);
   EXPECT_TRUE(m.optimized_for_cpu());
   CollectWarnings seen;
-  // Twice: the graph executor optimises the module again from its second run, and batch 1 then 2.
+  // Twice: the graph executor optimises the module again from its second run (batch 2, then 1).
   (void)m.forward(torch::cat({x, x}));
   const auto got = m.forward(x).toTuple()->elements();
   // Debian's LibTorch 1.13 raises its resize warning in this module's every forward (about its own
