@@ -210,6 +210,12 @@ void Demuxer::open(AVFormatContext* ctx) {
   }
 }
 
+bool length_stated(const StreamInfo& st) {
+  if (!(st.duration > 0)) return false;
+  const bool mov = st.container.find("mp4") != std::string::npos;  // "mov,mp4,m4a,3gp,3g2,mj2"
+  return !mov || st.nb_frames > 0;
+}
+
 namespace {
 
 int64_t steady_ns() {

@@ -45,6 +45,11 @@ struct DemuxOptions {
   double pace_delay = 0;
 };
 
+// Whether the container states how long the stream is before it is read: a duration, and for MP4
+// (mov) a sample table as well. (A fragmented MP4 written as it goes, a camera's piped in, states only
+// its first fragment's length; MPEG-TS states none unless the reader could seek to its end.)
+bool length_stated(const StreamInfo& st);
+
 class Demuxer {
  public:
   // Throws vidinfer::Error naming `path`: missing, a directory, unreadable, empty, not a media file,
@@ -71,6 +76,9 @@ class Demuxer {
   // would have sent it. Read later than that (its reader was busy), the packet waited as a camera's
   // would in a socket, and its latency counts from then. None (the epoch) when not paced.
   std::chrono::steady_clock::time_point paced_due() const { return pace_due_; }
+
+  // Moves DemuxOptions::until (none: no limit), for the reads from here on.
+  void set_until(std::chrono::steady_clock::time_point until) { options_.until = until; }
 
   // Seconds of a timestamp in this stream's time base (relative to nothing: the container's time).
   double to_seconds(int64_t ts) const;

@@ -30,8 +30,13 @@ class InputSource {
   bool open_ahead() const { return kind_ == Kind::File; }
   // Live: read as it comes, in real time. A live input holds a decode worker for as long as it runs,
   // its frames may be dropped when the model falls behind (LiveOptions::drop), and its results carry
-  // their receive time and latency.
+  // their receive time and latency. What may_be_recording() says may turn it into a recording once open.
   bool live() const { return kind_ != Kind::File || paced_; }
+  // Whether it may carry a recording rather than a live stream, which only opening it tells (the
+  // container states its length, length_stated()): HTTP(S) (an MP4 on a web server, a finished HLS
+  // playlist), any other URL that ends at its end of data, and pipes (`cat clip.mp4 | vidinfer run -`).
+  // A recording is read as a local file is: every frame, however far ahead of the model it arrives.
+  bool may_be_recording() const { return kind_ == Kind::Pipe || (kind_ == Kind::Url && ends_at_eof()); }
   // Whether a lost connection can be made again (URLs; a pipe or a file cannot be re-read).
   bool reconnectable() const { return kind_ == Kind::Url; }
   // Whether the end of its data is the input's end. Streams of a camera or an encoder (rtsp, rtmp,

@@ -95,6 +95,8 @@ class JobRun {
       }
     }
     demuxer_ = std::make_unique<Demuxer>(path_, how);
+    if (live_ && !opened_once_ && src_.may_be_recording() && length_stated(demuxer_->stream())) read_as_recording();
+    opened_once_ = true;
     decoder_ = ctx_.decoders.open(demuxer_->stream(), path_, note_, live_);
     done_.summary.decoder = decoder_->name() + note_;
     stream_ = decoder_->cuda_stream();
@@ -110,6 +112,18 @@ class JobRun {
     expected_ = st.nb_frames > 0 ? static_cast<double>(st.nb_frames) : st.duration * av_q2d(st.frame_rate);
     last_pts_ = st.start_time - frame_dur_;
     if (job_.start_key != AV_NOPTS_VALUE) demuxer_->seek_keyframe(job_.start_key);
+  }
+
+  // An HTTP(S) URL or a pipe that turned out to carry a recording (InputSource::may_be_recording: an
+  // MP4 on a web server, a finished HLS playlist) is read as a local file is: every frame, however
+  // far ahead of the model its data comes (no frame dropped, none skipped), without receive times or
+  // latencies, and not cut by --duration. Read as live, such a file lost most of its frames to a
+  // model slower than the download (12 of 15 on the CPU with the bundled detector).
+  void read_as_recording() {
+    live_ = false;
+    done_.summary.live.reset();
+    until_ = {};
+    demuxer_->set_until({});
   }
 
   // Packets to the decoder, frames out of it, until the job's frames are done or the run stops; a
@@ -134,8 +148,19 @@ class JobRun {
 
   // Opens the lost stream again, after a back-off that doubles from 0.5 s to 8 s. False when the run
   // stopped or the duration passed meanwhile; throws once `reconnect` attempts in a row have failed.
+  // A connection made again but lost before it gave a frame was a failed attempt too (a server that
+  // takes the connection and then fails the read, every time): without that, such a stream was
+  // reconnected for ever, whatever `reconnect` said.
   bool reconnect() {
     const std::string cause = demuxer_->read_error().empty() ? "the stream ended" : demuxer_->read_error();
+    int failed = frame_since_reconnect_ ? 0 : failed_reconnects_ + 1;
+    const auto give_up = [&](const std::string& last) {
+      return Error("stream lost", path_,
+                   cause + " after frame " + std::to_string(index_) + "; " + std::to_string(failed) +
+                       " attempts to reconnect failed, the last: " + last);
+    };
+    if (opt_.live.reconnect > 0 && failed >= opt_.live.reconnect)
+      throw give_up("connected, but lost again before a frame came (" + cause + ")");
     av_frame_unref(frame_.get());  // (a device frame holds its decoder's surface)
     corrupt_before_ += decoder_->packets_corrupt();
     decoder_.reset();
@@ -144,7 +169,7 @@ class JobRun {
     index_ += skipped_numbers_.flush();  // (the closed decoder's frames are all out)
     std::fprintf(stderr, "vidinfer: %s: stream lost after frame %lld (%s): reconnecting\n", path_.c_str(),
                  static_cast<long long>(index_), cause.c_str());
-    double backoff = 0.5;
+    double backoff = std::min(8.0, std::ldexp(0.5, failed));
     // An attempt that itself waited (a UDP socket listening for a sender until the open deadline)
     // counts towards the back-off: a listener is not left closed longer than the back-off says.
     auto attempt_began = std::chrono::steady_clock::now();
@@ -165,13 +190,12 @@ class JobRun {
       } catch (const Error& e) {
         ++failed;
         if (*stop_) return false;
-        if (opt_.live.reconnect > 0 && failed >= opt_.live.reconnect)
-          throw Error("stream lost", path_,
-                      cause + " after frame " + std::to_string(index_) + "; " + std::to_string(failed) +
-                          " attempts to reconnect failed, the last: " + (e.cause().empty() ? e.what() : e.cause()));
+        if (opt_.live.reconnect > 0 && failed >= opt_.live.reconnect) throw give_up(e.cause().empty() ? e.what() : e.cause());
         backoff = std::min(8.0, backoff * 2);
       }
     }
+    failed_reconnects_ = failed;
+    frame_since_reconnect_ = false;
     ++done_.summary.live->reconnects;
     decoder_open_gap_ = true;
     lag_.reset();  // a new connection: its own clock
@@ -307,7 +331,10 @@ class JobRun {
     const StreamInfo& st = demuxer_->stream();
     const double pts = ts != AV_NOPTS_VALUE ? demuxer_->to_seconds(ts) : last_pts_ + frame_dur_;
     last_pts_ = pts;
-    if (live_) index_ += skipped_numbers_.before(known(ts));
+    if (live_) {
+      index_ += skipped_numbers_.before(known(ts));
+      frame_since_reconnect_ = true;
+    }
     const int64_t this_index = index_++;
     if (t_first_ < 0) t_first_ = seconds_since(t0_);
     ++done_.summary.frames_decoded;
@@ -384,17 +411,20 @@ class JobRun {
                   std::to_string(index_) + " frames decoded");
     }
     const std::string read_error = demuxer_ ? demuxer_->read_error() : std::string();
-    if (!read_error.empty() && !finished_)
-      done_.summary.warning = live_ ? "stream lost after frame " + std::to_string(index_) + ": " + read_error +
-                                          " (frames before it were kept)"
-                                    : "read error after frame " + std::to_string(index_) + ": " + read_error +
-                                          " (file truncated or damaged; frames before it were kept)";
-    if (done_.summary.frames_decoded == 0) {
+    if (done_.summary.frames_decoded == 0) {  // (one line: the read error is named here, not warned of too)
       std::string cause = "no frame could be decoded";
       if (done_.summary.packets_corrupt) cause += " (" + std::to_string(done_.summary.packets_corrupt) + " corrupt packets)";
       if (!read_error.empty()) cause += " (read error: " + read_error + ")";
       throw Error("decoding failed", path_, cause);
     }
+    if (!read_error.empty() && !finished_)
+      done_.summary.warning = live_                      ? "stream lost after frame " + std::to_string(index_) + ": " +
+                                                               read_error + " (frames before it were kept)"
+                              : src_.kind() == InputSource::Kind::File
+                                  ? "read error after frame " + std::to_string(index_) + ": " + read_error +
+                                        " (file truncated or damaged; frames before it were kept)"
+                                  : "read error after frame " + std::to_string(index_) + ": " + read_error +
+                                        " (connection lost, or the recording is truncated; frames before it were kept)";
   }
 
   // The summary to the batcher; the decoder and demuxer closed beside the next job's work.
@@ -449,7 +479,8 @@ class JobRun {
   int64_t start_pts_ = AV_NOPTS_VALUE, end_pts_ = AV_NOPTS_VALUE;
   bool past_end_key_ = false;
   // Live inputs.
-  const bool live_;
+  bool live_;                 // (false once a URL or pipe turns out to carry a recording)
+  bool opened_once_ = false;  // (that is decided at the first opening only)
   std::chrono::steady_clock::time_point until_{};        // LiveOptions::duration's end; none: no limit
   std::chrono::steady_clock::time_point last_packet_{};  // when the last packet came
   bool decoder_open_gap_ = false;                         // reconnected: the next packet ends the gap
@@ -458,6 +489,8 @@ class JobRun {
   SkippedNumbers skipped_numbers_;  // the numbers of the frames LiveLag skipped
   std::map<int64_t, double> recv_;                       // packet pts -> arrival (Unix seconds)
   int64_t corrupt_before_ = 0;                            // corrupt packets of the connections before
+  int failed_reconnects_ = 0;          // reconnect attempts in a row that failed (reconnect())
+  bool frame_since_reconnect_ = true;  // whether a frame came since the last reconnect
 };
 
 }  // namespace

@@ -1,5 +1,6 @@
 // Live inputs that fail, on loopback only and bounded in time: a UDP stream whose sender stops and
-// starts again, and an RTSP server killed and restarted, are reconnected with their numbering going on;
+// starts again, and an RTSP server killed and restarted, are reconnected with their numbering going on
+// (and a server that fails every connection before a frame is given up after --reconnect attempts);
 // a stalled stream does not stall the others; a stream that cannot be opened (nothing sending, a
 // refused connection) fails alone with a one-line error while the other inputs' results are all
 // written; ten minutes of stream keep the process's memory flat.
@@ -258,6 +259,45 @@ TEST_F(CliLive, AStreamThatCannotBeOpenedFailsAloneAndTheOthersAreWritten) {
   EXPECT_NE(r.err.find("error: " + udp + ": cannot open input: no answer within the stall timeout\n"), std::string::npos)
       << r.err;
   EXPECT_NE(r.err.find("error: " + rtsp + ": cannot open input: Connection refused\n"), std::string::npos) << r.err;
+}
+
+// A server that takes every connection and fails every transfer before the first frame (a fragmented
+// MP4, as a camera records, cut inside its first fragment): each connection made again and
+// lost before a frame is a failed attempt, so that --reconnect 2 gives the stream up after two,
+// instead of reconnecting for ever (as it did: each connection opened, and that reset the count).
+TEST_F(CliLive, AStreamLostBeforeEveryFirstFrameIsGivenUp) {
+  const std::string frag = dir.file("frag.mp4");
+  test::sh("ffmpeg -loglevel error -y -i " + test::q(clip_) + " -c copy -movflags frag_keyframe+empty_moov " + test::q(frag));
+  const std::string bytes = slurp(frag);
+  // Cut 100 bytes into the first fragment's data: the header and the fragment's index are whole (it
+  // opens), its first frame is not.
+  const size_t mdat = bytes.find("mdat", bytes.find("moof"));
+  ASSERT_NE(mdat, std::string::npos) << "ffmpeg wrote no fragmented MP4";
+  const int port = free_port(SOCK_STREAM);
+  ASSERT_GT(port, 0);
+  const std::string log = dir.file("server.log");
+  background("exec python3 " + test::q(std::string(VIDINFER_SOURCE_DIR) + "/tests/cli/cut_http_server.py") + " " +
+             std::to_string(port) + " " + test::q(frag) + " " + std::to_string(mdat + 100) + " >" + test::q(log) + " 2>&1");
+  for (int i = 0; i < 100 && slurp(log).find("ready") == std::string::npos; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_NE(slurp(log).find("ready"), std::string::npos) << slurp(log);
+  const std::string url = "http://127.0.0.1:" + std::to_string(port) + "/cam.mp4";
+  const auto t0 = std::chrono::steady_clock::now();
+  const test::Result r = vidinfer(args_ + "--reconnect 2 " + url);
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 30.0);
+  EXPECT_EQ(r.rc, 1) << r.err;
+  EXPECT_TRUE(r.lines().empty());
+  const auto count = [&](const std::string& what) {
+    int n = 0;
+    for (size_t at = r.err.find(what); at != std::string::npos; at = r.err.find(what, at + 1)) ++n;
+    return n;
+  };
+  EXPECT_EQ(count(url + ": stream lost after frame 0 ("), 2) << r.err;
+  EXPECT_EQ(count(url + ": reconnected; frame numbering goes on from 0"), 2) << r.err;
+  EXPECT_NE(r.err.find("vidinfer: error: " + url + ": stream lost: "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("; 2 attempts to reconnect failed, the last: connected, but lost again before a frame came"),
+            std::string::npos)
+      << r.err;
 }
 
 // Resident memory of process `pid` in MiB (0 once it is gone).

@@ -147,6 +147,25 @@ class CliLive : public test::Cli {
     EXPECT_EQ(rec[0]["live"]["frames_dropped"], 0);
     EXPECT_EQ(rec[0]["live"]["frames_processed"], static_cast<int64_t>(got.size()));
   }
+  // A recording served over HTTP or piped in, read as the same file is: the same frames and values,
+  // every one of them (with the live defaults), and none of a live input's fields (receive time,
+  // latency, the summary's "live").
+  void expect_recording_results(const test::Result& r, const test::Result& file) {
+    expect_same_frames(comparable(r), comparable(file));
+    for (const auto& j : r.lines())
+      EXPECT_FALSE(j.contains("received") || j.contains("latency_ms")) << j.dump();
+    const auto rec = r.records();
+    ASSERT_EQ(rec.size(), 1u);
+    EXPECT_FALSE(rec[0].contains("live")) << rec[0].dump();
+    EXPECT_EQ(rec[0]["status"], "ok") << rec[0].dump();
+  }
+  // args_ with the live defaults (--live-drop when-full) and no wait at all for a batch slot: an input
+  // read as live would lose the frames the model is not ready for.
+  std::string recording_args() const {
+    std::string a = args_;
+    a.replace(a.find("--live-drop none "), 17, "--max-batch-wait 0 ");
+    return a;
+  }
   // Serves `folder` over HTTP on a free port (Python's http.server, killed at the end of the test);
   // the URL of the folder, ending in '/'.
   std::string serve_http(const std::string& folder) {
@@ -157,10 +176,10 @@ class CliLive : public test::Cli {
   }
   // vidinfer on `url` of serve_http's server, which takes a moment to listen: refused attempts are
   // made again, every 200 ms for up to 10 s.
-  test::Result vidinfer_once_served(const std::string& url) {
+  test::Result vidinfer_once_served(const std::string& url, const std::string& args = "") {
     test::Result r;
     for (int attempt = 0; attempt < 50; ++attempt) {
-      r = vidinfer(args_ + url);
+      r = vidinfer((args.empty() ? args_ : args) + url);
       if (r.err.find("Connection refused") == std::string::npos) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
