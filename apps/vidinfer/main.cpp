@@ -44,9 +44,15 @@ void print_probe_text(const ProbeInfo& p) {
   std::printf("  size           %dx%d\n", p.width, p.height);
   std::printf("  pixel format   %s (%d-bit)\n", p.pixel_format.c_str(), p.bit_depth);
   std::printf("  frame rate     %.3f fps\n", p.frame_rate);
-  std::printf("  duration       %.3f s\n", p.duration);
-  std::printf("  frames         %lld (%s)\n", static_cast<long long>(p.frame_count),
-              p.frame_count_exact ? "counted" : "from the container");
+  if (p.duration > 0)
+    std::printf("  duration       %.3f s\n", p.duration);
+  else
+    std::printf("  duration       unknown\n");
+  if (p.live)
+    std::printf("  frames         unknown (a live stream: not counted)\n");
+  else
+    std::printf("  frames         %lld (%s)\n", static_cast<long long>(p.frame_count),
+                p.frame_count_exact ? "counted" : "from the container");
   std::printf("  colour         matrix %s, range %s, primaries %s, transfer %s\n", p.color_matrix.c_str(),
               p.color_range.c_str(), p.color_primaries.c_str(), p.color_transfer.c_str());
   std::printf("  rotation       %g degrees\n", p.rotation);
@@ -283,7 +289,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> probe_inputs;
   bool probe_json = false;
   auto* probe_cmd = app.add_subcommand("probe", "Describe the video stream of each input");
-  probe_cmd->add_option("inputs", probe_inputs, "Video files")->required();
+  probe_cmd->add_option("inputs", probe_inputs, "Video files, or streams: URLs, '-' for standard input")->required();
   probe_cmd->add_flag("--json", probe_json, "One JSON object per input (JSON Lines)");
 
   std::string import_json, import_out, import_provenance;

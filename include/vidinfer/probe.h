@@ -17,8 +17,11 @@ struct ProbeInfo {
   int bit_depth = 0;
   double frame_rate = 0;      // average frame rate (0 if unknown)
   double duration = 0;        // seconds (0 if unknown)
-  int64_t frame_count = 0;    // from the container, else counted from packets
+  int64_t frame_count = 0;    // from the container, else counted from packets; 0 for a live stream
   bool frame_count_exact = false;  // counted (true) or the container's word (false)
+  // A live stream (a camera's, an encoder's: a URL or pipe whose container states no length, as
+  // `run` tells them): it may never end, so its frames are not counted.
+  bool live = false;
   std::string color_matrix, color_range, color_primaries, color_transfer;
   double rotation = 0;        // degrees, counter-clockwise, from the display matrix
   bool gpu_decode = false;    // this machine's NVDEC can decode it

@@ -8,11 +8,18 @@ extern "C" {
 
 #include "decode/nvdec_caps.h"
 #include "demux/demuxer.h"
+#include "demux/input_source.h"
+#include "vidinfer/options.h"
 
 namespace vidinfer {
 
 ProbeInfo probe(const std::string& path) {
-  Demuxer demux(path);
+  const InputSource src = InputSource::of(path);
+  DemuxOptions how;
+  // A URL or pipe that sends nothing fails as `run` would fail it (LiveOptions' stall timeout), rather
+  // than being waited for without end.
+  if (src.kind() != InputSource::Kind::File) how.stall_timeout = LiveOptions{}.stall_timeout;
+  Demuxer demux(path, how);
   const StreamInfo& st = demux.stream();
   const AVCodecParameters* par = st.codecpar;
   ProbeInfo p;
@@ -38,9 +45,10 @@ ProbeInfo probe(const std::string& path) {
   p.color_primaries = name(av_color_primaries_name(read_color_primaries(par->color_primaries)));
   p.color_transfer = name(av_color_transfer_name(read_color_trc(par->color_trc)));
   p.rotation = st.rotation;
-  if (st.nb_frames > 0) {
+  p.live = src.live() && !(src.may_be_recording() && length_stated(st));
+  if (!p.live && st.nb_frames > 0) {
     p.frame_count = st.nb_frames;
-  } else {
+  } else if (!p.live) {  // (a live stream's packets would be counted for ever)
     // The container does not say (Matroska, MPEG-TS, raw streams): count the packets, which is exact
     // for these codecs (one frame per packet) and cheap next to decoding.
     auto pkt = make_av_packet();

@@ -4,7 +4,8 @@
 // real time (Debian's `ffmpeg -re`), or piped to standard input gives the same frames, timestamps and
 // values as the clip read as a file (with --live-drop none, so that no frame is dropped), plus each
 // frame's receive time and latency. A recording over HTTP or a pipe (an MP4, a finished HLS playlist:
-// they state their length) is read as its file is, every frame, with the live defaults. Faults: cli_live_faults_test.cpp; paced files and bench --live:
+// they state their length) is read as its file is, every frame, with the live defaults. `probe` of a
+// live stream describes it without counting its frames. Faults: cli_live_faults_test.cpp; paced files and bench --live:
 // cli_live_pacing_test.cpp.
 #include <chrono>
 #include <filesystem>
@@ -176,6 +177,45 @@ TEST_F(CliLive, StandardInputOfAnMp4IsARecording) {
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_EQ(r.lines().front()["input"], "-");
   expect_recording_results(r, file);
+}
+
+// `vidinfer probe` takes what `run` takes. A live stream (MPEG-TS over UDP, sent in a loop for as long
+// as the test runs) is described from its first seconds, its frames not counted: probe returns, where
+// counting the packets never would. An MP4 piped in states its length, and its count is the
+// container's. A UDP port nobody sends to fails after the stall timeout, alone.
+TEST_F(CliLive, ProbeDescribesALiveStreamWithoutCountingItsFrames) {
+  const int port = free_port(SOCK_DGRAM), quiet = free_port(SOCK_DGRAM);
+  ASSERT_GT(port, 0);
+  ASSERT_GT(quiet, 0);
+  const std::string udp = "udp://127.0.0.1:" + std::to_string(port), silent = "udp://127.0.0.1:" + std::to_string(quiet);
+  background(wait_for_udp_listener(port) + "exec ffmpeg -loglevel error -re -stream_loop -1 -i " + test::q(clip_) +
+             " -c copy -f mpegts " + udp + "?pkt_size=1316");
+  const auto t0 = std::chrono::steady_clock::now();
+  const test::Result r = vidinfer("probe --json " + udp + " " + silent);
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 40.0);
+  EXPECT_EQ(r.rc, 1) << r.err;
+  const auto lines = r.lines();
+  ASSERT_EQ(lines.size(), 1u) << r.out << r.err;
+  const auto& p = lines[0];
+  EXPECT_EQ(p["input"], udp);
+  EXPECT_EQ(p["container"], "mpegts");
+  EXPECT_EQ(p["codec"], "h264");
+  EXPECT_EQ(p["width"], file_.lines()[0]["width"]);
+  EXPECT_EQ(p["live"], true);
+  EXPECT_TRUE(p["frame_count"].is_null()) << p.dump();
+  EXPECT_TRUE(p["frame_count_source"].is_null()) << p.dump();
+  EXPECT_EQ(r.err, "vidinfer: error: " + silent + ": cannot open input: no answer within the stall timeout\n");
+
+  const std::string mp4 = dir.file("clip.mp4");
+  test::sh("ffmpeg -loglevel error -y -i " + test::q(clip_) + " -c copy -movflags +faststart " + test::q(mp4));
+  const std::string o = dir.file("probe-out");
+  int rc = -1;
+  test::sh("cat " + test::q(mp4) + " | " + VIDINFER_BIN + " probe --json - >" + test::q(o), &rc);
+  EXPECT_EQ(rc, 0);
+  const auto piped = nlohmann::json::parse(slurp(o));
+  EXPECT_EQ(piped["live"], false);
+  EXPECT_EQ(piped["frame_count"], 60);
+  EXPECT_EQ(piped["frame_count_source"], "container");
 }
 
 TEST_F(CliLive, UdpStreamInRealTimeGivesTheFileResults) {
