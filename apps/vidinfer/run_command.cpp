@@ -144,7 +144,7 @@ void print_summary(const RunSummary& s, bool quiet) {
   for (const auto& i : s.inputs)
     if (i.status == InputStatus::Failed) std::fprintf(stderr, "vidinfer: error: %s\n", i.error.c_str());
   for (const auto& i : s.inputs)
-    if (!i.warning.empty()) std::fprintf(stderr, "vidinfer: warning: %s: %s\n", i.input.c_str(), i.warning.c_str());
+    if (!i.warning.empty()) std::fprintf(stderr, "vidinfer: warning: %s: %s\n", shown_input(i.input).c_str(), i.warning.c_str());
   if (quiet) return;
   std::fprintf(stderr, "vidinfer: %zu input(s), %zu ok, %d failed%s; %lld frames in %.2f s = %.1f fps (model on %s)\n",
                s.inputs.size(), s.inputs.size() - failed - skipped, failed,
@@ -157,11 +157,11 @@ void print_summary(const RunSummary& s, bool quiet) {
                s.stages.demux, s.stages.decode, s.stages.preprocess, s.stages.infer, s.stages.postprocess);
   for (const auto& i : s.inputs) {
     if (i.status == InputStatus::Skipped) {
-      std::fprintf(stderr, "  %-6s %s: complete in the output already\n", "skip", i.input.c_str());
+      std::fprintf(stderr, "  %-6s %s: complete in the output already\n", "skip", shown_input(i.input).c_str());
       continue;
     }
     std::fprintf(stderr, "  %-6s %s: %lld decoded, %lld processed, %lld corrupt packets%s%s%s\n",
-                 i.status == InputStatus::Ok ? "ok" : "FAILED", i.input.c_str(),
+                 i.status == InputStatus::Ok ? "ok" : "FAILED", shown_input(i.input).c_str(),
                  static_cast<long long>(i.frames_decoded), static_cast<long long>(i.frames_processed),
                  static_cast<long long>(i.packets_corrupt), i.decoder.empty() ? "" : ", ", i.decoder.c_str(),
                  i.device.empty() ? "" : (" on " + i.device).c_str());

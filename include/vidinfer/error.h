@@ -26,4 +26,9 @@ class Error : public std::runtime_error {
   std::string cause_;
 };
 
+// An input's name as messages show it (errors, warnings, stderr): a URL's password
+// (rtsp://user:password@camera/...) is shown as "***", so that logs and journals do not keep camera
+// credentials; anything else is unchanged. Results keep the input as given (their "input" fields).
+std::string shown_input(const std::string& input);
+
 }  // namespace vidinfer

@@ -167,7 +167,7 @@ class JobRun {
     demuxer_.reset();
     recv_.clear();
     index_ += skipped_numbers_.flush();  // (the closed decoder's frames are all out)
-    std::fprintf(stderr, "vidinfer: %s: stream lost after frame %lld (%s): reconnecting\n", path_.c_str(),
+    std::fprintf(stderr, "vidinfer: %s: stream lost after frame %lld (%s): reconnecting\n", shown_input(path_).c_str(),
                  static_cast<long long>(index_), cause.c_str());
     double backoff = std::min(8.0, std::ldexp(0.5, failed));
     // An attempt that itself waited (a UDP socket listening for a sender until the open deadline)
@@ -199,7 +199,7 @@ class JobRun {
     ++done_.summary.live->reconnects;
     decoder_open_gap_ = true;
     lag_.reset();  // a new connection: its own clock
-    std::fprintf(stderr, "vidinfer: %s: reconnected; frame numbering goes on from %lld\n", path_.c_str(),
+    std::fprintf(stderr, "vidinfer: %s: reconnected; frame numbering goes on from %lld\n", shown_input(path_).c_str(),
                  static_cast<long long>(index_));
     return true;
   }

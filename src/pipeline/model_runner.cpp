@@ -138,7 +138,7 @@ void ModelRunner::forward(Pending& P, bool run_model) {
         d.warning_input = b.slots[off].input;
         d.warning = "model ran out of memory with a batch of " + std::to_string(len) + " frames; batch halved to " +
                     std::to_string(model_batch_) + " for the rest of the run (" + e.cause() + ")";
-        std::fprintf(stderr, "vidinfer: warning: %s: %s\n", inputs_[d.warning_input].c_str(), d.warning.c_str());
+        std::fprintf(stderr, "vidinfer: warning: %s: %s\n", shown_input(inputs_[d.warning_input]).c_str(), d.warning.c_str());
         continue;  // the same frames again, in smaller chunks
       }
       P.chunks.push_back(std::move(c));

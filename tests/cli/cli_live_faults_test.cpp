@@ -3,7 +3,7 @@
 // (and a server that fails every connection before a frame is given up after --reconnect attempts);
 // a stalled stream does not stall the others; a stream that cannot be opened (nothing sending, a
 // refused connection) fails alone with a one-line error while the other inputs' results are all
-// written; ten minutes of stream keep the process's memory flat.
+// written, a camera's password not shown in it; ten minutes of stream keep the process's memory flat.
 #include <algorithm>
 #include <chrono>
 #include <fstream>
@@ -298,6 +298,23 @@ TEST_F(CliLive, AStreamLostBeforeEveryFirstFrameIsGivenUp) {
   EXPECT_NE(r.err.find("; 2 attempts to reconnect failed, the last: connected, but lost again before a frame came"),
             std::string::npos)
       << r.err;
+}
+
+// A camera's URL carries its password: messages (stderr, and the error in the results) show it as
+// "***"; the results' "input" is the URL as given, so that they still match the input list.
+TEST_F(CliLive, ACamerasPasswordIsNotShownInMessages) {
+  const int refused = free_port(SOCK_STREAM);
+  ASSERT_GT(refused, 0);
+  const std::string rtsp = "rtsp://viewer:s3cret@127.0.0.1:" + std::to_string(refused) + "/camera";
+  const std::string shown = "rtsp://viewer:***@127.0.0.1:" + std::to_string(refused) + "/camera";
+  const test::Result r = vidinfer(args_ + rtsp);
+  EXPECT_EQ(r.rc, 1) << r.err;
+  EXPECT_NE(r.err.find("vidinfer: error: " + shown + ": cannot open input: Connection refused\n"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("s3cret"), std::string::npos) << r.err;
+  const auto rec = r.records();
+  ASSERT_EQ(rec.size(), 1u);
+  EXPECT_EQ(rec[0]["input"], rtsp);
+  EXPECT_EQ(rec[0]["error"], shown + ": cannot open input: Connection refused");
 }
 
 // Resident memory of process `pid` in MiB (0 once it is gone).

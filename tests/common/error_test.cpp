@@ -26,6 +26,19 @@ TEST(Error, WithInputAddsTheFile) {
   EXPECT_STREQ(e.what(), "a.mkv: cannot convert frame: unsupported pixel format");
 }
 
+TEST(Error, HidesAUrlsPasswordButKeepsTheInputAsGiven) {
+  const std::string cam = "rtsp://admin:s3cr:t@10.0.0.7:554/Streaming/Channels/101?user=x@y";
+  Error e("cannot open input", cam, "Connection refused");
+  EXPECT_STREQ(e.what(), "rtsp://admin:***@10.0.0.7:554/Streaming/Channels/101?user=x@y: cannot open input: Connection refused");
+  EXPECT_EQ(e.input(), cam);
+  EXPECT_STREQ(Error("x").with_input("http://u:p@h").what(), "http://u:***@h: x");
+  // No password, or no user information at all: shown as given ('@' and ':' elsewhere are not it).
+  for (const std::string s : {"rtsp://admin@10.0.0.7/cam", "rtsp://10.0.0.7:554/cam?a=b:c@d", "udp://0.0.0.0:5000",
+                              "clip:1@2.mp4", "/videos/a:b@c.mp4", "-", "http://h/p@q:r", ""})
+    EXPECT_EQ(shown_input(s), s);
+  EXPECT_EQ(shown_input("srt://u:%40pw@encoder:9000"), "srt://u:***@encoder:9000");
+}
+
 TEST(Error, AvCheckTranslatesFfmpegCodes) {
   try {
     VI_AV_CHECK(AVERROR_INVALIDDATA, "in.ts");
