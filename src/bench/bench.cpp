@@ -145,7 +145,9 @@ void write_looped_video(const std::string& input, const std::string& output, int
   VI_AV_CHECK(avcodec_parameters_copy(st->codecpar, in.codecpar), output);
   st->codecpar->codec_tag = 0;
   st->time_base = in.time_base;
-  if (!(out->oformat->flags & AVFMT_NOFILE)) VI_AV_CHECK(avio_open(&out->pb, output.c_str(), AVIO_FLAG_WRITE), output);
+  // (By the "file:" protocol's name, as Demuxer opens files: a ':' in the name is not a protocol's.)
+  if (!(out->oformat->flags & AVFMT_NOFILE))
+    VI_AV_CHECK(avio_open(&out->pb, ("file:" + output).c_str(), AVIO_FLAG_WRITE), output);
   VI_AV_CHECK(avformat_write_header(out.get(), nullptr), output);
   UniqueAVPacket p = make_av_packet();
   const int64_t n = static_cast<int64_t>(packets.size());

@@ -6,6 +6,8 @@
 #include <future>
 #include <memory>
 
+#include "demux/input_source.h"
+
 namespace vidinfer {
 namespace {
 double seconds_now() {
@@ -39,7 +41,7 @@ void NvdecSessionPreparer::prepare(const std::vector<Input>& inputs, const Takes
   for (const Input& in : inputs)
     opening.push_back(std::async(std::launch::async, [path = in.path]() -> std::unique_ptr<Demuxer> {
       std::error_code ec;
-      if (!std::filesystem::is_regular_file(path, ec)) return nullptr;
+      if (!std::filesystem::is_regular_file(InputSource::of(path).path(), ec)) return nullptr;
       return std::make_unique<Demuxer>(path);
     }));
   for (size_t i = 0; i < inputs.size() && !stop.stop_requested(); ++i) {

@@ -18,17 +18,18 @@ namespace vidinfer {
 
 namespace fs = std::filesystem;
 
-void check_input_file(const std::string& path) {
+void check_input_file(const std::string& path, const std::string& name) {
+  const std::string& input = name.empty() ? path : name;
   std::error_code ec;
   const auto st = fs::status(path, ec);
-  if (ec || !fs::exists(st)) throw Error("cannot open input", path, "file not found");
-  if (fs::is_directory(st)) throw Error("cannot open input", path, "is a directory");
+  if (ec || !fs::exists(st)) throw Error("cannot open input", input, "file not found");
+  if (fs::is_directory(st)) throw Error("cannot open input", input, "is a directory");
   if (!fs::is_regular_file(st) && !fs::is_fifo(st) && !fs::is_character_file(st))
-    throw Error("cannot open input", path, "not a regular file");
+    throw Error("cannot open input", input, "not a regular file");
   if (fs::is_regular_file(st)) {
-    if (fs::file_size(path, ec) == 0 && !ec) throw Error("cannot open input", path, "empty file (0 bytes)");
+    if (fs::file_size(path, ec) == 0 && !ec) throw Error("cannot open input", input, "empty file (0 bytes)");
     std::ifstream probe(path, std::ios::binary);
-    if (!probe) throw Error("cannot open input", path, "permission denied or unreadable");
+    if (!probe) throw Error("cannot open input", input, "permission denied or unreadable");
   }
 }
 
@@ -108,18 +109,23 @@ void Demuxer::AVIOContextFreer::operator()(AVIOContext* c) const noexcept {
 }
 
 Demuxer::Demuxer(std::string path, DemuxOptions options) : path_(std::move(path)), options_(std::move(options)) {
-  if (InputSource::of(path_).kind() != InputSource::Kind::File) {
+  const InputSource src = InputSource::of(path_);
+  if (src.kind() != InputSource::Kind::File) {
     open_stream();
     return;
   }
-  check_input_file(path_);
+  const std::string file = src.path();
+  check_input_file(file, path_);
   AVFormatContext* raw = nullptr;
-  const int rc = avformat_open_input(&raw, path_.c_str(), nullptr, nullptr);
+  // Through the "file:" protocol by name: libavformat takes the letters, digits, '+', '-' and '.' before
+  // a path's first ':' for a protocol's name, so a recording named by its time (2026-12-08T03:00:00.mp4)
+  // failed with "Protocol not found".
+  const int rc = avformat_open_input(&raw, ("file:" + file).c_str(), nullptr, nullptr);
   if (rc < 0) {
     std::string cause = rc == AVERROR_INVALIDDATA ? "not a recognised media file" : av_error_text(rc);
     std::error_code ec;
-    const auto size = fs::is_regular_file(path_, ec) ? fs::file_size(path_, ec) : 0;
-    std::ifstream in(path_, std::ios::binary);
+    const auto size = fs::is_regular_file(file, ec) ? fs::file_size(file, ec) : 0;
+    std::ifstream in(file, std::ios::binary);
     auto read = [&](uint64_t offset, uint8_t* out, size_t n) {
       in.clear();
       in.seekg(static_cast<std::streamoff>(offset));

@@ -133,7 +133,8 @@ class Demuxer {
   std::chrono::steady_clock::time_point pace_due_{};  // the last packet's (paced_due)
 };
 
-// Throws if `path` is not a regular, readable, non-empty file (clear messages before FFmpeg's).
-void check_input_file(const std::string& path);
+// Throws if `path` is not a regular, readable, non-empty file (clear messages before FFmpeg's), naming
+// the input `name` (the path itself when empty).
+void check_input_file(const std::string& path, const std::string& name = {});
 
 }  // namespace vidinfer

@@ -1,5 +1,7 @@
 #include "demux/input_source.h"
 
+#include <cctype>
+
 namespace vidinfer {
 
 InputSource InputSource::of(const std::string& locator, bool paced) {
@@ -15,6 +17,23 @@ InputSource InputSource::of(const std::string& locator, bool paced) {
     if (scheme) return {locator, Kind::Url};
   }
   return {locator, Kind::File, paced};
+}
+
+std::string InputSource::path() const {
+  if (kind_ != Kind::File || locator_.rfind("file://", 0) != 0) return locator_;
+  std::string rest = locator_.substr(7);
+  if (rest.rfind("localhost/", 0) == 0) rest.erase(0, 9);  // (the one host a file URL may name here)
+  const auto hex = [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; };
+  std::string out;
+  for (size_t i = 0; i < rest.size(); ++i) {
+    if (rest[i] == '%' && i + 2 < rest.size() && hex(rest[i + 1]) && hex(rest[i + 2])) {
+      out += static_cast<char>(std::stoi(rest.substr(i + 1, 2), nullptr, 16));
+      i += 2;
+    } else {
+      out += rest[i];
+    }
+  }
+  return out;
 }
 
 bool InputSource::ends_at_eof() const {

@@ -14,11 +14,14 @@ class InputSource {
   enum class Kind { File, Url, Pipe };
 
   // "-" and "pipe:..." are standard input / a pipe; "scheme://..." a URL (libavformat's protocols,
-  // "file://" excepted); anything else a file path.
+  // "file://" excepted: a local file, path()); anything else a file path.
   // paced: a local file read as a live camera sends it (DemuxOptions::pace), for simulating cameras.
   static InputSource of(const std::string& locator, bool paced = false);
 
   const std::string& locator() const { return locator_; }
+  // A local file's path in the file system: a file:// URL's (file:///videos/a%20b.mp4, as GStreamer
+  // and DeepStream write them: /videos/a b.mp4), or else the locator itself.
+  std::string path() const;
   Kind kind() const { return kind_; }
   // Whether it can be split into segments decoded at once (needs seeking and a keyframe index).
   bool splittable() const { return kind_ == Kind::File && !paced_; }

@@ -134,7 +134,9 @@ VideoWriter::VideoWriter(const std::string& path, int width, int height, AVRatio
   VI_AV_CHECK(avcodec_parameters_from_context(stream_->codecpar, enc_.get()), path);
   stream_->time_base = time_base;
   stream_->avg_frame_rate = frame_rate;
-  if (!(out_->oformat->flags & AVFMT_NOFILE)) VI_AV_CHECK(avio_open(&out_->pb, part_.c_str(), AVIO_FLAG_WRITE), path);
+  // (By the "file:" protocol's name, as Demuxer opens files: a ':' in the name is not a protocol's.)
+  if (!(out_->oformat->flags & AVFMT_NOFILE))
+    VI_AV_CHECK(avio_open(&out_->pb, ("file:" + part_).c_str(), AVIO_FLAG_WRITE), path);
   VI_AV_CHECK(avformat_write_header(out_.get(), nullptr), path);
 
   sws_.reset(sws_getContext(width_, height_, AV_PIX_FMT_RGB24, width_, height_, AV_PIX_FMT_YUV420P,

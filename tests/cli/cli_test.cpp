@@ -184,6 +184,48 @@ std::map<std::string, nlohmann::json> records_by_input(const std::vector<nlohman
   return by;
 }
 
+// Local files named with a ':' (a recording named by its time: libavformat took "2026-12-08T03" for a
+// protocol's name, "Protocol not found") and file:// URLs (as GStreamer and DeepStream write them,
+// %-escaped) are local files: the plain path's results, each line naming the input as given; a file://
+// URL of no file fails alone, as a missing path does. --annotate writes to such a name too.
+TEST_F(Cli, FileNamesWithAColonAndFileUrlsAreLocalFiles) {
+  const std::string clip = test::media::h264_mp4();
+  const std::string timed = "2026-12-08T03:00:00.mp4";
+  std::filesystem::copy_file(clip, dir.file(timed));
+  std::filesystem::copy_file(clip, dir.file("a b.mp4"));
+  const std::string args = "run -q --no-progress " + model() + " --topk 2 --every 10 ";
+  const Result want = vidinfer(args + test::q(clip));
+  ASSERT_EQ(want.rc, 0) << want.err;
+  ASSERT_EQ(want.lines().size(), 6u);
+  const std::string url = "file://" + dir.path() + "/a%20b.mp4", missing = "file://" + dir.path() + "/none.mp4";
+  Result r;
+  test::sh("cd " + test::q(dir.path()) + " && " + VIDINFER_BIN + " " + args + timed + " " + test::q(url) + " " +
+               test::q(missing) + " >out.jsonl 2>err.txt </dev/null",
+           &r.rc);
+  r.out = slurp(dir.file("out.jsonl"));
+  r.err = slurp(dir.file("err.txt"));
+  EXPECT_EQ(r.rc, 1) << r.err;
+  EXPECT_EQ(r.err, "vidinfer: error: " + missing + ": cannot open input: file not found\n");
+  const auto by = lines_by_input(r.lines());
+  for (const std::string& input : {timed, url}) {
+    ASSERT_EQ(by.count(input), 1u) << input << "\n" << r.out;
+    const auto& got = by.at(input);
+    ASSERT_EQ(got.size(), want.lines().size()) << input;
+    for (size_t i = 0; i < got.size(); ++i) {
+      auto g = got[i], w = want.lines()[i];
+      g.erase("input");
+      w.erase("input");
+      EXPECT_EQ(g, w) << input;
+    }
+  }
+  // The bundled detector draws into a file whose name has a ':'.
+  test::sh("cd " + test::q(dir.path()) + " && " + VIDINFER_BIN + " run -q --no-progress --every 30 --annotate 'boxes:1.mp4' " +
+               timed + " >/dev/null 2>err.txt </dev/null",
+           &r.rc);
+  EXPECT_EQ(r.rc, 0) << slurp(dir.file("err.txt"));
+  EXPECT_EQ(test::ffprobe_frames(dir.file("boxes:1.mp4")).size(), 60u);
+}
+
 TEST_F(Cli, SomeInputsFailExitOneAndTheRestAreWritten) {
   const std::string list = dir.file("list.txt");
   const std::string text = "# inputs\n" + test::media::h264_ts() + "\n" + dir.file("missing.mp4") + "\n\n" +
