@@ -249,6 +249,15 @@ void Demuxer::open_stream() {
   const std::string url = path_ == "-" ? "pipe:0" : path_;
   if (url.rfind("rtsp://", 0) == 0 || url.rfind("rtsps://", 0) == 0)
     av_dict_set(&opts, "rtsp_transport", options_.rtsp_transport.c_str(), 0);
+  if (url.rfind("http://", 0) == 0 || url.rfind("https://", 0) == 0) {
+    // A transfer that breaks is resumed where it broke (an HTTP range request, where the server takes
+    // them), by libavformat's own HTTP client: a recording on a web server or an object store reads on
+    // past a dropped connection, within the stall timeout. (A live stream, which has no length, is
+    // opened again by the job instead: LiveOptions::reconnect. Not reconnect_on_network_error: that
+    // retries a refused first connection until the open deadline, where "Connection refused" is the
+    // answer to give at once.)
+    av_dict_set(&opts, "reconnect", "1", 0);
+  }
   if (url.rfind("udp://", 0) == 0) {
     // libavformat's UDP reader has a thread and a ring of its own: large, and a full ring drops
     // packets (counted by the decoder as corrupt) instead of failing the input.

@@ -54,6 +54,59 @@ TEST_F(CliLive, Mp4OverHttpIsReadAsARecording) {
   EXPECT_TRUE(late.lines().empty());
   EXPECT_NE(late.err.find("vidinfer: error: " + url + "late.mp4: "), std::string::npos) << late.err;
   EXPECT_EQ(late.err.find("reconnecting"), std::string::npos) << late.err;
+
+  // A server that refuses the connection is told at once (not retried until the open deadline).
+  const std::string refused = "http://127.0.0.1:" + std::to_string(free_port(SOCK_STREAM)) + "/clip.mp4";
+  const auto t1 = std::chrono::steady_clock::now();
+  const test::Result no = vidinfer(recording_args() + refused);
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count(), 8.0);
+  EXPECT_EQ(no.rc, 1);
+  EXPECT_EQ(no.err, "vidinfer: error: " + refused + ": cannot open input: Connection refused\n");
+}
+
+// A recording on a server whose every transfer breaks a third of the way in: where the server takes
+// range requests (web servers and object stores do), each break is resumed where it was, and every
+// frame comes; where it does not, the input ends at the break with a warning, its frames before it
+// kept (as a truncated file's are).
+TEST_F(CliLive, ARecordingWhoseTransfersBreakIsResumedWhereTheyBroke) {
+  const std::string mp4 = dir.file("clip.mp4");
+  test::sh("ffmpeg -loglevel error -y -i " + test::q(clip_) + " -c copy -movflags +faststart " + test::q(mp4));
+  const test::Result file = vidinfer(args_ + test::q(mp4));
+  ASSERT_EQ(file.rc, 0) << file.err;
+  ASSERT_EQ(file.lines().size(), 60u);
+  const size_t third = slurp(mp4).size() / 3;
+  for (const bool ranges : {true, false}) {
+    SCOPED_TRACE(ranges ? "ranges" : "no ranges");
+    const int port = free_port(SOCK_STREAM);
+    ASSERT_GT(port, 0);
+    const std::string log = dir.file("server-" + std::to_string(port) + ".log");
+    background("exec python3 " + test::q(std::string(VIDINFER_SOURCE_DIR) + "/tests/cli/cut_http_server.py") +
+               (ranges ? " --ranges " : " ") + std::to_string(port) + " " + test::q(mp4) + " " + std::to_string(third) +
+               " >" + test::q(log) + " 2>&1");
+    for (int i = 0; i < 100 && slurp(log).find("ready") == std::string::npos; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    ASSERT_NE(slurp(log).find("ready"), std::string::npos) << slurp(log);
+    const std::string url = "http://127.0.0.1:" + std::to_string(port) + "/clip.mp4";
+    const test::Result r = vidinfer(recording_args() + url);
+    ASSERT_EQ(r.rc, 0) << r.err;
+    if (ranges) {
+      expect_recording_results(r, file);
+      EXPECT_EQ(r.err.find("warning"), std::string::npos) << r.err;
+      continue;
+    }
+    const auto got = comparable(r), want = comparable(file);
+    EXPECT_GT(got.size(), 0u);
+    EXPECT_LT(got.size(), 60u);
+    // (The last frame's packet was cut by the break: decoded as far as it came, as a truncated file's.)
+    for (const auto& [frame, j] : got) {
+      if (frame + 1 == static_cast<int64_t>(got.size())) continue;
+      EXPECT_TRUE(near(j, want.at(frame))) << j.dump();
+    }
+    EXPECT_NE(r.err.find("vidinfer: warning: " + url + ": read error after frame " + std::to_string(got.size()) +
+                         ": Input/output error (connection lost, or the recording is truncated; frames before it were kept)"),
+              std::string::npos)
+        << r.err;
+  }
 }
 
 // HLS as a server gives it: the clip cut by Debian's ffmpeg into half-second MPEG-TS segments (stream

@@ -1,18 +1,24 @@
 #!/usr/bin/env python3
-"""A loopback HTTP server for the live fault tests: to every GET it answers 200 with FILE's length
-(Content-Length) but sends only its first BYTES bytes, then closes the connection, as a server that
-fails every transfer part-way would. (Python's http.server cannot be made to do that.) Prints "ready"
-once it listens. Usage: cut_http_server.py PORT FILE BYTES."""
+"""A loopback HTTP server for the live and recording fault tests: to every GET of any path it answers
+with FILE, claiming its whole length (Content-Length), but sends at most BYTES bytes of it and then
+closes the connection, as a server whose every transfer breaks part-way. With --ranges it honours
+"Range: bytes=N-" (206 Partial Content, from byte N), as web servers and object stores do, so that a
+client can resume where a transfer broke. (Python's http.server can do neither.) Prints "ready" once
+it listens. Usage: cut_http_server.py [--ranges] PORT FILE BYTES."""
+import re
 import socket
 import sys
 import threading
 
 
 def main() -> int:
-    port, path, cut = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+    args = sys.argv[1:]
+    ranges = args[0] == "--ranges"
+    if ranges:
+        args = args[1:]
+    port, path, cut = int(args[0]), args[1], int(args[2])
     with open(path, "rb") as f:
         data = f.read()
-    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
     server = socket.socket()
     server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
@@ -26,8 +32,17 @@ def main() -> int:
     def answer(conn: socket.socket) -> None:
         with conn:
             try:
-                conn.recv(65536)
-                conn.sendall(head % len(data) + data[:cut])
+                request = conn.recv(65536).decode("latin-1")
+                start = 0
+                m = re.search(r"^Range: *bytes=(\d+)-", request, re.IGNORECASE | re.MULTILINE)
+                if ranges and m and int(m.group(1)) < len(data):
+                    start = int(m.group(1))
+                    head = (f"HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {start}-{len(data) - 1}/{len(data)}\r\n")
+                else:
+                    head = "HTTP/1.1 200 OK\r\n"
+                head += (f"Content-Type: application/octet-stream\r\nContent-Length: {len(data) - start}\r\n"
+                         f"{'Accept-Ranges: bytes' if ranges else 'Accept-Ranges: none'}\r\nConnection: close\r\n\r\n")
+                conn.sendall(head.encode("latin-1") + data[start:start + cut])
             except OSError:
                 pass
 
