@@ -266,22 +266,15 @@ TEST_F(CliLive, AStreamThatCannotBeOpenedFailsAloneAndTheOthersAreWritten) {
 // lost before a frame is a failed attempt, so that --reconnect 2 gives the stream up after two,
 // instead of reconnecting for ever (as it did: each connection opened, and that reset the count).
 TEST_F(CliLive, AStreamLostBeforeEveryFirstFrameIsGivenUp) {
-  const std::string frag = dir.file("frag.mp4");
-  test::sh("ffmpeg -loglevel error -y -i " + test::q(clip_) + " -c copy -movflags frag_keyframe+empty_moov " + test::q(frag));
+  const std::string frag = clip_as_mp4("frag.mp4", "frag_keyframe+empty_moov");
   const std::string bytes = slurp(frag);
   // Cut 100 bytes into the first fragment's data: the header and the fragment's index are whole (it
   // opens), its first frame is not.
   const size_t mdat = bytes.find("mdat", bytes.find("moof"));
   ASSERT_NE(mdat, std::string::npos) << "ffmpeg wrote no fragmented MP4";
-  const int port = free_port(SOCK_STREAM);
-  ASSERT_GT(port, 0);
-  const std::string log = dir.file("server.log");
-  background("exec python3 " + test::q(std::string(VIDINFER_SOURCE_DIR) + "/tests/cli/cut_http_server.py") + " " +
-             std::to_string(port) + " " + test::q(frag) + " " + std::to_string(mdat + 100) + " >" + test::q(log) + " 2>&1");
-  for (int i = 0; i < 100 && slurp(log).find("ready") == std::string::npos; ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  ASSERT_NE(slurp(log).find("ready"), std::string::npos) << slurp(log);
-  const std::string url = "http://127.0.0.1:" + std::to_string(port) + "/cam.mp4";
+  const std::string server = serve_cut(frag, mdat + 100, false);
+  ASSERT_FALSE(server.empty());
+  const std::string url = server + "cam.mp4";
   const auto t0 = std::chrono::steady_clock::now();
   const test::Result r = vidinfer(args_ + "--reconnect 2 " + url);
   EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 30.0);

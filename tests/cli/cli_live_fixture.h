@@ -166,6 +166,29 @@ class CliLive : public test::Cli {
     a.replace(a.find("--live-drop none "), 17, "--max-batch-wait 0 ");
     return a;
   }
+  // The clip remuxed (stream copies) into `name` in the test's folder as MP4, with ffmpeg's `movflags`
+  // ("+faststart": its index first; "": at its end; "frag_keyframe+empty_moov": fragmented).
+  std::string clip_as_mp4(const std::string& name, const std::string& movflags = "+faststart") {
+    const std::string mp4 = dir.file(name);
+    test::sh("ffmpeg -loglevel error -y -i " + test::q(clip_) + " -c copy " +
+             (movflags.empty() ? "" : "-movflags " + movflags + " ") + test::q(mp4));
+    return mp4;
+  }
+  // tests/cli/cut_http_server.py on a free port, serving `file` with every transfer cut after `bytes`
+  // (range requests honoured with `ranges`); the server's URL ("http://127.0.0.1:PORT/"), or empty
+  // (with a failure) when it did not start within 10 s.
+  std::string serve_cut(const std::string& file, size_t bytes, bool ranges) {
+    const int port = free_port(SOCK_STREAM);
+    const std::string log = dir.file("cut-server-" + std::to_string(port) + ".log");
+    background("exec python3 " + test::q(std::string(VIDINFER_SOURCE_DIR) + "/tests/cli/cut_http_server.py") +
+               (ranges ? " --ranges " : " ") + std::to_string(port) + " " + test::q(file) + " " + std::to_string(bytes) +
+               " >" + test::q(log) + " 2>&1");
+    for (int i = 0; i < 100 && slurp(log).find("ready") == std::string::npos; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (port > 0 && slurp(log).find("ready") != std::string::npos) return "http://127.0.0.1:" + std::to_string(port) + "/";
+    ADD_FAILURE() << "the cut HTTP server did not start: " << slurp(log);
+    return "";
+  }
   // Serves `folder` over HTTP on a free port (Python's http.server, killed at the end of the test);
   // the URL of the folder, ending in '/'.
   std::string serve_http(const std::string& folder) {

@@ -34,10 +34,10 @@ TEST_F(CliLive, HttpGivesTheFileResults) {
 // server that sends parts of a file (HTTP ranges); Python's http.server does not, and that input
 // fails at once with a one-line error instead of being opened again and again.
 TEST_F(CliLive, Mp4OverHttpIsReadAsARecording) {
+  fs::create_directories(dir.file("site"));
   const std::string site = dir.file("site");
-  fs::create_directories(site);
-  for (const auto& [name, flags] : {std::pair<std::string, std::string>{"clip.mp4", "-movflags +faststart"}, {"late.mp4", ""}})
-    test::sh("ffmpeg -loglevel error -y -i " + test::q(clip_) + " -c copy " + flags + " " + test::q(site + "/" + name));
+  clip_as_mp4("site/clip.mp4");
+  clip_as_mp4("site/late.mp4", "");
   const test::Result file = vidinfer(args_ + test::q(site + "/clip.mp4"));
   ASSERT_EQ(file.rc, 0) << file.err;
   ASSERT_EQ(file.lines().size(), 60u);
@@ -69,24 +69,16 @@ TEST_F(CliLive, Mp4OverHttpIsReadAsARecording) {
 // frame comes; where it does not, the input ends at the break with a warning, its frames before it
 // kept (as a truncated file's are).
 TEST_F(CliLive, ARecordingWhoseTransfersBreakIsResumedWhereTheyBroke) {
-  const std::string mp4 = dir.file("clip.mp4");
-  test::sh("ffmpeg -loglevel error -y -i " + test::q(clip_) + " -c copy -movflags +faststart " + test::q(mp4));
+  const std::string mp4 = clip_as_mp4("clip.mp4");
   const test::Result file = vidinfer(args_ + test::q(mp4));
   ASSERT_EQ(file.rc, 0) << file.err;
   ASSERT_EQ(file.lines().size(), 60u);
   const size_t third = slurp(mp4).size() / 3;
   for (const bool ranges : {true, false}) {
     SCOPED_TRACE(ranges ? "ranges" : "no ranges");
-    const int port = free_port(SOCK_STREAM);
-    ASSERT_GT(port, 0);
-    const std::string log = dir.file("server-" + std::to_string(port) + ".log");
-    background("exec python3 " + test::q(std::string(VIDINFER_SOURCE_DIR) + "/tests/cli/cut_http_server.py") +
-               (ranges ? " --ranges " : " ") + std::to_string(port) + " " + test::q(mp4) + " " + std::to_string(third) +
-               " >" + test::q(log) + " 2>&1");
-    for (int i = 0; i < 100 && slurp(log).find("ready") == std::string::npos; ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    ASSERT_NE(slurp(log).find("ready"), std::string::npos) << slurp(log);
-    const std::string url = "http://127.0.0.1:" + std::to_string(port) + "/clip.mp4";
+    const std::string server = serve_cut(mp4, third, ranges);
+    ASSERT_FALSE(server.empty());
+    const std::string url = server + "clip.mp4";
     const test::Result r = vidinfer(recording_args() + url);
     ASSERT_EQ(r.rc, 0) << r.err;
     if (ranges) {
@@ -216,8 +208,7 @@ TEST_F(CliLive, StandardInputGivesTheFileResults) {
 // An MP4 piped in states its length (its index comes first): a recording, every frame read. MPEG-TS
 // piped in (above) states none and is live, as an encoder's output is.
 TEST_F(CliLive, StandardInputOfAnMp4IsARecording) {
-  const std::string mp4 = dir.file("clip.mp4");
-  test::sh("ffmpeg -loglevel error -y -i " + test::q(clip_) + " -c copy -movflags +faststart " + test::q(mp4));
+  const std::string mp4 = clip_as_mp4("clip.mp4");
   const test::Result file = vidinfer(args_ + test::q(mp4));
   ASSERT_EQ(file.rc, 0) << file.err;
   ASSERT_EQ(file.lines().size(), 60u);
@@ -259,8 +250,7 @@ TEST_F(CliLive, ProbeDescribesALiveStreamWithoutCountingItsFrames) {
   EXPECT_TRUE(p["frame_count_source"].is_null()) << p.dump();
   EXPECT_EQ(r.err, "vidinfer: error: " + silent + ": cannot open input: no answer within the stall timeout\n");
 
-  const std::string mp4 = dir.file("clip.mp4");
-  test::sh("ffmpeg -loglevel error -y -i " + test::q(clip_) + " -c copy -movflags +faststart " + test::q(mp4));
+  const std::string mp4 = clip_as_mp4("clip.mp4");
   const std::string o = dir.file("probe-out");
   int rc = -1;
   test::sh("cat " + test::q(mp4) + " | " + VIDINFER_BIN + " probe --json - >" + test::q(o), &rc);
